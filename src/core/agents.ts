@@ -1,0 +1,188 @@
+import { UsageError } from "./errors.ts";
+
+/**
+ * The registry of known commands. The first word of the command picks a
+ * profile, which supplies a sensible default image and tells the rest of
+ * sandbox where the tool keeps its login state and caches.
+ *
+ * `authEnv` lists variables the tool can authenticate with. They are NEVER
+ * forwarded automatically: the list only lets sandbox suggest names the user
+ * may opt into (config `agents.<name>.env` or `--env NAME`).
+ */
+
+export type AgentKind = "agent" | "runtime" | "generic";
+
+export interface AgentProfile {
+  /** Stable profile name, used for `--agent`, `images.<name>` and `agents.<name>`. */
+  readonly name: string;
+  readonly kind: AgentKind;
+  /** Human-readable name for messages and `--dry-run`. */
+  readonly title: string;
+  /** Command words (path stripped) that select this profile. */
+  readonly commands: readonly string[];
+  /** Built-in default image; config and flags may override it. */
+  readonly image: string;
+  /**
+   * Prefix placed before the user's command (Docker's Entrypoint), for
+   * commands the default image only provides through a launcher.
+   */
+  readonly entrypoint?: readonly string[];
+  /** Credential variables the tool reads; opt-in only, never forwarded by default. */
+  readonly authEnv: readonly string[];
+  /** Where the tool keeps login state, relative to the container user's home. */
+  readonly stateDir?: string;
+  /** Named volume that holds `stateDir` when the user enables `persist_state`. */
+  readonly stateVolume?: string;
+  /** Package caches worth sharing between runs: relative to home, or absolute. */
+  readonly cacheDirs?: readonly string[];
+}
+
+/** Images built from `images/<name>/Dockerfile` in this repository. */
+const AGENT_IMAGE_REGISTRY = "ghcr.io/sandbox-cli";
+
+function agent(
+  name: string,
+  title: string,
+  commands: readonly string[],
+  authEnv: readonly string[],
+  stateDir?: string,
+): AgentProfile {
+  return {
+    name,
+    kind: "agent",
+    title,
+    commands,
+    image: `${AGENT_IMAGE_REGISTRY}/${name}:latest`,
+    authEnv,
+    ...(stateDir === undefined ? {} : { stateDir, stateVolume: `sandbox-state-${name}` }),
+  };
+}
+
+function runtime(
+  name: string,
+  title: string,
+  commands: readonly string[],
+  image: string,
+  cacheDirs: readonly string[],
+  entrypoint?: readonly string[],
+): AgentProfile {
+  return {
+    name,
+    kind: "runtime",
+    title,
+    commands,
+    image,
+    authEnv: [],
+    cacheDirs,
+    ...(entrypoint === undefined ? {} : { entrypoint }),
+  };
+}
+
+export const GENERIC: AgentProfile = {
+  name: "generic",
+  kind: "generic",
+  title: "any other command",
+  commands: [],
+  image: "debian:bookworm-slim",
+  authEnv: [],
+};
+
+export const AGENTS: readonly AgentProfile[] = [
+  agent("claude", "Claude Code", ["claude"], ["ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN"], ".claude"),
+  agent("codex", "OpenAI Codex CLI", ["codex"], ["OPENAI_API_KEY"], ".codex"),
+  agent("gemini", "Gemini CLI", ["gemini"], ["GEMINI_API_KEY", "GOOGLE_API_KEY"], ".gemini"),
+  agent(
+    "opencode",
+    "opencode",
+    ["opencode"],
+    ["ANTHROPIC_API_KEY", "OPENAI_API_KEY", "GEMINI_API_KEY", "OPENROUTER_API_KEY"],
+    ".local/share/opencode",
+  ),
+  agent("kilocode", "Kilo Code CLI", ["kilocode", "kilo"], ["KILO_API_KEY", "KILOCODE_TOKEN"], ".local/share/kilo"),
+  agent(
+    "aider",
+    "Aider",
+    ["aider"],
+    ["OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "OPENROUTER_API_KEY", "DEEPSEEK_API_KEY"],
+    ".aider",
+  ),
+  agent(
+    "goose",
+    "goose",
+    ["goose"],
+    ["OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GOOGLE_API_KEY", "OPENROUTER_API_KEY"],
+    ".config/goose",
+  ),
+  agent("amp", "Amp", ["amp"], ["AMP_API_KEY"], ".local/share/amp"),
+
+  runtime("python", "Python", ["python", "python3", "pip", "pip3"], "python:3.12-slim", [".cache/pip"]),
+  // uv is not in the python image; Astral's image has both.
+  runtime("uv", "uv", ["uv", "uvx"], "ghcr.io/astral-sh/uv:python3.12-bookworm-slim", [".cache/uv"]),
+  runtime("node", "Node.js", ["node", "npm", "npx", "yarn"], "node:22-slim", [".npm", ".cache/yarn"]),
+  // The node image ships corepack but no pnpm shim; `corepack pnpm ...` fetches and runs it.
+  runtime("pnpm", "pnpm", ["pnpm"], "node:22-slim", [".cache/node/corepack", ".local/share/pnpm/store"], ["corepack"]),
+  runtime("bun", "Bun", ["bun", "bunx"], "oven/bun:1", [".bun/install/cache"]),
+  runtime("deno", "Deno", ["deno"], "denoland/deno:2", [".cache/deno"]),
+  // The official Go and Rust images keep their caches outside $HOME.
+  runtime("go", "Go", ["go"], "golang:1.23", ["/go/pkg/mod", ".cache/go-build"]),
+  runtime("rust", "Rust", ["cargo", "rustc"], "rust:1", ["/usr/local/cargo/registry"]),
+  runtime("ruby", "Ruby", ["ruby", "gem", "bundle"], "ruby:3.3-slim", [".gem", ".bundle"]),
+  runtime("php", "PHP", ["php"], "php:8.3-cli", []),
+  // php:8.3-cli has no composer; the composer image has php and composer.
+  runtime("composer", "Composer", ["composer"], "composer:2", [".cache/composer"]),
+  runtime("java", "Java", ["java", "javac"], "eclipse-temurin:21", []),
+  runtime("maven", "Maven", ["mvn"], "maven:3-eclipse-temurin-21", [".m2"]),
+  runtime("gradle", "Gradle", ["gradle"], "gradle:8-jdk21", [".gradle"]),
+  GENERIC,
+];
+
+const BY_COMMAND: ReadonlyMap<string, AgentProfile> = new Map(
+  AGENTS.flatMap((profile) => profile.commands.map((command) => [command, profile] as const)),
+);
+
+const BY_NAME: ReadonlyMap<string, AgentProfile> = new Map(AGENTS.map((profile) => [profile.name, profile]));
+
+/** Profile names, in registry order (agents, then runtimes, then `generic`). */
+export function agentNames(): string[] {
+  return AGENTS.map((profile) => profile.name);
+}
+
+/** `/usr/bin/python3` -> `python3`. Trailing slashes are ignored. */
+export function commandName(word: string): string {
+  const parts = word.split("/").filter((part) => part !== "");
+  return parts[parts.length - 1] ?? "";
+}
+
+/**
+ * Versioned interpreter names (`python3.12`, `pip3.11`) are how Debian and
+ * pyenv install side-by-side Pythons; they mean the same tool as `python3`.
+ */
+const VERSIONED_PYTHON = /^(python|pip)\d+(\.\d+)*$/;
+
+function profileForCommand(command: string): AgentProfile | undefined {
+  const exact = BY_COMMAND.get(command);
+  if (exact) return exact;
+  return VERSIONED_PYTHON.test(command) ? BY_NAME.get("python") : undefined;
+}
+
+/**
+ * Picks the profile for a command. `override` (from `--agent` or
+ * `SANDBOX_AGENT`) wins and may be a profile name or any command alias;
+ * an unknown override is a usage error rather than a silent fallback, so a
+ * typo never runs the command in an unexpected image.
+ */
+export function detectAgent(command: readonly string[], override?: string): AgentProfile {
+  const wanted = override?.trim();
+  if (wanted) {
+    const profile = BY_NAME.get(wanted) ?? profileForCommand(commandName(wanted));
+    if (!profile) {
+      throw new UsageError(`unknown agent "${wanted}"; known agents: ${agentNames().join(", ")}`, {
+        hint: "pass one of the known names to --agent (or SANDBOX_AGENT), or leave it out to detect from the command",
+      });
+    }
+    return profile;
+  }
+  const first = command[0];
+  if (first === undefined) return GENERIC;
+  return profileForCommand(commandName(first)) ?? GENERIC;
+}

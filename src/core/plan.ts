@@ -1,0 +1,353 @@
+import { buildLabels } from "./labels.ts";
+import { DEFAULT_ENV_ALLOW, DEFAULT_ENV_BLOCK, filterHostEnv, globMatcher, type EnvFlag } from "./env-filter.ts";
+import { DANGEROUS_CAPS } from "./capabilities.ts";
+
+/**
+ * A RunPlan is everything needed to create and drive one container, built by
+ * pure functions from options, settings and host facts. It is what
+ * `--dry-run` prints and what the engine layer executes; nothing downstream
+ * makes a decision of its own.
+ */
+
+export type PullPolicy = "missing" | "always" | "never";
+
+export type SeccompChoice =
+  | { kind: "default"; json: string; hash: string }
+  | { kind: "custom"; json: string; hash: string; path: string }
+  | { kind: "unconfined" };
+
+/** Effective settings after config files and flags were merged. */
+export interface RunSettings {
+  image: string;
+  imageRule: string;
+  agent: string;
+  entrypoint: string[] | undefined;
+  timeoutMs: number;
+  network: string;
+  remove: boolean;
+  memoryBytes: number;
+  cpus: number | undefined;
+  pids: number;
+  seccomp: SeccompChoice;
+  readOnlyRoot: boolean;
+  readOnlyWorkspace: boolean;
+  user: string | undefined;
+  capAdd: string[];
+  envAllow: string[];
+  envBlock: string[];
+  /** `--env` flags and config-driven forwards, in order. */
+  envFlags: EnvFlag[];
+  /** Literal values from the workspace file (`env:`). */
+  envValues: Record<string, string>;
+  workspaceTarget: string;
+  pull: PullPolicy;
+  name: string | undefined;
+  /** Extra mounts decided elsewhere (state volume, cache). */
+  extraMounts: MountSpec[];
+  /** Shell steps from `.sandbox.yml`, run before the command. */
+  setup: string[];
+}
+
+export interface MountSpec {
+  Type: "bind" | "volume" | "tmpfs";
+  Source?: string;
+  Target: string;
+  ReadOnly?: boolean;
+  TmpfsOptions?: { SizeBytes?: number; Mode?: number };
+}
+
+/** Facts about the host, gathered by the CLI shell before planning. */
+export interface HostFacts {
+  /** Workspace path, already resolved through symlinks. */
+  workspace: string;
+  uid: number | undefined;
+  gid: number | undefined;
+  env: Record<string, string | undefined>;
+  stdinIsTTY: boolean;
+  stdoutIsTTY: boolean;
+  version: string;
+  now: Date;
+  /** Random hex for the container name (injected so plans are reproducible in tests). */
+  randomId: string;
+}
+
+export interface RunFlags {
+  tty: boolean | undefined;
+  interactive: boolean | undefined;
+  keep: boolean;
+}
+
+export interface RunPlan {
+  name: string;
+  image: string;
+  imageRule: string;
+  pull: PullPolicy;
+  command: string[];
+  agent: string;
+  tty: boolean;
+  /** Attach our stdin to the container's. */
+  stdin: boolean;
+  keep: boolean;
+  timeoutMs: number;
+  /** Seconds between SIGTERM and SIGKILL when stopping. */
+  stopGraceSeconds: number;
+  seccomp: SeccompChoice["kind"];
+  seccompHash: string | undefined;
+  /** Names of the variables sandbox set (host-forwarded or explicit); values are never recorded. */
+  forwardedEnvNames: string[];
+  /** Names whose values are secrets and must be shown as *** anywhere we print. */
+  secretEnvNames: string[];
+  /** Host variables that matched allow but were blocked. */
+  blockedEnvNames: string[];
+  warnings: string[];
+  /** The Engine API create body. */
+  create: CreateBody;
+}
+
+export interface CreateBody {
+  Image: string;
+  Cmd: string[];
+  Entrypoint?: string[];
+  Env: string[];
+  WorkingDir: string;
+  User: string;
+  Tty: boolean;
+  OpenStdin: boolean;
+  StdinOnce: boolean;
+  AttachStdin: boolean;
+  AttachStdout: true;
+  AttachStderr: true;
+  Labels: Record<string, string>;
+  HostConfig: HostConfig;
+  NetworkDisabled?: boolean;
+}
+
+export interface HostConfig {
+  Init: true;
+  AutoRemove: false;
+  Privileged: false;
+  Mounts: MountSpec[];
+  CapDrop: ["ALL"];
+  CapAdd: string[];
+  SecurityOpt: string[];
+  ReadonlyRootfs: boolean;
+  Tmpfs: Record<string, string>;
+  ShmSize: number;
+  Memory: number;
+  MemorySwap: number;
+  NanoCpus?: number;
+  PidsLimit: number;
+  Ulimits: Array<{ Name: string; Soft: number; Hard: number }>;
+  NetworkMode: string;
+}
+
+export const CONTAINER_HOME = "/home/sandbox";
+export const MIB = 1024 * 1024;
+export const TMPFS_SIZES = { tmp: 1024 * MIB, home: 1024 * MIB, run: 16 * MIB, shm: 64 * MIB } as const;
+export const NOFILE_LIMIT = 65536;
+export const STOP_GRACE_SECONDS = 10;
+
+export function containerName(command: readonly string[], randomId: string): string {
+  const word = (command[0] ?? "run").split("/").pop() ?? "run";
+  const safe = word.replace(/[^a-zA-Z0-9_.-]/g, "").replace(/^[^a-zA-Z0-9]+/, "").slice(0, 32) || "run";
+  return `sandbox-${safe}-${randomId}`;
+}
+
+/** uid:gid of the caller, so files created in /work belong to them on the host. */
+export function defaultUser(uid: number | undefined, gid: number | undefined): string {
+  if (uid === undefined || gid === undefined) return "1000:1000";
+  return `${uid}:${gid}`;
+}
+
+export function buildRunPlan(command: string[], flags: RunFlags, settings: RunSettings, host: HostFacts): RunPlan {
+  const warnings: string[] = [];
+  const tty = flags.tty ?? (host.stdinIsTTY && host.stdoutIsTTY);
+  // Forward stdin when it carries data (a pipe or file) or the user asked;
+  // a terminal stdin without a TTY would only make the command wait.
+  const stdin = flags.interactive ?? (tty || !host.stdinIsTTY);
+
+  const env = resolveEnv(settings, host, warnings);
+  const user = settings.user ?? defaultUser(host.uid, host.gid);
+  const [uidText, gidText] = user.split(":");
+  const numericUser = /^\d+$/.test(uidText ?? "") ? uidText : undefined;
+  const numericGroup = /^\d+$/.test(gidText ?? "") ? gidText : numericUser;
+
+  for (const cap of settings.capAdd) {
+    if (DANGEROUS_CAPS.has(cap)) warnings.push(`--cap-add ${cap} weakens the sandbox: it gives the command powers that can reach the host.`);
+  }
+  if (settings.seccomp.kind === "unconfined") warnings.push("seccomp is unconfined: the command can use every system call, including those that escape containers.");
+  if (!settings.readOnlyRoot) warnings.push("the root filesystem is writable (read_only_root: false).");
+
+  const securityOpt = ["no-new-privileges:true"];
+  securityOpt.push(settings.seccomp.kind === "unconfined" ? "seccomp=unconfined" : `seccomp=${settings.seccomp.json}`);
+
+  const homeOwner = numericUser ? `,uid=${numericUser},gid=${numericGroup}` : "";
+  const tmpfs: Record<string, string> = {
+    // exec on /tmp and $HOME: Node and Python native modules unpack and load from there.
+    "/tmp": `rw,exec,nosuid,nodev,size=${TMPFS_SIZES.tmp},mode=1777`,
+    [CONTAINER_HOME]: `rw,exec,nosuid,nodev,size=${TMPFS_SIZES.home},mode=0700${homeOwner}`,
+    // /run holds sockets and pid files, never programs.
+    "/run": `rw,noexec,nosuid,nodev,size=${TMPFS_SIZES.run},mode=0755`,
+  };
+
+  const workspaceMount: MountSpec = {
+    Type: "bind",
+    Source: host.workspace,
+    Target: settings.workspaceTarget,
+    ReadOnly: settings.readOnlyWorkspace,
+  };
+
+  const { cmd, entrypoint } = commandWithSetup(command, settings);
+  const name = settings.name ?? containerName(command, host.randomId);
+  const labels = buildLabels({
+    workspace: host.workspace,
+    command,
+    agent: settings.agent,
+    version: host.version,
+    created: host.now,
+    seccomp: settings.seccomp.kind,
+    seccompHash: settings.seccomp.kind === "unconfined" ? undefined : settings.seccomp.hash,
+    envNames: env.forwardedNames,
+    network: settings.network,
+  });
+
+  const create: CreateBody = {
+    Image: settings.image,
+    Cmd: cmd,
+    ...(entrypoint ? { Entrypoint: entrypoint } : {}),
+    Env: env.list,
+    WorkingDir: settings.workspaceTarget,
+    User: user,
+    Tty: tty,
+    OpenStdin: stdin,
+    StdinOnce: stdin,
+    AttachStdin: stdin,
+    AttachStdout: true,
+    AttachStderr: true,
+    Labels: labels,
+    HostConfig: {
+      Init: true,
+      AutoRemove: false,
+      Privileged: false,
+      Mounts: [workspaceMount, ...settings.extraMounts],
+      CapDrop: ["ALL"],
+      CapAdd: settings.capAdd,
+      SecurityOpt: securityOpt,
+      ReadonlyRootfs: settings.readOnlyRoot,
+      Tmpfs: tmpfs,
+      ShmSize: TMPFS_SIZES.shm,
+      Memory: settings.memoryBytes,
+      // Equal to Memory: no swap beyond the limit.
+      MemorySwap: settings.memoryBytes,
+      ...(settings.cpus !== undefined ? { NanoCpus: Math.round(settings.cpus * 1e9) } : {}),
+      PidsLimit: settings.pids,
+      Ulimits: [{ Name: "nofile", Soft: NOFILE_LIMIT, Hard: NOFILE_LIMIT }],
+      NetworkMode: settings.network,
+    },
+  };
+
+  return {
+    name,
+    image: settings.image,
+    imageRule: settings.imageRule,
+    pull: settings.pull,
+    command,
+    agent: settings.agent,
+    tty,
+    stdin,
+    keep: flags.keep || !settings.remove,
+    timeoutMs: settings.timeoutMs,
+    stopGraceSeconds: STOP_GRACE_SECONDS,
+    seccomp: settings.seccomp.kind,
+    seccompHash: settings.seccomp.kind === "unconfined" ? undefined : settings.seccomp.hash,
+    forwardedEnvNames: env.forwardedNames,
+    secretEnvNames: env.secretNames,
+    blockedEnvNames: env.blockedNames,
+    warnings,
+    create,
+  };
+}
+
+interface ResolvedEnv {
+  list: string[];
+  forwardedNames: string[];
+  secretNames: string[];
+  blockedNames: string[];
+}
+
+function resolveEnv(settings: RunSettings, host: HostFacts, warnings: string[]): ResolvedEnv {
+  const allow = [...DEFAULT_ENV_ALLOW, ...settings.envAllow];
+  const block = [...DEFAULT_ENV_BLOCK, ...settings.envBlock];
+  const isBlocked = globMatcher(block);
+  const decision = filterHostEnv(host.env, { allow, block });
+  const values = new Map<string, string>(Object.entries(decision.forwarded));
+  const forwarded = new Set(Object.keys(decision.forwarded));
+  const secrets = new Set<string>();
+
+  for (const [name, value] of Object.entries(settings.envValues)) {
+    values.set(name, value);
+    forwarded.add(name);
+  }
+  for (const flag of settings.envFlags) {
+    if (flag.fromHost) {
+      const value = host.env[flag.name];
+      if (value === undefined) {
+        warnings.push(`--env ${flag.name}: not set on the host, so not forwarded.`);
+        continue;
+      }
+      values.set(flag.name, value);
+      forwarded.add(flag.name);
+      if (isBlocked(flag.name)) {
+        secrets.add(flag.name);
+        warnings.push(`forwarding ${flag.name} from the host on request (it matches the secret block-list).`);
+      }
+    } else {
+      values.set(flag.name, flag.value);
+      forwarded.add(flag.name);
+      if (isBlocked(flag.name)) secrets.add(flag.name);
+    }
+  }
+  // Ours last so a forwarded HOME/PATH cannot point outside the writable home.
+  values.set("HOME", CONTAINER_HOME);
+  values.set("SANDBOX", "1");
+  return {
+    list: [...values].map(([k, v]) => `${k}=${v}`),
+    forwardedNames: [...forwarded].sort(),
+    secretNames: [...secrets].sort(),
+    blockedNames: decision.blocked.filter((n) => !forwarded.has(n)),
+  };
+}
+
+/**
+ * Setup steps from `.sandbox.yml` run in the same container before the
+ * command: each is echoed, the first failure ends the run with its code, and
+ * then the command replaces the shell so its exit code is the run's.
+ */
+function commandWithSetup(command: string[], settings: RunSettings): { cmd: string[]; entrypoint: string[] | undefined } {
+  if (settings.setup.length === 0) return { cmd: command, entrypoint: settings.entrypoint };
+  const steps = settings.setup
+    .map((step, i) => `printf '%s\\n' ${shellQuote(`+ setup ${i + 1}/${settings.setup.length}: ${step}`)} >&2; ( ${step} ) || exit $?`)
+    .join("\n");
+  const script = `${steps}\nexec "$@"`;
+  const full = [...(settings.entrypoint ?? []), ...command];
+  return { cmd: ["-c", script, "sandbox-setup", ...full], entrypoint: ["/bin/sh"] };
+}
+
+export function shellQuote(text: string): string {
+  return `'${text.replace(/'/g, `'\\''`)}'`;
+}
+
+/** The create body as shown to people: secret values masked, the profile abbreviated. */
+export function redactPlan(plan: RunPlan): RunPlan {
+  const secret = new Set(plan.secretEnvNames);
+  const Env = plan.create.Env.map((entry) => {
+    const name = entry.slice(0, entry.indexOf("="));
+    return secret.has(name) ? `${name}=***` : entry;
+  });
+  const SecurityOpt = plan.create.HostConfig.SecurityOpt.map((opt) =>
+    opt.startsWith("seccomp=") && opt !== "seccomp=unconfined"
+      ? `seccomp=<${plan.seccomp} profile sha256:${plan.seccompHash} (${opt.length - 8} bytes)>`
+      : opt,
+  );
+  return { ...plan, create: { ...plan.create, Env, HostConfig: { ...plan.create.HostConfig, SecurityOpt } } };
+}
