@@ -144,7 +144,9 @@ export interface HostConfig {
 export const CONTAINER_HOME = "/home/sandbox";
 export const MIB = 1024 * 1024;
 export const TMPFS_SIZES = { tmp: 1024 * MIB, home: 1024 * MIB, run: 16 * MIB, shm: 64 * MIB } as const;
-export const NOFILE_LIMIT = 65536;
+// Explicit because some engines pass on huge inherited limits that runtimes reject; kept
+// below common daemon hard limits (a runtime cannot raise the hard limit past its own).
+export const NOFILE_LIMIT = 16384;
 export const STOP_GRACE_SECONDS = 10;
 
 export function containerName(command: readonly string[], randomId: string): string {

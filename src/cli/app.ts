@@ -1,0 +1,50 @@
+import { UsageError } from "../core/errors.ts";
+import { VERSION } from "../core/version.ts";
+import type { CommandContext } from "./context.ts";
+import { renderError } from "./errors.ts";
+import { MAIN_HELP } from "./help.ts";
+import { COMMANDS } from "./commands/index.ts";
+
+/**
+ * Dispatch argv to a command handler and map every failure to an exit
+ * code in one place. Returns the exit code; never calls process.exit.
+ */
+export async function main(argv: readonly string[], ctx: CommandContext): Promise<number> {
+  try {
+    return await dispatch(argv, ctx);
+  } catch (err) {
+    const { text, exitCode } = renderError(err, ctx.env.SANDBOX_DEBUG === "1");
+    ctx.stderr.write(text);
+    return exitCode;
+  }
+}
+
+async function dispatch(argv: readonly string[], ctx: CommandContext): Promise<number> {
+  // Global flags may come before the command: `sandbox -H tcp://x:2376 run ...`.
+  let host: string | undefined;
+  let i = 0;
+  for (; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg === "-H" || arg === "--host") {
+      host = argv[++i];
+      if (host === undefined) throw new UsageError(`${arg} needs an engine address`, { hint: "e.g. --host unix:///var/run/docker.sock" });
+    } else if (arg.startsWith("--host=")) host = arg.slice("--host=".length);
+    else break;
+  }
+  const name = argv[i];
+  const rest = argv.slice(i + 1);
+  if (name === undefined || name === "-h" || name === "--help" || name === "help") {
+    ctx.stdout.write(MAIN_HELP);
+    return name === undefined ? 125 : 0;
+  }
+  if (name === "-v" || name === "--version") {
+    ctx.stdout.write(`sandbox ${VERSION}\n`);
+    return 0;
+  }
+  const handler = COMMANDS[name];
+  if (!handler) {
+    throw new UsageError(`unknown command "${name}"`, { hint: `Commands: ${Object.keys(COMMANDS).join(", ")}. Did you mean 'sandbox run ${name}'?` });
+  }
+  const withHost = host === undefined ? ctx : { ...ctx, connect: (flag?: string) => ctx.connect(flag ?? host) };
+  return handler(rest, withHost);
+}

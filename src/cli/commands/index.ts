@@ -1,0 +1,10 @@
+import type { CommandContext } from "../context.ts";
+import { runCommand } from "./run.ts";
+import { versionCommand } from "./version.ts";
+
+export type CommandHandler = (argv: readonly string[], ctx: CommandContext) => Promise<number>;
+
+export const COMMANDS: Record<string, CommandHandler> = {
+  run: runCommand,
+  version: versionCommand,
+};

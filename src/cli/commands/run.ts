@@ -1,0 +1,141 @@
+import { readFileSync, realpathSync, statSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { resolve } from "node:path";
+import { UsageError } from "../../core/errors.ts";
+import { buildRunPlan, redactPlan, type RunPlan, type SeccompChoice } from "../../core/plan.ts";
+import { VERSION } from "../../core/version.ts";
+import { loadConfig, type LoadedConfig } from "../../config/load.ts";
+import { finishSettings, resolveEffective } from "../../config/run-settings.ts";
+import { defaultSeccompProfile, loadSeccompProfileFile, profileHash, serializeProfile } from "../../security/seccomp.ts";
+import { ensureImage } from "../../engine/ensure-image.ts";
+import { runSession } from "../../engine/session.ts";
+import { makeReporter, type CommandContext } from "../context.ts";
+import { parseRunArgs } from "../run-options.ts";
+import { RUN_HELP } from "../help.ts";
+import { pullReporter } from "../progress.ts";
+
+/** `sandbox run`: argv → options → plan → engine → exit code. */
+export async function runCommand(argv: readonly string[], ctx: CommandContext): Promise<number> {
+  const options = parseRunArgs(argv);
+  if (options.help) {
+    ctx.stdout.write(RUN_HELP);
+    return 0;
+  }
+  const reporter = makeReporter(ctx, options.quiet);
+  const workspace = resolveWorkspace(options.workspace ?? ctx.cwd, ctx.cwd);
+  const loaded = readConfig(ctx, workspace);
+  const effective = resolveEffective(options, loaded);
+  const seccomp = loadSeccomp(effective.seccomp.value, ctx.homeDir);
+  const resolved = finishSettings(options, loaded, effective, seccomp, ctx.env);
+
+  const plan = buildRunPlan(
+    options.command,
+    { tty: options.tty, interactive: options.interactive, keep: options.keep },
+    resolved.settings,
+    {
+      workspace,
+      uid: ctx.uid,
+      gid: ctx.gid,
+      env: ctx.env,
+      stdinIsTTY: ctx.stdin.isTTY === true,
+      stdoutIsTTY: ctx.stdout.isTTY === true,
+      version: VERSION,
+      now: new Date(),
+      randomId: randomBytes(4).toString("hex"),
+    },
+  );
+  if (plan.tty && ctx.stdin.isTTY !== true && options.tty === true && options.interactive !== false) {
+    // docker run -t without a terminal works, but raw mode cannot be set: say so once.
+    reporter.info("--tty without a terminal on stdin: output is a TTY, input is not raw");
+  }
+  for (const note of resolved.notes) reporter.warn(note);
+
+  if (options.dryRun) {
+    ctx.stdout.write(`${JSON.stringify(dryRunView(plan, resolved.effective), null, 2)}\n`);
+    return 0;
+  }
+  for (const warning of plan.warnings) reporter.warn(warning);
+
+  const { engine } = await ctx.connect(options.host);
+  await ensureImage(engine, plan.image, plan.pull, pullReporter(ctx.stderr, options.quiet));
+  const outcome = await runSession(engine, plan, { stdin: ctx.stdin, stdout: ctx.stdout, stderr: ctx.stderr, signals: ctx.signals, reporter });
+  return outcome.exitCode;
+}
+
+function resolveWorkspace(path: string, cwd: string): string {
+  const absolute = resolve(cwd, path);
+  let real: string;
+  try {
+    real = realpathSync(absolute);
+  } catch {
+    throw new UsageError(`workspace ${absolute} does not exist`, { hint: "Pass an existing directory with --workspace, or run sandbox from inside your project." });
+  }
+  if (!statSync(real).isDirectory()) {
+    throw new UsageError(`workspace ${real} is not a directory`, { hint: "Pass a directory with --workspace." });
+  }
+  return real;
+}
+
+export function readConfig(ctx: CommandContext, workspace: string): LoadedConfig {
+  return loadConfig({
+    env: ctx.env,
+    homeDir: ctx.homeDir,
+    workspace,
+    readFile: (path) => {
+      try {
+        return readFileSync(path, "utf8");
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === "ENOENT" || (err as NodeJS.ErrnoException).code === "ENOTDIR") return undefined;
+        throw new UsageError(`cannot read ${path}: ${(err as Error).message}`, { hint: "Check the file's permissions." });
+      }
+    },
+  });
+}
+
+export function loadSeccomp(setting: string, homeDir: string): SeccompChoice {
+  if (setting === "unconfined") return { kind: "unconfined" };
+  if (setting === "default" || setting === "") {
+    const profile = defaultSeccompProfile();
+    return { kind: "default", json: serializeProfile(profile), hash: profileHash(profile) };
+  }
+  const path = setting.startsWith("~/") ? `${homeDir}/${setting.slice(2)}` : setting;
+  const profile = loadSeccompProfileFile(path);
+  return { kind: "custom", json: serializeProfile(profile), hash: profileHash(profile), path };
+}
+
+/** What --dry-run prints: the create body (secrets masked) plus where each setting came from. */
+function dryRunView(plan: RunPlan, effective: Record<string, { value: unknown; source: string }>) {
+  const shown = redactPlan(plan);
+  const sources: Record<string, string> = {};
+  for (const [key, setting] of Object.entries(effective)) sources[key] = setting.source;
+  return {
+    name: shown.name,
+    image: shown.image,
+    imageRule: shown.imageRule,
+    agent: shown.agent,
+    command: shown.command,
+    tty: shown.tty,
+    stdin: shown.stdin,
+    keep: shown.keep,
+    timeoutMs: shown.timeoutMs,
+    pull: shown.pull,
+    security: {
+      seccomp: shown.seccomp,
+      seccompSha256: shown.seccompHash ?? null,
+      capDrop: shown.create.HostConfig.CapDrop,
+      capAdd: shown.create.HostConfig.CapAdd,
+      noNewPrivileges: true,
+      readOnlyRoot: shown.create.HostConfig.ReadonlyRootfs,
+      user: shown.create.User,
+      memory: shown.create.HostConfig.Memory,
+      cpus: shown.create.HostConfig.NanoCpus ? shown.create.HostConfig.NanoCpus / 1e9 : null,
+      pids: shown.create.HostConfig.PidsLimit,
+      network: shown.create.HostConfig.NetworkMode,
+      envNames: shown.forwardedEnvNames,
+      blockedEnvNames: shown.blockedEnvNames,
+    },
+    warnings: shown.warnings,
+    sources,
+    create: shown.create,
+  };
+}

@@ -1,0 +1,22 @@
+import type { PullReporter } from "../engine/ensure-image.ts";
+import type { TerminalOut } from "./context.ts";
+
+/**
+ * Pull progress: one line redrawn in place on a terminal; off a terminal
+ * (hooks, CI) only a start and an end line, never carriage returns.
+ */
+export function pullReporter(stderr: TerminalOut, quiet: boolean): PullReporter {
+  const live = stderr.isTTY === true && !quiet;
+  let started = false;
+  return {
+    progress(line) {
+      if (live) stderr.write(`\r\u001b[2Ksandbox: ${line}`);
+      else if (!started && !quiet) stderr.write(`sandbox: ${line}\n`);
+      started = true;
+    },
+    done(line) {
+      if (live) stderr.write(`\r\u001b[2K`);
+      if (!quiet) stderr.write(`sandbox: ${line}\n`);
+    },
+  };
+}

@@ -1,0 +1,192 @@
+import type { Duplex } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { EngineError, SandboxError } from "../core/errors.ts";
+import { EXIT, exitCodeForSignal } from "../core/exit-codes.ts";
+import { formatDuration } from "../core/duration.ts";
+import { formatSize } from "../core/size.ts";
+import type { RunPlan } from "../core/plan.ts";
+import type { Reporter, SignalSource, TerminalIn, TerminalOut } from "../cli/context.ts";
+import { enterRawMode } from "../term/raw-mode.ts";
+import { followResize } from "../term/resize.ts";
+import type { EngineClient } from "./client.ts";
+import { attachContainer } from "./attach.ts";
+import {
+  createContainer,
+  inspectContainer,
+  killContainer,
+  removeContainer,
+  resizeContainer,
+  startContainer,
+  stopContainer,
+  waitContainer,
+} from "./containers.ts";
+import { DemuxWriter } from "./demux.ts";
+
+export interface SessionIo {
+  stdin: TerminalIn;
+  stdout: TerminalOut;
+  stderr: TerminalOut;
+  signals: SignalSource;
+  reporter: Reporter;
+}
+
+export type OutcomeReason = "exited" | "timeout" | "signal" | "oom";
+
+export interface SessionOutcome {
+  exitCode: number;
+  reason: OutcomeReason;
+  containerId: string;
+  /** The container's own exit status, as the engine reported it. */
+  containerStatus: number | undefined;
+}
+
+/** How long to wait for the last output after the container exited. */
+const OUTPUT_DRAIN_MS = 3000;
+
+/**
+ * Create, attach, start, wait, remove: one container, driven by a plan.
+ * Every exit path goes through the `finally` below, which restores the
+ * terminal, unsubscribes signals and removes the container (unless kept).
+ */
+export async function runSession(engine: EngineClient, plan: RunPlan, io: SessionIo): Promise<SessionOutcome> {
+  const disposers: Array<() => void> = [];
+  let restoreTerminal = () => {};
+  let containerId: string | undefined;
+  let socket: Duplex | undefined;
+  // A signal that arrives before the container exists must not be lost.
+  let earlySignal: string | undefined;
+  disposers.push(...(["SIGINT", "SIGTERM", "SIGHUP"] as const).map((s) => io.signals.on(s, () => (earlySignal ??= s))));
+
+  try {
+    containerId = await createContainer(engine, plan.name, plan.create);
+    const id = containerId;
+    if (earlySignal) return { exitCode: exitCodeForSignal(earlySignal), reason: "signal", containerId: id, containerStatus: undefined };
+
+    socket = await attachContainer(engine, id, { stdin: plan.stdin });
+    const attached = socket;
+    attached.on("error", () => {});
+    const output = pipeline(attached, new DemuxWriter({ stdout: io.stdout, stderr: io.stderr }, { raw: plan.tty })).catch(() => {});
+
+    if (plan.tty) restoreTerminal = enterRawMode(io.stdin);
+    try {
+      await startContainer(engine, id);
+    } catch (err) {
+      throw mapStartError(err, plan.command[0] ?? "");
+    }
+    if (plan.tty) {
+      disposers.push(followResize(io.stdout, io.signals, (size) => void resizeContainer(engine, id, size.rows, size.columns).catch(() => {})));
+    }
+    if (plan.stdin) disposers.push(forwardStdin(io.stdin, attached));
+
+    const result = await superviseUntilExit(engine, id, plan, io, () => earlySignal);
+    await Promise.race([output, delay(OUTPUT_DRAIN_MS)]);
+    return await describeOutcome(engine, id, plan, io, result);
+  } finally {
+    restoreTerminal();
+    for (const dispose of disposers) dispose();
+    socket?.destroy();
+    if (containerId && !plan.keep) await removeWithRetry(engine, containerId, io.reporter);
+    else if (containerId) io.reporter.info(`kept container ${plan.name} (${containerId.slice(0, 12)}); remove it with 'sandbox prune'`);
+  }
+}
+
+type Supervised = { kind: "exited"; status: number } | { kind: "timeout"; status: number | undefined } | { kind: "signal"; name: string; status: number | undefined };
+
+/** Wait for the container while honouring --timeout and forwarding signals. */
+async function superviseUntilExit(engine: EngineClient, id: string, plan: RunPlan, io: SessionIo, early: () => string | undefined): Promise<Supervised> {
+  const waited = waitContainer(engine, id);
+  let timedOut = false;
+  let signalled: string | undefined = early();
+  let forwarded = 0;
+  const offs: Array<() => void> = [];
+
+  const forward = (name: string) => {
+    signalled ??= name;
+    forwarded++;
+    // A second interrupt means "now": kill instead of asking again.
+    const sig = forwarded > 1 ? "SIGKILL" : name;
+    if (forwarded > 1) io.reporter.info("second interrupt: killing the container");
+    void killContainer(engine, id, sig).catch(() => {});
+  };
+  if (signalled) forward(signalled);
+  for (const name of ["SIGINT", "SIGTERM", "SIGHUP"] as const) offs.push(io.signals.on(name, () => forward(name)));
+
+  const timer = setTimeout(() => {
+    timedOut = true;
+    io.stderr.write(`sandbox: timed out after ${formatDuration(plan.timeoutMs)}; stopping the container (exit ${EXIT.TIMEOUT})\n`);
+    void stopContainer(engine, id, plan.stopGraceSeconds).catch(() => killContainer(engine, id, "SIGKILL").catch(() => {}));
+  }, plan.timeoutMs);
+
+  try {
+    const result = await waited;
+    const status = result.StatusCode;
+    if (timedOut) return { kind: "timeout", status };
+    if (signalled) return { kind: "signal", name: signalled, status };
+    return { kind: "exited", status };
+  } finally {
+    clearTimeout(timer);
+    for (const off of offs) off();
+  }
+}
+
+async function describeOutcome(engine: EngineClient, id: string, plan: RunPlan, io: SessionIo, result: Supervised): Promise<SessionOutcome> {
+  if (result.kind === "timeout") return { exitCode: EXIT.TIMEOUT, reason: "timeout", containerId: id, containerStatus: result.status };
+  if (result.kind === "signal") return { exitCode: exitCodeForSignal(result.name), reason: "signal", containerId: id, containerStatus: result.status };
+  if (result.status === 137) {
+    const details = await inspectContainer(engine, id).catch(() => undefined);
+    if (details?.State.OOMKilled) {
+      io.stderr.write(`sandbox: killed: out of memory (limit ${formatSize(plan.create.HostConfig.Memory)}; raise it with --memory)\n`);
+      return { exitCode: 137, reason: "oom", containerId: id, containerStatus: 137 };
+    }
+  }
+  return { exitCode: result.status, reason: "exited", containerId: id, containerStatus: result.status };
+}
+
+/**
+ * stdin → container. Back-pressure comes from pipe(); at EOF we half-close
+ * so the command sees end of input, while its output keeps flowing back.
+ */
+function forwardStdin(stdin: TerminalIn, socket: Duplex): () => void {
+  const onError = () => {};
+  stdin.on("error", onError);
+  stdin.pipe(socket, { end: true });
+  return () => {
+    stdin.unpipe(socket);
+    stdin.off("error", onError);
+    stdin.pause();
+  };
+}
+
+/** docker run's mapping: not found → 127, not executable → 126, anything else → 125. */
+export function mapStartError(err: unknown, command: string): SandboxError {
+  const message = err instanceof Error ? err.message : String(err);
+  const execProblem = /exec|executable|starting container process/i.test(message);
+  if (execProblem && /not found|no such file/i.test(message)) {
+    return new SandboxError(`${command}: command not found in the image`, { exitCode: EXIT.NOT_FOUND, cause: err });
+  }
+  if (execProblem && /permission denied/i.test(message)) {
+    return new SandboxError(`${command}: permission denied (not executable)`, { exitCode: EXIT.CANNOT_INVOKE, cause: err });
+  }
+  if (err instanceof SandboxError) return err;
+  return new EngineError(`the engine could not start the container: ${message}`, { cause: err });
+}
+
+async function removeWithRetry(engine: EngineClient, id: string, reporter: Reporter): Promise<void> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    try {
+      const removed = await removeContainer(engine, id, { force: true });
+      if (removed || (await inspectContainer(engine, id)) === undefined) return;
+    } catch {
+      // Fall through to retry: Podman may still be tearing the container down.
+    }
+    await delay(200 * (attempt + 1));
+  }
+  reporter.warn(`could not remove container ${id.slice(0, 12)}; remove it with 'sandbox prune'`);
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    (t as { unref?: () => void }).unref?.();
+  });
+}

@@ -1,0 +1,61 @@
+#!/usr/bin/env -S deno run -A
+/**
+ * The entry point: the only file that touches `process`. It builds the
+ * command context from the real process and exits with main's code.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { main } from "./cli/app.ts";
+import type { CommandContext, SignalName, SignalSource } from "./cli/context.ts";
+import { connectEngine } from "./engine/connect.ts";
+import { discoverEngine } from "./engine/discovery.ts";
+
+const signals: SignalSource = {
+  on(signal: SignalName, handler: () => void) {
+    if (signal === "SIGWINCH" && process.platform === "win32") return () => {};
+    process.on(signal, handler);
+    return () => process.off(signal, handler);
+  },
+};
+
+const env = { ...process.env };
+const ctx: CommandContext = {
+  stdin: process.stdin,
+  stdout: process.stdout,
+  stderr: process.stderr,
+  env,
+  cwd: process.cwd(),
+  homeDir: env.HOME ?? homedir(),
+  uid: typeof process.getuid === "function" ? process.getuid() : undefined,
+  gid: typeof process.getgid === "function" ? process.getgid() : undefined,
+  platform: process.platform,
+  signals,
+  connect: async (hostFlag?: string) =>
+    connectEngine(
+      discoverEngine({
+        hostFlag,
+        env,
+        homeDir: env.HOME ?? homedir(),
+        readFile: (path) => {
+          try {
+            return readFileSync(path);
+          } catch {
+            return undefined;
+          }
+        },
+        exists: existsSync,
+      }),
+    ),
+};
+
+const code = await main(process.argv.slice(2), ctx);
+// Let stdout/stderr flush before exiting: a pipe reader must get every byte.
+await Promise.all([flush(process.stdout), flush(process.stderr)]);
+process.exit(code);
+
+function flush(stream: NodeJS.WriteStream): Promise<void> {
+  return new Promise((resolve) => {
+    if (stream.writableLength === 0) resolve();
+    else stream.write("", () => resolve());
+  });
+}

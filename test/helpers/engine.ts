@@ -1,0 +1,34 @@
+/**
+ * Direct engine access for assertions and cleanup, through the project's own
+ * engine client (no docker CLI), so the same checks work on Podman.
+ */
+import { EngineClient } from "../../src/engine/client.ts";
+import { negotiate } from "../../src/engine/negotiate.ts";
+import { listContainers, removeContainer, type ContainerSummary } from "../../src/engine/containers.ts";
+import { MANAGED_FILTER } from "../../src/core/labels.ts";
+import { ENGINE_SOCKET } from "./sandbox.ts";
+
+let client: EngineClient | undefined;
+
+export async function testEngine(): Promise<EngineClient> {
+  if (!client) {
+    client = new EngineClient({ address: { kind: "unix", socketPath: ENGINE_SOCKET, url: `unix://${ENGINE_SOCKET}` } });
+    await negotiate(client);
+  }
+  return client;
+}
+
+/** Our containers (managed label), optionally narrowed by an extra label filter. */
+export async function managedContainers(extraLabel?: string): Promise<ContainerSummary[]> {
+  const engine = await testEngine();
+  return listContainers(engine, { all: true, labels: extraLabel ? [MANAGED_FILTER, extraLabel] : [MANAGED_FILTER] });
+}
+
+/** Remove every container carrying `label` (tests tag theirs with a unique workspace or name). */
+export async function removeByName(prefix: string): Promise<void> {
+  const engine = await testEngine();
+  const all = await listContainers(engine, { all: true });
+  for (const c of all) {
+    if (c.Names.some((n) => n.replace(/^\//, "").startsWith(prefix))) await removeContainer(engine, c.Id, { force: true });
+  }
+}
