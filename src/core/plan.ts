@@ -69,6 +69,8 @@ export interface HostFacts {
   now: Date;
   /** Random hex for the container name (injected so plans are reproducible in tests). */
   randomId: string;
+  /** The caller's terminal size, when stdout is a terminal. */
+  terminalSize?: { rows: number; columns: number } | undefined;
 }
 
 export interface RunFlags {
@@ -139,6 +141,8 @@ export interface HostConfig {
   PidsLimit: number;
   Ulimits: Array<{ Name: string; Soft: number; Hard: number }>;
   NetworkMode: string;
+  /** [rows, columns]: engines on API 1.42+ size the TTY before the command starts. */
+  ConsoleSize?: [number, number];
 }
 
 export const CONTAINER_HOME = "/home/sandbox";
@@ -245,6 +249,7 @@ export function buildRunPlan(command: string[], flags: RunFlags, settings: RunSe
       PidsLimit: settings.pids,
       Ulimits: [{ Name: "nofile", Soft: NOFILE_LIMIT, Hard: NOFILE_LIMIT }],
       NetworkMode: settings.network,
+      ...(tty && host.terminalSize ? { ConsoleSize: [host.terminalSize.rows, host.terminalSize.columns] as [number, number] } : {}),
     },
   };
 

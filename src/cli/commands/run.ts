@@ -13,6 +13,7 @@ import { makeReporter, type CommandContext } from "../context.ts";
 import { parseRunArgs } from "../run-options.ts";
 import { RUN_HELP } from "../help.ts";
 import { pullReporter } from "../progress.ts";
+import { terminalSize } from "../../term/resize.ts";
 
 /** `sandbox run`: argv → options → plan → engine → exit code. */
 export async function runCommand(argv: readonly string[], ctx: CommandContext): Promise<number> {
@@ -42,6 +43,7 @@ export async function runCommand(argv: readonly string[], ctx: CommandContext): 
       version: VERSION,
       now: new Date(),
       randomId: randomBytes(4).toString("hex"),
+      terminalSize: terminalSize(ctx.stdout),
     },
   );
   if (plan.tty && ctx.stdin.isTTY !== true && options.tty === true && options.interactive !== false) {

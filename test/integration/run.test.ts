@@ -1,0 +1,164 @@
+import { afterAll, describe, expect, test } from "bun:test";
+import { createHash, randomBytes } from "node:crypto";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { runSandbox, TEST_IMAGE } from "../helpers/sandbox.ts";
+import { managedContainers } from "../helpers/engine.ts";
+
+const img = ["--image", TEST_IMAGE];
+const work = mkdtempSync(join(tmpdir(), "sandbox-run-"));
+const tag = `io.sandbox.workspace=${work}`;
+
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+async function leftovers(): Promise<number> {
+  return (await managedContainers(tag)).length;
+}
+
+describe("sandbox run: streams and exit codes", () => {
+  test("stdout and stderr stay separate and the exit code is the command's", async () => {
+    const r = await runSandbox(["run", ...img, "sh", "-c", "echo out; echo err >&2; exit 7"], { cwd: work });
+    expect(r.stdout.toString()).toBe("out\n");
+    expect(r.stderr).toBe("err\n");
+    expect(r.code).toBe(7);
+    expect(await leftovers()).toBe(0);
+  });
+
+  test("an unknown command exits 127", async () => {
+    const r = await runSandbox(["run", ...img, "no-such-command-xyz"], { cwd: work });
+    expect(r.code).toBe(127);
+    expect(r.stderr).toContain("no-such-command-xyz");
+  });
+
+  test("a command that is not executable exits 126", async () => {
+    const r = await runSandbox(["run", ...img, "/etc"], { cwd: work });
+    expect(r.code).toBe(126);
+  });
+
+  test("an unreachable engine exits 125 and names the address", async () => {
+    const r = await runSandbox(["run", ...img, "true"], { cwd: work, env: { DOCKER_HOST: "unix:///nonexistent/engine.sock" } });
+    expect(r.code).toBe(125);
+    expect(r.stderr).toContain("unix:///nonexistent/engine.sock");
+    expect(r.stderr.split("\n").filter(Boolean).length).toBeLessThanOrEqual(2);
+  });
+
+  test("a bad flag exits 125 before any container exists", async () => {
+    const r = await runSandbox(["run", "--memory", "4XB", ...img, "true"], { cwd: work });
+    expect(r.code).toBe(125);
+    expect(r.stderr).toContain("--memory");
+    expect(r.stderr).toContain("4XB");
+    expect(await leftovers()).toBe(0);
+  });
+
+  test("a missing image exits 125 with load instructions", async () => {
+    const r = await runSandbox(["run", "--pull", "never", "--image", "not/there:1", "true"], { cwd: work });
+    expect(r.code).toBe(125);
+    expect(r.stderr).toContain("not/there:1");
+    expect(r.stderr).toContain("sandbox image load");
+  });
+
+  test("flags after the command belong to the command", async () => {
+    const r = await runSandbox(["run", ...img, "sh", "-c", 'echo "$@"', "x", "--help", "-v", "--image", "y"], { cwd: work });
+    expect(r.stdout.toString()).toBe("--help -v --image y\n");
+    expect(r.code).toBe(0);
+  });
+
+  test("the workspace is /work, the working directory, and symlinks are resolved", async () => {
+    mkdirSync(join(work, "real"), { recursive: true });
+    writeFileSync(join(work, "real", "marker.txt"), "marker\n");
+    const link = join(work, "link");
+    rmSync(link, { force: true });
+    (await import("node:fs")).symlinkSync(join(work, "real"), link);
+    const r = await runSandbox(["run", ...img, "--workspace", link, "sh", "-c", "pwd; cat marker.txt"], { cwd: work });
+    expect(r.stdout.toString()).toBe("/work\nmarker\n");
+    expect(r.code).toBe(0);
+  });
+
+  test("--dry-run prints the plan as JSON without touching the engine", async () => {
+    const r = await runSandbox(["run", "--dry-run", ...img, "echo", "hi"], { cwd: work, env: { DOCKER_HOST: "unix:///nonexistent/engine.sock" } });
+    expect(r.code).toBe(0);
+    const plan = JSON.parse(r.stdout.toString());
+    expect(plan.create.Image).toBe(TEST_IMAGE);
+    expect(plan.create.Cmd).toEqual(["echo", "hi"]);
+    expect(plan.create.HostConfig.Init).toBe(true);
+    expect(plan.create.Labels["io.sandbox.managed"]).toBe("true");
+  });
+});
+
+describe("sandbox run: byte-exact pipes", () => {
+  test("64 MiB of random bytes through cat come back identical", async () => {
+    const data = randomBytes(64 * 1024 * 1024);
+    const r = await runSandbox(["run", ...img, "cat"], { cwd: work, input: data, timeoutMs: 120_000 });
+    expect(r.code).toBe(0);
+    expect(r.stdout.length).toBe(data.length);
+    expect(createHash("sha256").update(r.stdout).digest("hex")).toBe(createHash("sha256").update(data).digest("hex"));
+  });
+
+  test("binary output of a command arrives unchanged, and stdin is hashed in the container", async () => {
+    const data = randomBytes(3 * 1024 * 1024 + 17);
+    writeFileSync(join(work, "blob.bin"), data);
+    const r = await runSandbox(["run", ...img, "cat", "blob.bin"], { cwd: work });
+    expect(r.code).toBe(0);
+    expect(Buffer.compare(r.stdout, data)).toBe(0);
+    const h = await runSandbox(["run", ...img, "sha256sum"], { cwd: work, input: data });
+    expect(h.stdout.toString().split(" ")[0]).toBe(createHash("sha256").update(data).digest("hex"));
+  });
+
+  test("a stdin that never closes does not hang a command that does not read it", async () => {
+    const r = await runSandbox(["run", ...img, "sh", "-c", "exit 3"], { cwd: work, holdStdin: true, timeoutMs: 30_000 });
+    expect(r.code).toBe(3);
+    expect(r.ms).toBeLessThan(20_000);
+  });
+});
+
+describe("sandbox run: timeout and signals", () => {
+  test("--timeout stops the command and exits 124 with one line", async () => {
+    const r = await runSandbox(["run", ...img, "--timeout", "2s", "sleep", "60"], { cwd: work });
+    expect(r.code).toBe(124);
+    expect(r.stderr).toContain("timed out after 2s");
+    expect(r.ms).toBeLessThan(20_000);
+    expect(await leftovers()).toBe(0);
+  });
+
+  test("SIGINT during sleep exits 130 and leaves no container", async () => {
+    const r = await runSandbox(["run", ...img, "sh", "-c", "echo started; exec sleep 60"], {
+      cwd: work,
+      onSpawn: (child) => {
+        child.stdout?.once("data", () => setTimeout(() => child.kill("SIGINT"), 300));
+      },
+    });
+    expect(r.code).toBe(130);
+    expect(r.ms).toBeLessThan(20_000);
+    expect(await leftovers()).toBe(0);
+  });
+
+  test("SIGTERM exits 143", async () => {
+    const r = await runSandbox(["run", ...img, "sh", "-c", "echo started; exec sleep 60"], {
+      cwd: work,
+      onSpawn: (child) => {
+        child.stdout?.once("data", () => setTimeout(() => child.kill("SIGTERM"), 300));
+      },
+    });
+    expect(r.code).toBe(143);
+    expect(await leftovers()).toBe(0);
+  });
+
+  test("the command is not PID 1: the engine's init reaps and forwards", async () => {
+    const r = await runSandbox(["run", ...img, "sh", "-c", "echo $$"], { cwd: work });
+    expect(r.stdout.toString().trim()).not.toBe("1");
+  });
+});
+
+describe("sandbox run: concurrency", () => {
+  test("10 concurrent runs each get their own exit code and leave nothing behind", async () => {
+    const runs = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => runSandbox(["run", ...img, "sh", "-c", `echo run${i}; exit ${i + 10}`], { cwd: work, timeoutMs: 120_000 })),
+    );
+    runs.forEach((r, i) => {
+      expect(r.code).toBe(i + 10);
+      expect(r.stdout.toString()).toBe(`run${i}\n`);
+    });
+    expect(await leftovers()).toBe(0);
+  });
+});
