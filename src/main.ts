@@ -48,10 +48,11 @@ const ctx: CommandContext = {
     ),
 };
 
-const code = await main(process.argv.slice(2), ctx);
-// Let stdout/stderr flush before exiting: a pipe reader must get every byte.
-await Promise.all([flush(process.stdout), flush(process.stderr)]);
-process.exit(code);
+void main(process.argv.slice(2), ctx).then(async (code) => {
+  // Let stdout/stderr flush before exiting: a pipe reader must get every byte.
+  await Promise.all([flush(process.stdout), flush(process.stderr)]);
+  process.exit(code);
+});
 
 function flush(stream: NodeJS.WriteStream): Promise<void> {
   return new Promise((resolve) => {

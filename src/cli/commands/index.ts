@@ -1,4 +1,7 @@
 import type { CommandContext } from "../context.ts";
+import { inspectCommand } from "./inspect.ts";
+import { psCommand } from "./ps.ts";
+import { pruneCommand } from "./prune.ts";
 import { runCommand } from "./run.ts";
 import { versionCommand } from "./version.ts";
 
@@ -7,4 +10,7 @@ export type CommandHandler = (argv: readonly string[], ctx: CommandContext) => P
 export const COMMANDS: Record<string, CommandHandler> = {
   run: runCommand,
   version: versionCommand,
+  ps: psCommand,
+  inspect: inspectCommand,
+  prune: pruneCommand,
 };

@@ -1,0 +1,107 @@
+/**
+ * Benchmarks, printed as figures (never asserted in tests):
+ *  1. median wall time of `sandbox run --image IMG true` vs `docker run --rm`
+ *     with the same security options, interleaved in one go, and the ratio;
+ *  2. `dist/sandbox --version` cold start median;
+ *  3. wall time and peak RSS piping N MiB through `sandbox run cat` vs
+ *     `docker run -i` (GNU time's %M).
+ * Env: BENCH_RUNS (default 10), BENCH_PIPE_MB (256), BENCH_PIPE_RUNS (2), SANDBOX_TEST_IMAGE.
+ */
+import { $ } from "bun";
+import { existsSync, mkdtempSync, writeFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { defaultSeccompProfile, serializeProfile } from "../src/security/seccomp.ts";
+import { CONTAINER_HOME, NOFILE_LIMIT, TMPFS_SIZES } from "../src/core/plan.ts";
+
+const ROOT = resolve(import.meta.dir, "..");
+const BIN = resolve(ROOT, "dist/sandbox");
+const IMAGE = process.env.SANDBOX_TEST_IMAGE ?? "sandbox-test/busybox:1";
+const RUNS = Number(process.env.BENCH_RUNS ?? 10);
+const PIPE_MB = Number(process.env.BENCH_PIPE_MB ?? 256);
+const PIPE_RUNS = Number(process.env.BENCH_PIPE_RUNS ?? 2);
+
+if (!existsSync(BIN)) await $`bun scripts/build.ts`.cwd(ROOT);
+
+const tmp = mkdtempSync(join(tmpdir(), "sandbox-bench-"));
+const profile = join(tmp, "seccomp.json");
+writeFileSync(profile, serializeProfile(defaultSeccompProfile()));
+const uid = process.getuid?.() ?? 1000;
+const gid = process.getgid?.() ?? 1000;
+
+/** The docker CLI equivalent of sandbox's default plan, option for option. */
+const dockerSecurity = [
+  "--init", "--read-only", "--cap-drop", "ALL",
+  "--security-opt", "no-new-privileges:true", "--security-opt", `seccomp=${profile}`,
+  "--memory", "4g", "--memory-swap", "4g", "--pids-limit", "512",
+  "--ulimit", `nofile=${NOFILE_LIMIT}:${NOFILE_LIMIT}`, "--shm-size", String(TMPFS_SIZES.shm),
+  "--tmpfs", `/tmp:rw,exec,nosuid,nodev,size=${TMPFS_SIZES.tmp},mode=1777`,
+  "--tmpfs", `${CONTAINER_HOME}:rw,exec,nosuid,nodev,size=${TMPFS_SIZES.home},mode=0700,uid=${uid},gid=${gid}`,
+  "--tmpfs", `/run:rw,noexec,nosuid,nodev,size=${TMPFS_SIZES.run},mode=0755`,
+  "--user", `${uid}:${gid}`, "-e", `HOME=${CONTAINER_HOME}`,
+  "--mount", `type=bind,source=${tmp},target=/work`, "-w", "/work",
+];
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+}
+
+async function timed(argv: string[], opts: { stdin?: string } = {}): Promise<{ ms: number; rssKb: number; code: number }> {
+  const rssFile = join(tmp, "rss");
+  const start = performance.now();
+  const proc = Bun.spawn(["/usr/bin/time", "-o", rssFile, "-f", "%M", ...argv], {
+    cwd: tmp,
+    stdin: opts.stdin ? Bun.file(opts.stdin) : "ignore",
+    stdout: "ignore",
+    stderr: "inherit",
+  });
+  const code = await proc.exited;
+  const ms = performance.now() - start;
+  const rssKb = Number((await Bun.file(rssFile).text()).trim().split("\n").pop());
+  return { ms, rssKb, code };
+}
+
+function row(label: string, value: string): void {
+  console.log(`${label.padEnd(46)} ${value}`);
+}
+
+console.log(`sandbox bench: image ${IMAGE}, ${RUNS} runs, ${PIPE_MB} MiB pipe x${PIPE_RUNS}`);
+
+// Warm both paths once so the first measured run is not an outlier.
+await timed([BIN, "run", "--quiet", "--image", IMAGE, "true"]);
+await timed(["docker", "run", "--rm", ...dockerSecurity, IMAGE, "true"]);
+
+const sandboxTimes: number[] = [];
+const dockerTimes: number[] = [];
+for (let i = 0; i < RUNS; i++) {
+  sandboxTimes.push((await timed([BIN, "run", "--quiet", "--image", IMAGE, "true"])).ms);
+  dockerTimes.push((await timed(["docker", "run", "--rm", ...dockerSecurity, IMAGE, "true"])).ms);
+}
+const sMed = median(sandboxTimes);
+const dMed = median(dockerTimes);
+row("run true: sandbox median", `${sMed.toFixed(0)} ms`);
+row("run true: docker run --rm median", `${dMed.toFixed(0)} ms`);
+row("run true: ratio sandbox/docker (target <= 1.0)", (sMed / dMed).toFixed(2));
+
+const versions: number[] = [];
+for (let i = 0; i < 20; i++) versions.push((await timed([BIN, "--version"])).ms);
+row("dist/sandbox --version median (target < 50 ms)", `${median(versions).toFixed(1)} ms`);
+
+const blob = join(tmp, "blob.bin");
+await $`head -c ${PIPE_MB * 1024 * 1024} /dev/urandom > ${blob}`.quiet();
+const sp: Array<{ ms: number; rssKb: number }> = [];
+const dp: Array<{ ms: number; rssKb: number }> = [];
+for (let i = 0; i < PIPE_RUNS; i++) {
+  sp.push(await timed([BIN, "run", "--quiet", "--image", IMAGE, "cat"], { stdin: blob }));
+  dp.push(await timed(["docker", "run", "-i", "--rm", ...dockerSecurity, IMAGE, "cat"], { stdin: blob }));
+}
+const spMs = median(sp.map((r) => r.ms));
+const dpMs = median(dp.map((r) => r.ms));
+row(`pipe ${PIPE_MB} MiB: sandbox median`, `${(spMs / 1000).toFixed(2)} s, peak ${(Math.max(...sp.map((r) => r.rssKb)) / 1024).toFixed(1)} MiB`);
+row(`pipe ${PIPE_MB} MiB: docker run -i median`, `${(dpMs / 1000).toFixed(2)} s, peak ${(Math.max(...dp.map((r) => r.rssKb)) / 1024).toFixed(1)} MiB`);
+row("pipe: time ratio sandbox/docker (target <= 1.0)", (spMs / dpMs).toFixed(2));
+row("pipe: sandbox peak memory (target <= 64 MiB)", `${(Math.max(...sp.map((r) => r.rssKb)) / 1024).toFixed(1)} MiB`);
+
+rmSync(tmp, { recursive: true, force: true });
