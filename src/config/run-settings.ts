@@ -36,15 +36,19 @@ export function resolveEffective(options: RunOptions, loaded: LoadedConfig): Eff
   return eff;
 }
 
+export function detectRunAgent(options: RunOptions, env: Record<string, string | undefined>): AgentProfile {
+  return detectAgent(options.command, options.agent ?? env.SANDBOX_AGENT);
+}
+
 export function finishSettings(
   options: RunOptions,
   loaded: LoadedConfig,
   eff: EffectiveSettings,
   seccomp: SeccompChoice,
   env: Record<string, string | undefined>,
-  extraMounts: MountSpec[] = [],
+  persistence: { mounts: MountSpec[]; env: Record<string, string> } = { mounts: [], env: {} },
 ): ResolvedRun {
-  const agent = detectAgent(options.command, options.agent ?? env.SANDBOX_AGENT);
+  const agent = detectRunAgent(options, env);
   const agentConfig = loaded.global.agents?.[agent.name];
   const choice = chooseImage({
     ...(options.image !== undefined ? { flag: options.image } : {}),
@@ -80,11 +84,11 @@ export function finishSettings(
     envAllow: [...eff.envAllow.value],
     envBlock: [...eff.envBlock.value],
     envFlags: [...configEnv, ...options.env],
-    envValues: { ...(loaded.workspaceFile?.env ?? {}) },
+    envValues: { ...persistence.env, ...(loaded.workspaceFile?.env ?? {}) },
     workspaceTarget: eff.workspacePath.value,
     pull: options.pull ?? "missing",
     name: options.name,
-    extraMounts,
+    extraMounts: persistence.mounts,
     setup: [...(loaded.workspaceFile?.setup ?? [])],
   };
   return { settings, effective: eff, agent, notes };

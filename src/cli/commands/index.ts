@@ -4,12 +4,16 @@ import { psCommand } from "./ps.ts";
 import { pruneCommand } from "./prune.ts";
 import { runCommand } from "./run.ts";
 import { versionCommand } from "./version.ts";
+import { configCommand } from "./config.ts";
+import { cacheCommand } from "./cache.ts";
 
 export type CommandHandler = (argv: readonly string[], ctx: CommandContext) => Promise<number>;
 
 export const COMMANDS: Record<string, CommandHandler> = {
   run: runCommand,
   version: versionCommand,
+  config: configCommand,
+  cache: cacheCommand,
   ps: psCommand,
   inspect: inspectCommand,
   prune: pruneCommand,

@@ -1,5 +1,5 @@
 import { parseArgs } from "node:util";
-import { DURATION_EXPECTED, parseDuration } from "../../core/duration.ts";
+import { parseDuration } from "../../core/duration.ts";
 import { EngineError, UsageError } from "../../core/errors.ts";
 import { EXIT } from "../../core/exit-codes.ts";
 import { isManaged, MANAGED_FILTER } from "../../core/labels.ts";
@@ -64,7 +64,7 @@ export async function pruneCommand(argv: readonly string[], ctx: CommandContext)
   let olderThanMs: number | undefined;
   if (flags["older-than"] !== undefined) {
     const parsed = parseDuration(flags["older-than"]);
-    if (!parsed.ok) throw new UsageError(`sandbox prune: --older-than ${parsed.error}`, { hint: `Give ${DURATION_EXPECTED}, or 7d for a week.` });
+    if (!parsed.ok) throw new UsageError(`sandbox prune: --older-than ${parsed.error}`, { hint: "e.g. --older-than 24h, or 7d for a week." });
     olderThanMs = parsed.value;
   }
   const all = flags.all === true;
@@ -94,7 +94,8 @@ export async function pruneCommand(argv: readonly string[], ctx: CommandContext)
   if (!dryRun && askFirst && (plan.containers.length > 0 || plan.volumes.length > 0)) {
     const running = plan.containers.filter((c) => c.running).length;
     const volumes = plan.volumes.length > 0 ? ` and ${plan.volumes.length} volume(s)` : "";
-    const yes = await confirm(ctx.stdin, ctx.stderr, `Remove ${plan.containers.length} sandbox container(s) (${running} running, stopped first)${volumes}?`);
+    const stopping = running > 0 ? ` (${running} running: stopped first)` : "";
+    const yes = await confirm(ctx.stdin, ctx.stderr, `Remove ${plan.containers.length} sandbox container(s)${stopping}${volumes}?`);
     if (!yes) {
       reporter.info("nothing removed");
       return EXIT.GENERAL;

@@ -1,11 +1,12 @@
-import { readFileSync, realpathSync, statSync } from "node:fs";
+import { mkdirSync, readFileSync, realpathSync, statSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { resolve } from "node:path";
 import { UsageError } from "../../core/errors.ts";
 import { buildRunPlan, redactPlan, type RunPlan, type SeccompChoice } from "../../core/plan.ts";
 import { VERSION } from "../../core/version.ts";
 import { loadConfig, type LoadedConfig } from "../../config/load.ts";
-import { finishSettings, resolveEffective } from "../../config/run-settings.ts";
+import { detectRunAgent, finishSettings, resolveEffective } from "../../config/run-settings.ts";
+import { defaultCacheDir, defaultStateDir, expandHome, planPersistence } from "../../core/persistence.ts";
 import { defaultSeccompProfile, loadSeccompProfileFile, profileHash, serializeProfile } from "../../security/seccomp.ts";
 import { ensureImage } from "../../engine/ensure-image.ts";
 import { runSession } from "../../engine/session.ts";
@@ -27,7 +28,15 @@ export async function runCommand(argv: readonly string[], ctx: CommandContext): 
   const loaded = readConfig(ctx, workspace);
   const effective = resolveEffective(options, loaded);
   const seccomp = loadSeccomp(effective.seccomp.value, ctx.homeDir);
-  const resolved = finishSettings(options, loaded, effective, seccomp, ctx.env);
+  const agent = detectRunAgent(options, ctx.env);
+  const cacheSetting = effective.cacheDir.value;
+  const persistence = planPersistence({
+    cacheDir: options.cache || cacheSetting ? expandHome(cacheSetting ?? defaultCacheDir(ctx.env, ctx.homeDir), ctx.homeDir) : undefined,
+    stateRoot: defaultStateDir(ctx.env, ctx.homeDir),
+    agent,
+    persistState: loaded.global.agents?.[agent.name]?.persist_state === true,
+  });
+  const resolved = finishSettings(options, loaded, effective, seccomp, ctx.env, persistence);
 
   const plan = buildRunPlan(
     options.command,
@@ -58,6 +67,7 @@ export async function runCommand(argv: readonly string[], ctx: CommandContext): 
   }
   for (const warning of plan.warnings) reporter.warn(warning);
 
+  for (const dir of persistence.hostDirs) mkdirSync(dir, { recursive: true, mode: 0o700 });
   const { engine } = await ctx.connect(options.host);
   await ensureImage(engine, plan.image, plan.pull, pullReporter(ctx.stderr, options.quiet));
   const outcome = await runSession(engine, plan, { stdin: ctx.stdin, stdout: ctx.stdout, stderr: ctx.stderr, signals: ctx.signals, reporter });
