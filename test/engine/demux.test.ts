@@ -1,0 +1,67 @@
+import { describe, expect, test } from "bun:test";
+import { PassThrough, Readable, Writable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { DemuxWriter } from "../../src/engine/demux.ts";
+
+function frame(kind: number, data: Buffer): Buffer {
+  const h = Buffer.alloc(8);
+  h[0] = kind;
+  h.writeUInt32BE(data.length, 4);
+  return Buffer.concat([h, data]);
+}
+
+function sink(): { stream: PassThrough; data: () => Buffer } {
+  const stream = new PassThrough();
+  const chunks: Buffer[] = [];
+  stream.on("data", (c: Buffer) => chunks.push(c));
+  return { stream, data: () => Buffer.concat(chunks) };
+}
+
+describe("DemuxWriter", () => {
+  test("splits frames to stdout and stderr even when cut at every byte", async () => {
+    const out = sink();
+    const err = sink();
+    const all = Buffer.concat([frame(1, Buffer.from("hello ")), frame(2, Buffer.from("oops")), frame(1, Buffer.from([0, 255, 10]))]);
+    const oneByteAtATime = Readable.from((function* () {
+      for (const b of all) yield Buffer.from([b]);
+    })());
+    await pipeline(oneByteAtATime, new DemuxWriter({ stdout: out.stream, stderr: err.stream }, { raw: false }));
+    expect(out.data()).toEqual(Buffer.concat([Buffer.from("hello "), Buffer.from([0, 255, 10])]));
+    expect(err.data().toString()).toBe("oops");
+  });
+
+  test("raw mode forwards bytes untouched", async () => {
+    const out = sink();
+    const err = sink();
+    await pipeline(Readable.from([Buffer.from([1, 0, 0, 0, 0, 0, 0, 2, 65])]), new DemuxWriter({ stdout: out.stream, stderr: err.stream }, { raw: true }));
+    expect(out.data()).toEqual(Buffer.from([1, 0, 0, 0, 0, 0, 0, 2, 65]));
+  });
+
+  test("waits for a slow destination before taking more input (back-pressure)", async () => {
+    let pending = 0;
+    let maxPending = 0;
+    const slow = new Writable({
+      highWaterMark: 1024,
+      write(_chunk, _enc, cb) {
+        pending++;
+        maxPending = Math.max(maxPending, pending);
+        setTimeout(() => {
+          pending--;
+          cb();
+        }, 1);
+      },
+    });
+    const frames = Array.from({ length: 200 }, () => frame(1, Buffer.alloc(4096, 7)));
+    let produced = 0;
+    const source = Readable.from((function* () {
+      for (const f of frames) {
+        produced++;
+        yield f;
+      }
+    })(), { highWaterMark: 1 });
+    await pipeline(source, new DemuxWriter({ stdout: slow, stderr: slow }, { raw: false }));
+    expect(produced).toBe(200);
+    // Each 4 KiB frame exceeds the 1 KiB mark, so the writer must have waited every time.
+    expect(maxPending).toBeLessThanOrEqual(2);
+  });
+});
