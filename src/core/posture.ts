@@ -29,6 +29,8 @@ export interface SeccompPosture {
   /** Engine and label agree (null when the engine did not echo the profile). */
   matchesLabel: boolean | null;
   label: { kind: string | null; sha256: string | null };
+  /** A profile the engine names by file path (Podman reads seccomp=PATH) rather than echoing its text. */
+  path: string | null;
 }
 
 export interface MountPosture {
@@ -148,21 +150,22 @@ export function seccompPosture(securityOpt: readonly string[], labels: Record<st
   const labelHash = labels[LABELS.seccompHash] ?? null;
   const label = { kind: labelKind, sha256: labelHash };
   const entry = seccompFromSecurityOpt(securityOpt);
-  if (entry === undefined) {
-    // Not echoed: all we have is what sandbox recorded when it made the container.
+  if (entry === undefined || (entry.value !== "unconfined" && !entry.value.trimStart().startsWith("{"))) {
+    // Not echoed, or only as a file path whose content we cannot read from
+    // here: all we have is what sandbox recorded when it made the container.
     const kind: SeccompKind = labelKind === "default" || labelKind === "custom" || labelKind === "unconfined" ? labelKind : "unknown";
-    return { kind, sha256: labelHash, source: "label", matchesLabel: null, label };
+    return { kind, sha256: labelHash, source: "label", matchesLabel: null, label, path: entry?.value ?? null };
   }
   if (entry.value === "unconfined") {
-    return { kind: "unconfined", sha256: null, source: "engine", matchesLabel: labelKind === "unconfined", label };
+    return { kind: "unconfined", sha256: null, source: "engine", matchesLabel: labelKind === "unconfined", label, path: null };
   }
   const hash = sha256Hex(entry.value);
   if (hash === labelHash && (labelKind === "default" || labelKind === "custom")) {
     // The hash corroborates the label, so its kind stands even if an older
     // sandbox had a different built-in profile.
-    return { kind: labelKind, sha256: hash, source: "engine", matchesLabel: true, label };
+    return { kind: labelKind, sha256: hash, source: "engine", matchesLabel: true, label, path: null };
   }
-  return { kind: hash === builtInHash ? "default" : "custom", sha256: hash, source: "engine", matchesLabel: false, label };
+  return { kind: hash === builtInHash ? "default" : "custom", sha256: hash, source: "engine", matchesLabel: false, label, path: null };
 }
 
 /** `no-new-privileges`, `no-new-privileges:true` or `=true` turn it on; `:false` does not. */
@@ -309,7 +312,13 @@ function describeSeccomp(s: SeccompPosture): string {
   const name = { default: "sandbox default profile", custom: "custom profile", unconfined: "unconfined (no filter)", unknown: "unknown" }[s.kind];
   const hash = s.sha256 ? `, sha256 ${s.sha256}` : "";
   const check =
-    s.source === "label" ? " (from sandbox's label: the engine did not echo the profile)" : s.matchesLabel ? " (verified: matches sandbox's label)" : " (does NOT match sandbox's label)";
+    s.source === "label"
+      ? s.path !== null
+        ? ` (from sandbox's label: the engine names only the file ${s.path})`
+        : " (from sandbox's label: the engine did not echo the profile)"
+      : s.matchesLabel
+        ? " (verified: matches sandbox's label)"
+        : " (does NOT match sandbox's label)";
   return `${name}${hash}${check}`;
 }
 

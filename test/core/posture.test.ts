@@ -124,6 +124,10 @@ describe("seccompPosture", () => {
     expect(seccompPosture(["no-new-privileges"], labels, BUILT_IN)).toMatchObject({ kind: "default", sha256: PROFILE_HASH, source: "label", matchesLabel: null });
     expect(seccompPosture([], {}, BUILT_IN).kind).toBe("unknown");
   });
+  test("a profile named by file path is not hashed as if it were the profile", () => {
+    const s = seccompPosture(["seccomp=/etc/sandbox/profile.json"], labels, BUILT_IN);
+    expect(s).toMatchObject({ kind: "default", sha256: PROFILE_HASH, source: "label", matchesLabel: null, path: "/etc/sandbox/profile.json" });
+  });
 });
 
 test("hasNoNewPrivileges accepts Docker's spellings and not :false", () => {

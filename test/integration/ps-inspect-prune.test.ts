@@ -230,8 +230,9 @@ describe("sandbox prune", () => {
   test("removes exactly our two stopped containers: the dry run's set", async () => {
     const r = await runSandbox(["prune", "--json"]);
     const report = json<PruneJson>(r);
-    const removed = mine(report).filter((c) => c.outcome === "removed");
-    expect(idsOf(removed)).toEqual(dryRunSet);
+    // "gone" only if another prune on the same engine got there first.
+    expect(idsOf(mine(report))).toEqual(dryRunSet);
+    for (const c of mine(report)) expect(["removed", "gone"]).toContain(c.outcome);
     expect(await exists(ids.configured)).toBe(false);
     expect(await exists(ids.plain)).toBe(false);
     expect(await exists(ids.running)).toBe(true);
