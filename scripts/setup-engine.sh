@@ -40,12 +40,21 @@ WANT_PODMAN=1
 [[ ${SANDBOX_TEST_PODMAN:-1} == 0 ]] && WANT_PODMAN=0
 
 START=$(date +%s%N)
-log() { printf 'setup-engine: %s\n' "$*"; }
+elapsed() { local ms=$((($(date +%s%N) - START) / 1000000)); printf '%d.%02d' $((ms / 1000)) $((ms % 1000 / 10)); }
+log() { printf 'setup-engine [%ss]: %s\n' "$(elapsed)" "$*"; }
 die() { printf 'setup-engine: error: %s\n' "$*" >&2; exit 1; }
 is_root() { [[ $(id -u) == 0 ]]; }
-running() { # NAME: is a process with this exact name running?
+# PID: a live process, not a zombie (this VM's init can be slow to reap them).
+alive() {
+  local st
+  st=$(grep -m1 '^State:' "/proc/${1:-x}/status" 2>/dev/null) || return 1
+  [[ ! $st =~ ^State:[[:space:]]*[ZX] ]]
+}
+running() { # NAME: is a live process with this exact name running?
   local c
-  for c in /proc/[0-9]*/comm; do [[ $(<"$c") == "$1" ]] 2>/dev/null && return 0; done 2>/dev/null
+  for c in /proc/[0-9]*/comm; do
+    [[ $(<"$c") == "$1" ]] && c=${c%/comm} && alive "${c#/proc/}" && return 0
+  done 2>/dev/null
   return 1
 }
 
@@ -78,10 +87,14 @@ NEEDED=(
   iproute2:ip
   git:git
   curl:curl
-  cgroupfs-mount:
 )
-# Rootful Podman needs no uidmap (apt brings it along as a recommendation).
-[[ $WANT_PODMAN == 1 ]] && NEEDED+=(podman:podman)
+# Without systemd nothing may have mounted cgroups (see ensure_cgroups).
+cgroups_mounted() { awk '$3 == "cgroup" || $3 == "cgroup2" { found = 1 } END { exit !found }' /proc/mounts; }
+cgroups_mounted || NEEDED+=(cgroupfs-mount:cgroupfs-mount)
+# Rootful Podman needs no uidmap. It does need catatonit for `Init: true`
+# (its default init_path); apt skips it because docker.io's tini satisfies
+# podman's "catatonit | tini" recommendation.
+[[ $WANT_PODMAN == 1 ]] && NEEDED+=(podman:podman catatonit:/usr/libexec/podman/catatonit)
 
 missing_packages() {
   local names=() p
@@ -105,14 +118,7 @@ missing_packages() {
   fi
 }
 
-mapfile -t MISSING < <(missing_packages | sort -u)
-if ((${#MISSING[@]})); then
-  if ! is_root; then
-    if ! command -v docker >/dev/null; then
-      die "docker is not installed and this is not root: run as root (sudo $0) to install ${MISSING[*]}"
-    fi
-    die "missing packages: ${MISSING[*]} (run as root to install them)"
-  fi
+install_packages() {
   command -v apt-get >/dev/null || die "missing packages ${MISSING[*]} and no apt-get to install them"
   log "installing ${MISSING[*]} (apt log: /tmp/sandbox-test-apt.log)"
   export DEBIAN_FRONTEND=noninteractive
@@ -121,6 +127,17 @@ if ((${#MISSING[@]})); then
     apt-get install -y "${MISSING[@]}"
   } >>/tmp/sandbox-test-apt.log 2>&1 || die "apt-get failed; see /tmp/sandbox-test-apt.log"
   hash -r
+}
+
+mapfile -t MISSING < <(missing_packages | sort -u)
+if ((${#MISSING[@]})); then
+  if ! is_root; then
+    command -v docker >/dev/null ||
+      die "docker is not installed and this is not root: run as root (sudo $0) to install ${MISSING[*]}"
+    log "warning: not root, so not installing ${MISSING[*]}; going on without"
+  else
+    install_packages
+  fi
 else
   log "packages: all present"
 fi
@@ -134,7 +151,7 @@ for b in /bin/busybox /usr/bin/busybox; do [[ -x $b ]] && { BUSYBOX=$b; break; }
 # dockerd (and runc) need cgroups; a machine without systemd may boot with none
 # mounted (Debian's cgroupfs-mount is what its docker init script uses).
 ensure_cgroups() {
-  if awk '$3 == "cgroup" || $3 == "cgroup2" { found = 1 } END { exit !found }' /proc/mounts; then return 0; fi
+  cgroups_mounted && return 0
   is_root || die "no cgroup filesystem is mounted; run as root"
   log "mounting cgroups (cgroupfs-mount)"
   cgroupfs-mount || die "cgroupfs-mount failed"
@@ -144,24 +161,42 @@ DOCKER=(docker -H "unix://$DOCKER_SOCK")
 if pings "$DOCKER_SOCK"; then
   log "dockerd: answering on $DOCKER_SOCK"
 else
+  if [[ -S $DOCKER_SOCK && ! -w $DOCKER_SOCK ]] && ! is_root; then
+    die "no permission to use $DOCKER_SOCK (join the docker group, or run this as root)"
+  fi
   if [[ $DOCKER_SOCK == /var/run/docker.sock ]] && running dockerd; then
     log "dockerd: running but not answering yet; waiting"
   else
     is_root || die "dockerd is not answering on $DOCKER_SOCK; start it, or run this as root"
     ensure_cgroups
+    # A dockerd that was killed leaves pid files behind, its own and its
+    # containerd's, and a new dockerd refuses to start (or waits for that
+    # containerd) while those pids exist, even as unreaped zombies.
+    pidfile=/var/run/docker.pid execroot=/var/run/docker
+    [[ ${SANDBOX_TEST_DOCKERD_ARGS:-} =~ --pidfile[=[:space:]]+([^[:space:]]+) ]] && pidfile=${BASH_REMATCH[1]}
+    [[ ${SANDBOX_TEST_DOCKERD_ARGS:-} =~ --exec-root[=[:space:]]+([^[:space:]]+) ]] && execroot=${BASH_REMATCH[1]}
+    for f in "$pidfile" "$execroot/containerd/containerd.pid"; do
+      if [[ -f $f ]] && ! alive "$(<"$f")"; then rm -f "$f"; fi
+    done
     log "dockerd: starting (log: $DOCKERD_LOG)"
     # shellcheck disable=SC2086  # extra args are split on purpose
     setsid dockerd -H "unix://$DOCKER_SOCK" ${SANDBOX_TEST_DOCKERD_ARGS:-} </dev/null >>"$DOCKERD_LOG" 2>&1 &
+    DOCKERD_PID=$!
     disown
   fi
   for ((i = 0; i < 120; i++)); do
     pings "$DOCKER_SOCK" && "${DOCKER[@]}" version >/dev/null 2>&1 && break
+    if [[ -n ${DOCKERD_PID:-} ]] && ! alive "$DOCKERD_PID"; then
+      tail -n 5 "$DOCKERD_LOG" >&2 2>/dev/null || true
+      die "dockerd exited at start; see $DOCKERD_LOG"
+    fi
     sleep 0.5
   done
-  "${DOCKER[@]}" version >/dev/null 2>&1 || {
+  if ! "${DOCKER[@]}" version >/dev/null 2>&1; then
+    [[ -z ${DOCKERD_PID:-} ]] && die "a dockerd is running but did not answer on $DOCKER_SOCK within 60 s"
     tail -n 20 "$DOCKERD_LOG" >&2 2>/dev/null || true
     die "dockerd did not answer on $DOCKER_SOCK within 60 s; see $DOCKERD_LOG"
-  }
+  fi
   log "dockerd: up ($("${DOCKER[@]}" version -f '{{.Server.Version}}' 2>/dev/null))"
 fi
 
@@ -183,15 +218,19 @@ build_rootfs() {
   chmod 1777 "$r/tmp" "$r/var/tmp"
   chmod 0700 "$r/root"
   cp "$BUSYBOX" "$r/bin/busybox"
-  # What `busybox --install -s` does inside the rootfs: a symlink to
-  # /bin/busybox at each applet's standard path (no chroot, so no root needed).
-  local a
-  while read -r a; do
-    [[ -z $a || -e $r/$a || -L $r/$a ]] && continue
-    mkdir -p "$r/$(dirname "$a")"
-    ln -s /bin/busybox "$r/$a"
-  done < <("$BUSYBOX" --list-full)
-  [[ -L $r/bin/sh ]] || die "busybox --list-full gave no bin/sh"
+  # A symlink to /bin/busybox at each applet's standard path: busybox
+  # --install -s inside the rootfs, or the same by hand when chroot needs root.
+  if is_root; then
+    chroot "$r" /bin/busybox --install -s
+  else
+    local a
+    while read -r a; do
+      [[ -z $a || -e $r/$a || -L $r/$a ]] && continue
+      [[ $a == */* && ! -d $r/${a%/*} ]] && mkdir -p "$r/${a%/*}"
+      ln -s /bin/busybox "$r/$a"
+    done < <("$BUSYBOX" --list-full)
+  fi
+  [[ -L $r/bin/sh && -L $r/usr/bin/awk ]] || die "busybox applet links are missing in the rootfs"
   # root and nobody only: the tests rely on the image knowing no uid 1000.
   printf '%s\n' 'root:x:0:0:root:/root:/bin/sh' 'nobody:x:65534:65534:nobody:/nonexistent:/bin/false' >"$r/etc/passwd"
   printf '%s\n' 'root:x:0:' 'nobody:x:65534:' >"$r/etc/group"
@@ -218,7 +257,9 @@ ensure_image() {
   old=$("$@" image inspect --format '{{.Id}}' "$IMAGE" 2>/dev/null || true)
   build_rootfs
   log "$name: importing $IMAGE (inputs $INPUTS, was ${have:-none})"
-  "$@" import "${CHANGES[@]}" "$ROOTFS_TAR" "$IMAGE" >/dev/null || die "$name: import of $IMAGE failed"
+  local quiet=()
+  [[ $name == podman ]] && quiet=(--quiet)
+  "$@" import "${quiet[@]}" "${CHANGES[@]}" "$ROOTFS_TAR" "$IMAGE" >/dev/null || die "$name: import of $IMAGE failed"
   # Drop the image this one replaced (ignored if a container still uses it).
   local new
   new=$("$@" image inspect --format '{{.Id}}' "$IMAGE")
@@ -318,11 +359,13 @@ EOF
   if pings "$PODMAN_SOCK" && [[ $changed == 0 ]]; then
     log "podman: answering on $PODMAN_SOCK"
   else
-    if [[ $changed == 1 && -s $PODMAN_PID ]]; then
-      pid=$(cat "$PODMAN_PID")
+    if [[ -s $PODMAN_PID ]]; then
+      pid=$(<"$PODMAN_PID")
       # Only the service this script started (its pid file, its command line).
-      if grep -qa "system.service" "/proc/$pid/cmdline" 2>/dev/null; then
-        log "podman: configuration changed; restarting the service (pid $pid)"
+      if alive "$pid" && grep -qa "system.service" "/proc/$pid/cmdline" 2>/dev/null; then
+        why="not answering"
+        [[ $changed == 1 ]] && why="configuration changed"
+        log "podman: $why; stopping the old service (pid $pid)"
         kill "$pid" 2>/dev/null || true
         for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
       fi
@@ -331,32 +374,39 @@ EOF
     rm -f "$PODMAN_SOCK"
     log "podman: starting the API service on $PODMAN_SOCK (log: $PODMAN_LOG)"
     setsid podman --log-level=warn system service --time=0 "unix://$PODMAN_SOCK" </dev/null >>"$PODMAN_LOG" 2>&1 &
-    echo $! >"$PODMAN_PID"
+    pid=$!
+    echo "$pid" >"$PODMAN_PID"
     disown
-    for ((i = 0; i < 120; i++)); do pings "$PODMAN_SOCK" && break; sleep 0.25; done
+    for ((i = 0; i < 120; i++)); do
+      pings "$PODMAN_SOCK" && break
+      alive "$pid" || break
+      sleep 0.25
+    done
     pings "$PODMAN_SOCK" || {
       tail -n 20 "$PODMAN_LOG" >&2 2>/dev/null || true
       die "podman: the service did not answer on $PODMAN_SOCK within 30 s; see $PODMAN_LOG"
     }
-    PODMAN_STARTED=1
+  fi
+
+  # The same access as the Docker socket: root and the docker group.
+  if getent group docker >/dev/null && is_root; then
+    chgrp docker "$PODMAN_SOCK" && chmod 0660 "$PODMAN_SOCK"
   fi
 
   ensure_image podman "${PODMAN[@]}"
 
-  # After a (re)start: one container through the Docker-compatible API, the
-  # way the CLI creates them (a nofile ulimit, no nproc), must run.
-  if [[ ${PODMAN_STARTED:-0} == 1 ]]; then
-    body='{"Image":"'$IMAGE'","Cmd":["sh","-c","probe list >/dev/null"],"HostConfig":{"NetworkMode":"none","Ulimits":[{"Name":"nofile","Soft":16384,"Hard":16384}]}}'
-    out=$(api "$PODMAN_SOCK" POST /v1.41/containers/create "$body") || die "podman: API create failed: $out"
-    id=$(sed -n 's/.*"Id":"\([0-9a-f]*\)".*/\1/p' <<<"$out")
-    [[ -n $id ]] || die "podman: API create returned no Id: $out"
-    res=$(api "$PODMAN_SOCK" POST "/v1.41/containers/$id/start" 2>&1 && api "$PODMAN_SOCK" POST "/v1.41/containers/$id/wait" 2>&1) || true
-    api "$PODMAN_SOCK" DELETE "/v1.41/containers/$id?force=1" >/dev/null 2>&1 || true
-    [[ $res == *'"StatusCode":0'* ]] || die "podman: a container through the API did not run: $res"
-    log "podman: API smoke test passed"
-  fi
+  # One container through the Docker-compatible API, created the way the CLI
+  # creates them (an init, a nofile ulimit but no nproc, no network), must run.
+  body='{"Image":"'$IMAGE'","Cmd":["sh","-c","probe list >/dev/null"],"HostConfig":{"Init":true,"CapDrop":["ALL"],"NetworkMode":"none","Ulimits":[{"Name":"nofile","Soft":16384,"Hard":16384}]}}'
+  out=$(api "$PODMAN_SOCK" POST /v1.41/containers/create "$body" 2>&1) || die "podman: API create failed: $out"
+  id=$(sed -n 's/.*"Id":"\([0-9a-f]*\)".*/\1/p' <<<"$out")
+  [[ -n $id ]] || die "podman: API create returned no Id: $out"
+  res=$(api "$PODMAN_SOCK" POST "/v1.41/containers/$id/start" 2>&1 && api "$PODMAN_SOCK" POST "/v1.41/containers/$id/wait" 2>&1) || true
+  api "$PODMAN_SOCK" DELETE "/v1.41/containers/$id?force=1" >/dev/null 2>&1 || true
+  [[ $res == *'"StatusCode":0'* ]] || die "podman: a container through the API did not run: $res (if the service on $PODMAN_SOCK was not started by this script, stop it and run this again)"
+  log "podman: API smoke test passed (create with Init and a nofile ulimit, start, wait)"
   log "podman: socket unix://$PODMAN_SOCK"
 fi
 
 log "docker: socket unix://$DOCKER_SOCK"
-log "done in $((($(date +%s%N) - START) / 1000000)) ms"
+log "done"

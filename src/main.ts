@@ -44,6 +44,7 @@ const ctx: CommandContext = {
           }
         },
         exists: existsSync,
+        platform: process.platform,
       }),
     ),
 };

@@ -12,6 +12,7 @@ Commands:
   prune      Remove stopped sandbox containers
   config     Show, check or create the configuration
   version    Show sandbox's version and the engine it talks to
+  doctor     Check that every protection is in force on this engine (live probe)
 
 Global flags:
   -H, --host ADDR   Engine address (unix:///path, tcp://host:port, ssh://user@host); default DOCKER_HOST
@@ -52,6 +53,10 @@ Terminal and streams:
 Workspace:
   -w, --workspace DIR        Directory mounted at /work (default: current directory)
       --read-only-workspace  Mount the workspace read-only
+      --workspace-mode MODE  bind (mount the folder) or copy (send it in, copy changes back;
+                             honours .sandboxignore). Default: bind for local engines, copy
+                             for tcp:// and ssh:// ones, which cannot see this machine's files
+      --no-mask              Do not hide secret-looking files (.env, *.key, .ssh/, ...; see docs/guard.md)
 
 Security and limits (defaults are strict):
   -e, --env KEY=VALUE|KEY    Set a variable, or forward KEY from the host on purpose
@@ -59,10 +64,16 @@ Security and limits (defaults are strict):
       --cpus N               CPU limit (e.g. 1.5)
       --pids-limit N         Maximum processes (default 512)
       --network NET          bridge (default), none, or a network name
+      --egress HOSTS         Only reach these hosts, through sandbox's proxy: host[:port],
+                             *.domain, IP or CIDR, comma-separated (docs/egress.md)
+      --audit FILE           With --egress: write every connection as JSON lines to FILE
   -u, --user UID[:GID]       User inside (default: your uid:gid)
       --cap-add CAP          Add a capability back (all are dropped; dangerous ones warn)
       --seccomp PATH|unconfined
                              Custom seccomp profile (default: sandbox's built-in allow-list)
+      --insecure-allow NAME  Run even though the engine cannot apply protection NAME (seccomp,
+                             no-new-privileges, memory-limit, swap-limit, pids-limit, cpu-limit,
+                             runtime); without it such a run is refused with exit 125
   -H, --host ADDR            Engine address (default DOCKER_HOST or /var/run/docker.sock)
 
 Examples:

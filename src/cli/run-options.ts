@@ -3,7 +3,9 @@ import { parseDuration, DURATION_EXPECTED } from "../core/duration.ts";
 import { parseSize, SIZE_EXPECTED } from "../core/size.ts";
 import { parseEnvFlag, type EnvFlag } from "../core/env-filter.ts";
 import { normalizeCap } from "../core/capabilities.ts";
+import { parseInsecureAllow } from "../core/preflight.ts";
 import type { PullPolicy } from "../core/plan.ts";
+import { parseAllowEntry, splitEgressList } from "../egress/allowlist.ts";
 import { parseFlags, splitAtCommand, tristate, type OptionSpec } from "./args.ts";
 
 export const RUN_OPTIONS = {
@@ -22,10 +24,15 @@ export const RUN_OPTIONS = {
   cpus: { type: "string" },
   "pids-limit": { type: "string" },
   network: { type: "string" },
+  egress: { type: "string", multiple: true },
+  audit: { type: "string" },
   user: { type: "string", short: "u" },
   "cap-add": { type: "string", multiple: true },
   seccomp: { type: "string" },
   "read-only-workspace": { type: "boolean" },
+  "workspace-mode": { type: "string" },
+  "no-mask": { type: "boolean" },
+  "insecure-allow": { type: "string", multiple: true },
   name: { type: "string" },
   agent: { type: "string" },
   cache: { type: "boolean" },
@@ -51,10 +58,20 @@ export interface RunOptions {
   cpus: number | undefined;
   pids: number | undefined;
   network: string | undefined;
+  /** --egress HOSTS (repeatable comma lists), validated; undefined when not given. */
+  egress: string[] | undefined;
+  /** --audit FILE, as given (relative to the working directory). */
+  audit: string | undefined;
   user: string | undefined;
   capAdd: string[];
   seccomp: string | undefined;
   readOnlyWorkspace: boolean;
+  /** --workspace-mode bind|copy; undefined: bind for local engines, copy for remote ones. */
+  workspaceMode: "bind" | "copy" | undefined;
+  /** --no-mask: leave secret-looking workspace files visible (docs/guard.md). */
+  noMask: boolean;
+  /** --insecure-allow NAME: protections the engine may lack (validated in core/preflight.ts). */
+  insecureAllow: string[];
   name: string | undefined;
   agent: string | undefined;
   cache: boolean;
@@ -109,8 +126,23 @@ export function parseRunArgs(argv: readonly string[]): RunOptions {
   if (v.network !== undefined && !/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(v.network)) {
     fail(`--network "${v.network}" is not bridge, none or a network name.`);
   }
+  let egress: string[] | undefined;
+  if (v.egress !== undefined) {
+    egress = v.egress.flatMap(splitEgressList);
+    if (egress.length === 0) fail("--egress needs hosts, e.g. --egress api.example.com,*.github.com (use --network none for no network).");
+    for (const entry of egress) {
+      const parsed = parseAllowEntry(entry);
+      if (!parsed.ok) fail(`--egress ${parsed.error}.`, "Entries are host, host:port, *.domain, an IP address or a CIDR range, separated by commas.");
+    }
+    if (v.network !== undefined) fail("--egress and --network cannot be combined: --egress puts the container on its own filtered network.");
+  }
+  if (v.audit !== undefined && v.audit === "") fail("--audit needs a file name.");
   if (v.user !== undefined && !/^[a-zA-Z0-9_.-]+(:[a-zA-Z0-9_.-]+)?$/.test(v.user)) {
     fail(`--user "${v.user}" is not a user such as 1000 or 1000:1000.`);
+  }
+  const workspaceMode = v["workspace-mode"];
+  if (workspaceMode !== undefined && workspaceMode !== "bind" && workspaceMode !== "copy") {
+    fail(`--workspace-mode "${workspaceMode}" is not bind or copy.`);
   }
   if (v.name !== undefined && !/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(v.name)) {
     fail(`--name "${v.name}" may only contain letters, digits, '_', '.' and '-'.`);
@@ -132,10 +164,15 @@ export function parseRunArgs(argv: readonly string[]): RunOptions {
     cpus,
     pids,
     network: v.network,
+    egress,
+    audit: v.audit,
     user: v.user,
     capAdd,
     seccomp: v.seccomp,
     readOnlyWorkspace: v["read-only-workspace"] === true,
+    workspaceMode,
+    noMask: v["no-mask"] === true,
+    insecureAllow: parseInsecureAllow(v["insecure-allow"] ?? []),
     name: v.name,
     agent: v.agent,
     cache: v.cache === true,

@@ -1,7 +1,9 @@
 import { detectAgent, commandName, type AgentProfile } from "../core/agents.ts";
 import { chooseImage } from "../core/image-choice.ts";
 import type { EnvFlag } from "../core/env-filter.ts";
-import type { MountSpec, RunSettings, SeccompChoice } from "../core/plan.ts";
+import type { EgressSettings, MountSpec, RunSettings, SeccompChoice } from "../core/plan.ts";
+import { ConfigError, UsageError } from "../core/errors.ts";
+import { mergeEgressEntries, parseAllowList } from "../egress/allowlist.ts";
 import type { RunOptions } from "../cli/run-options.ts";
 import type { LoadedConfig } from "./load.ts";
 import { effectiveSettings } from "./load.ts";
@@ -27,6 +29,7 @@ export function resolveEffective(options: RunOptions, loaded: LoadedConfig): Eff
   };
   flag("timeoutMs", options.timeoutMs, "--timeout");
   flag("network", options.network, "--network");
+  flag("egress", options.egress, "--egress");
   flag("memoryBytes", options.memoryBytes, "--memory");
   flag("cpus", options.cpus, "--cpus");
   flag("pids", options.pids, "--pids-limit");
@@ -64,6 +67,8 @@ export function finishSettings(
   const notes = Object.values(eff)
     .map((s) => s.note)
     .filter((n): n is string => n !== undefined);
+  const egress = egressSettings(options, eff, agent, env);
+  if (egress.note) notes.push(egress.note);
 
   const settings: RunSettings = {
     image: choice.image,
@@ -90,6 +95,54 @@ export function finishSettings(
     name: options.name,
     extraMounts: persistence.mounts,
     setup: [...(loaded.workspaceFile?.setup ?? [])],
+    ...(egress.settings ? { egress: egress.settings } : {}),
   };
   return { settings, effective: eff, agent, notes };
+}
+
+/**
+ * Whether the run goes through the egress proxy, and with which entries.
+ * `--egress` always does; an explicit `--network` never does (the flag is
+ * the user's latest word); otherwise `network: none` from any layer wins as
+ * the stricter choice, and a non-empty `network.egress` applies. The agent's
+ * own API host joins the list only when a list is in effect.
+ */
+export function egressSettings(
+  options: Pick<RunOptions, "egress" | "audit" | "network">,
+  eff: Pick<EffectiveSettings, "egress" | "network">,
+  agent: Pick<AgentProfile, "egress">,
+  env: Record<string, string | undefined>,
+): { settings: EgressSettings | undefined; note?: string } {
+  const fromFlag = options.egress !== undefined;
+  const on = fromFlag || (options.network === undefined && eff.network.value !== "none" && eff.egress.value.length > 0);
+  if (!on) {
+    if (options.audit !== undefined) {
+      throw new UsageError("sandbox run: --audit records the egress proxy's connections, and this run has no egress allow-list.", {
+        hint: "Add --egress HOSTS (or network.egress in your config), or drop --audit.",
+      });
+    }
+    return { settings: undefined };
+  }
+  const user = [...eff.egress.value];
+  const parsed = parseAllowList(user);
+  if (!parsed.ok) {
+    // Flag entries were checked when parsing; a bad entry here came from a config file.
+    throw new ConfigError(`network.egress in ${eff.egress.source}: ${parsed.error}`, {
+      hint: "Entries are host, host:port, *.domain, an IP address or a CIDR range.",
+    });
+  }
+  const agentDefaults = (agent.egress ?? []).filter((entry) => !user.includes(entry));
+  const note =
+    !fromFlag && eff.network.value !== "bridge"
+      ? `network.egress (${eff.egress.source}) takes precedence over container.network "${eff.network.value}" (${eff.network.source})`
+      : undefined;
+  return {
+    settings: {
+      allow: mergeEgressEntries(user, agentDefaults),
+      agentDefaults,
+      audit: options.audit,
+      hostsFile: env.SANDBOX_EGRESS_HOSTS || undefined,
+    },
+    ...(note ? { note } : {}),
+  };
 }

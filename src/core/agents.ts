@@ -35,6 +35,12 @@ export interface AgentProfile {
   readonly stateVolume?: string;
   /** Package caches worth sharing between runs: relative to home, or absolute. */
   readonly cacheDirs?: readonly string[];
+  /**
+   * Hosts the tool cannot work without (its own API). Added to the egress
+   * allow-list only when one is in effect (--egress / network.egress); they
+   * never open the network by themselves. See docs/egress.md.
+   */
+  readonly egress?: readonly string[];
 }
 
 /** Images built from `images/<name>/Dockerfile` in this repository. */
@@ -88,9 +94,9 @@ export const GENERIC: AgentProfile = {
 };
 
 export const AGENTS: readonly AgentProfile[] = [
-  agent("claude", "Claude Code", ["claude"], ["ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN"], ".claude"),
-  agent("codex", "OpenAI Codex CLI", ["codex"], ["OPENAI_API_KEY"], ".codex"),
-  agent("gemini", "Gemini CLI", ["gemini"], ["GEMINI_API_KEY", "GOOGLE_API_KEY"], ".gemini"),
+  { ...agent("claude", "Claude Code", ["claude"], ["ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN"], ".claude"), egress: ["api.anthropic.com:443"] },
+  { ...agent("codex", "OpenAI Codex CLI", ["codex"], ["OPENAI_API_KEY"], ".codex"), egress: ["api.openai.com:443"] },
+  { ...agent("gemini", "Gemini CLI", ["gemini"], ["GEMINI_API_KEY", "GOOGLE_API_KEY"], ".gemini"), egress: ["generativelanguage.googleapis.com:443"] },
   agent(
     "opencode",
     "opencode",

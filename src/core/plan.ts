@@ -1,4 +1,4 @@
-import { buildLabels } from "./labels.ts";
+import { buildLabels, LABELS } from "./labels.ts";
 import { DEFAULT_ENV_ALLOW, DEFAULT_ENV_BLOCK, filterHostEnv, globMatcher, type EnvFlag } from "./env-filter.ts";
 import { DANGEROUS_CAPS } from "./capabilities.ts";
 
@@ -46,6 +46,28 @@ export interface RunSettings {
   extraMounts: MountSpec[];
   /** Shell steps from `.sandbox.yml`, run before the command. */
   setup: string[];
+  /** Set when the run goes through the egress proxy (--egress / network.egress); `network` is then ignored. */
+  egress?: EgressSettings | undefined;
+}
+
+export interface EgressSettings {
+  /** Allow-list entries: the user's, then the agent's defaults (src/egress/allowlist.ts). */
+  allow: string[];
+  /** The agent's own entries among `allow` (shown by --dry-run). */
+  agentDefaults: string[];
+  /** --audit FILE, absolute. */
+  audit: string | undefined;
+  /** SANDBOX_EGRESS_HOSTS: a hosts file the proxy resolves from instead of DNS (tests, debugging). */
+  hostsFile: string | undefined;
+}
+
+/** The per-run network and proxy (src/egress/gateway.ts); the proxy address is known only once the network exists. */
+export interface EgressPlan extends EgressSettings {
+  /** Per-run `internal` network the container joins. */
+  network: string;
+  /** Its bridge interface name on the host (at most 15 characters). */
+  bridge: string;
+  labels: Record<string, string>;
 }
 
 export interface MountSpec {
@@ -77,7 +99,17 @@ export interface RunFlags {
   tty: boolean | undefined;
   interactive: boolean | undefined;
   keep: boolean;
+  /** --workspace-mode; "auto" (the default) is settled once the engine is known: see resolveWorkspaceMode. */
+  workspaceMode?: WorkspaceMode;
 }
+
+/**
+ * How the workspace reaches the container: "bind" mounts the host folder
+ * (local engines), "copy" sends it through the archive API and brings the
+ * changes back (remote engines, which cannot see our paths; see
+ * engine/workspace-copy.ts). "auto" is bind until the engine turns out remote.
+ */
+export type WorkspaceMode = "auto" | "bind" | "copy";
 
 export interface RunPlan {
   name: string;
@@ -104,6 +136,12 @@ export interface RunPlan {
   warnings: string[];
   /** The Engine API create body. */
   create: CreateBody;
+  /** The host workspace (resolved) and how it reaches the container. */
+  workspace: string;
+  workspaceMode: WorkspaceMode;
+  /** In copy mode: the container's changes are not copied back. */
+  workspaceReadOnly: boolean;
+  egress?: EgressPlan | undefined;
 }
 
 export interface CreateBody {
@@ -141,6 +179,8 @@ export interface HostConfig {
   PidsLimit: number;
   Ulimits: Array<{ Name: string; Soft: number; Hard: number }>;
   NetworkMode: string;
+  /** DNS servers for the engine's resolver; set at run time for egress runs (src/egress/gateway.ts). */
+  Dns?: string[];
   /** [rows, columns]: engines on API 1.42+ size the TTY before the command starts. */
   ConsoleSize?: [number, number];
 }
@@ -196,15 +236,12 @@ export function buildRunPlan(command: string[], flags: RunFlags, settings: RunSe
     "/run": `rw,noexec,nosuid,nodev,size=${TMPFS_SIZES.run},mode=0755`,
   };
 
-  const workspaceMount: MountSpec = {
-    Type: "bind",
-    Source: host.workspace,
-    Target: settings.workspaceTarget,
-    ReadOnly: settings.readOnlyWorkspace,
-  };
+  const workspaceMode = flags.workspaceMode ?? "auto";
+  const workspaceMount = workspaceMountFor(workspaceMode, host.workspace, settings.workspaceTarget, settings.readOnlyWorkspace);
 
   const { cmd, entrypoint } = commandWithSetup(command, settings);
   const name = settings.name ?? containerName(command, host.randomId);
+  const egressNetwork = settings.egress ? `${name}-egress` : undefined;
   const labels = buildLabels({
     workspace: host.workspace,
     command,
@@ -214,8 +251,17 @@ export function buildRunPlan(command: string[], flags: RunFlags, settings: RunSe
     seccomp: settings.seccomp.kind,
     seccompHash: settings.seccomp.kind === "unconfined" ? undefined : settings.seccomp.hash,
     envNames: env.forwardedNames,
-    network: settings.network,
+    network: settings.egress ? "egress" : settings.network,
   });
+  const egress: EgressPlan | undefined =
+    settings.egress && egressNetwork
+      ? {
+          ...settings.egress,
+          network: egressNetwork,
+          bridge: `sbx-${host.randomId.slice(0, 11)}`,
+          labels: { [LABELS.managed]: "true", [LABELS.workspace]: host.workspace, "io.sandbox.container": name },
+        }
+      : undefined;
 
   const create: CreateBody = {
     Image: settings.image,
@@ -248,7 +294,7 @@ export function buildRunPlan(command: string[], flags: RunFlags, settings: RunSe
       ...(settings.cpus !== undefined ? { NanoCpus: Math.round(settings.cpus * 1e9) } : {}),
       PidsLimit: settings.pids,
       Ulimits: [{ Name: "nofile", Soft: NOFILE_LIMIT, Hard: NOFILE_LIMIT }],
-      NetworkMode: settings.network,
+      NetworkMode: egressNetwork ?? settings.network,
       ...(tty && host.terminalSize ? { ConsoleSize: [host.terminalSize.rows, host.terminalSize.columns] as [number, number] } : {}),
     },
   };
@@ -272,7 +318,30 @@ export function buildRunPlan(command: string[], flags: RunFlags, settings: RunSe
     blockedEnvNames: env.blockedNames,
     warnings,
     create,
+    workspace: host.workspace,
+    workspaceMode,
+    workspaceReadOnly: settings.readOnlyWorkspace,
+    ...(egress ? { egress } : {}),
   };
+}
+
+function workspaceMountFor(mode: WorkspaceMode, source: string, target: string, readOnly: boolean): MountSpec {
+  // Copy mode: an anonymous volume (removed with the container) the archive
+  // API can write into before start, although the root is read-only. It
+  // stays writable: --read-only-workspace then means "changes are not copied back".
+  if (mode === "copy") return { Type: "volume", Target: target };
+  return { Type: "bind", Source: source, Target: target, ReadOnly: readOnly };
+}
+
+/** Settle "auto": bind for an engine on this machine (unix socket, named pipe), copy for tcp:// and ssh://. */
+export function resolveWorkspaceMode(plan: RunPlan, engineIsLocal: boolean): RunPlan {
+  if (plan.workspaceMode !== "auto") return plan;
+  const mode = engineIsLocal ? "bind" : "copy";
+  const target = plan.create.WorkingDir;
+  const Mounts = plan.create.HostConfig.Mounts.map((m) =>
+    m.Type === "bind" && m.Source === plan.workspace && m.Target === target ? workspaceMountFor(mode, plan.workspace, target, m.ReadOnly === true) : m,
+  );
+  return { ...plan, workspaceMode: mode, create: { ...plan.create, HostConfig: { ...plan.create.HostConfig, Mounts } } };
 }
 
 interface ResolvedEnv {

@@ -18,8 +18,8 @@ export function parseEngineAddress(raw: string, opts: { tlsVerify?: boolean } = 
   }
   if (text.startsWith("/")) return { kind: "unix", socketPath: text, url: `unix://${text}` };
   if (text.startsWith("npipe://")) {
-    const socketPath = text.slice("npipe://".length) || "//./pipe/docker_engine";
-    return { kind: "npipe", socketPath, url: `npipe://${socketPath}` };
+    const socketPath = npipePath(text.slice("npipe://".length) || "//./pipe/docker_engine");
+    return { kind: "npipe", socketPath, url: `npipe://${socketPath.replace(/\\/g, "/")}` };
   }
   const withScheme = text.includes("://") ? text : `tcp://${text}`;
   let url: URL;
@@ -44,6 +44,16 @@ export function parseEngineAddress(raw: string, opts: { tlsVerify?: boolean } = 
     };
   }
   return { error: `"${raw}" uses an unsupported scheme "${url.protocol}" (expected unix, tcp, ssh or npipe)` };
+}
+
+/**
+ * A named pipe as node:net wants it on Windows: `npipe:////./pipe/docker_engine`
+ * carries `//./pipe/docker_engine`, which becomes `\\.\pipe\docker_engine`.
+ * A path given with one or no leading slash (`npipe://./pipe/x`) means the same.
+ */
+export function npipePath(rest: string): string {
+  const backslashed = rest.replace(/\//g, "\\").replace(/^\\+/, "");
+  return `\\\\${backslashed}`;
 }
 
 /** True when the engine runs on this machine and can see our paths. */

@@ -1,9 +1,12 @@
 import Modem from "docker-modem";
 import type { IncomingMessage } from "node:http";
+import https from "node:https";
 import type { Duplex } from "node:stream";
 import { EngineError } from "../core/errors.ts";
 import type { EngineAddress } from "./address.ts";
+import type { SshMaterial } from "./discovery.ts";
 import { HijackError, hijackRequest } from "./hijack.ts";
+import { SshTransport } from "./ssh.ts";
 
 /** TLS material for tcp:// engines (DOCKER_CERT_PATH or a context's TLS folder). */
 export interface TlsMaterial {
@@ -31,6 +34,8 @@ export interface RequestSpec {
 export interface EngineOptions {
   address: EngineAddress;
   tls?: TlsMaterial;
+  /** ssh:// engines: agent, identities and known_hosts. */
+  ssh?: SshMaterial;
   /** Pinned API version ("1.41"); undefined until negotiated. */
   apiVersion?: string;
   /** Connection timeout for ordinary requests, in ms. */
@@ -53,13 +58,36 @@ export class EngineClient {
   readonly address: EngineAddress;
   readonly tls: TlsMaterial | undefined;
   apiVersion: string | undefined;
+  /** The Server header of /_ping ("Docker/…", "Libpod/…"), once negotiated: engine dialects key on it. */
+  server: string | undefined;
   private readonly modem: Modem;
+  private readonly ssh: SshTransport | undefined;
 
   constructor(options: EngineOptions) {
     this.address = options.address;
     this.tls = options.tls;
     this.apiVersion = options.apiVersion;
-    this.modem = new Modem(modemOptions(options));
+    const { address } = options;
+    if (address.kind === "ssh") {
+      const material = options.ssh ?? { agent: undefined, identities: [], knownHosts: undefined, knownHostsPath: "~/.ssh/known_hosts", user: undefined };
+      const username = address.username ?? material.user;
+      if (!username) throw new EngineError(`no user name for ${address.url}`, { hint: "Name the user in the address: ssh://user@host." });
+      this.ssh = new SshTransport({ host: address.host, port: address.port, username, material });
+    }
+    try {
+      this.modem = new Modem(modemOptions(options, this.ssh));
+    } catch (err) {
+      // docker-modem reads DOCKER_HOST and DOCKER_CERT_PATH itself, underneath our options.
+      throw new EngineError(`cannot set up the engine client: ${(err as Error).message}`, {
+        hint: "Check DOCKER_HOST and DOCKER_CERT_PATH (docker-modem reads them even when --host or a context is used).",
+        cause: err,
+      });
+    }
+  }
+
+  /** Close long-lived transports (the SSH connection); plain sockets need nothing. */
+  close(): void {
+    this.ssh?.close();
   }
 
   /** Pin the API version prefix for every later request. */
@@ -121,39 +149,21 @@ export class EngineClient {
   /**
    * A hijacked connection (attach). Options go in the query string with an
    * empty body: Podman treats any request body on attach as stdin. Local and
-   * tcp engines are dialled by hand (see hijack.ts); ssh goes through modem.
+   * tcp engines are dialled by hand (see hijack.ts); ssh over a dial-stdio channel.
    */
   async hijack(spec: RequestSpec): Promise<Duplex> {
     const query = new URLSearchParams();
     for (const [k, v] of Object.entries(compactQuery(spec.query))) query.set(k, String(v));
     const path = `${this.apiVersion ? `/v${this.apiVersion}` : ""}${spec.path}?${query}`;
-    if (this.address.kind !== "ssh") {
-      try {
-        return await hijackRequest({ address: this.address, ...(this.tls ? { tls: this.tls } : {}) }, path);
-      } catch (err) {
-        if (err instanceof HijackError && err.statusCode !== undefined) {
-          throw new EngineError(`the engine refused ${spec.method} ${spec.path}: ${err.message}`, { statusCode: err.statusCode, cause: err });
-        }
-        throw unreachable(this.address, err);
+    const ssh = this.ssh;
+    try {
+      return await hijackRequest({ address: this.address, ...(this.tls ? { tls: this.tls } : {}), ...(ssh ? { dial: () => ssh.dialStdio() } : {}) }, path);
+    } catch (err) {
+      if (err instanceof HijackError && err.statusCode !== undefined) {
+        throw new EngineError(`the engine refused ${spec.method} ${spec.path}: ${err.message}`, { statusCode: err.statusCode, cause: err });
       }
+      throw unreachable(this.address, err);
     }
-    return new Promise((resolve, reject) => {
-      this.modem.dial(
-        {
-          path: `${spec.path}?`,
-          method: "POST",
-          options: { _query: compactQuery(spec.query), _body: {} },
-          isStream: true,
-          hijack: true,
-          openStdin: true,
-          statusCodes: { 101: true, 200: true, 400: "bad parameter", 404: "no such container", 409: "container stopped or paused", 500: "server error" },
-        } as never,
-        (err: unknown, socket: unknown) => {
-          if (err) reject(this.toEngineError(err, spec));
-          else resolve(socket as Duplex);
-        },
-      );
-    });
   }
 
   /** Turn a modem/socket error into a one-paragraph EngineError with a hint. */
@@ -173,16 +183,22 @@ export class EngineClient {
 export function unreachable(address: EngineAddress, err: unknown): EngineError {
   const e = err as { code?: string; message?: string };
   const why = e.code ? `${e.code}${e.message && !e.message.includes(e.code) ? ` (${e.message})` : ""}` : (e.message ?? String(err));
-  const tlsLike = /certificate|self.signed|SSL|TLS|UNABLE_TO_VERIFY|ERR_TLS|DEPTH_ZERO|CERT_/i.test(`${e.code} ${e.message}`);
+  const tlsLike = /certificate|self.signed|SSL|TLS|UNABLE_TO_VERIFY|ERR_TLS|DEPTH_ZERO|CERT_|handshake|alert/i.test(`${e.code} ${e.message}`) && address.kind === "tcp";
   const hint = tlsLike
-    ? "The TLS handshake failed: check DOCKER_CERT_PATH (ca.pem, cert.pem, key.pem) matches the engine's certificates."
-    : address.kind === "unix"
+    ? "The TLS handshake failed: check that DOCKER_CERT_PATH (or the context's TLS files) holds the CA that signed the engine's certificate (ca.pem) and a client certificate it accepts (cert.pem, key.pem)."
+    : e.code === "ESSHHOSTUNKNOWN"
+      ? "Connect once with 'ssh' to check and record the host key in known_hosts, then try again."
+      : e.code === "ESSHHOSTKEY"
+        ? "Find out why the host key changed before trusting it; if the change is expected, fix the known_hosts entry."
+        : address.kind === "ssh"
+          ? "Check that you can 'ssh' to the host with a key from ssh-agent or ~/.ssh, and that 'docker' (Docker 18.09+) is on the remote PATH."
+          : address.kind === "unix"
       ? `Start the Docker engine (or Podman's service), or point DOCKER_HOST / --host at a running one. If the socket exists, check that your user may read and write ${address.socketPath}.`
-      : "Check that the engine is running and reachable at that address, or point DOCKER_HOST / --host elsewhere.";
+            : "Check that the engine is running and reachable at that address, or point DOCKER_HOST / --host elsewhere.";
   return new EngineError(`cannot reach the container engine at ${address.url}: ${tlsLike ? "TLS error: " : ""}${why}`, { hint, cause: err });
 }
 
-function modemOptions(options: EngineOptions): Record<string, unknown> {
+function modemOptions(options: EngineOptions, ssh: SshTransport | undefined): Record<string, unknown> {
   const { address, tls } = options;
   // Every key is set explicitly: docker-modem merges its own DOCKER_HOST
   // reading underneath ours, and ours must win.
@@ -203,16 +219,21 @@ function modemOptions(options: EngineOptions): Record<string, unknown> {
     case "npipe":
       return { ...base, socketPath: address.socketPath };
     case "tcp":
+      if (!address.tls) return { ...base, host: address.host, port: address.port, protocol: "http" };
       return {
         ...base,
         host: address.host,
         port: address.port,
-        protocol: address.tls ? "https" : "http",
+        protocol: "https",
         ...(tls ? { ca: tls.ca, cert: tls.cert, key: tls.key } : {}),
-        ...(tls && !tls.verify ? { checkServerIdentity: () => undefined } : {}),
+        // The agent carries rejectUnauthorized, which docker-modem does not pass
+        // on by itself: without DOCKER_TLS_VERIFY (or with a context's
+        // SkipTLSVerify) the docker CLI encrypts but does not verify the server.
+        agent: new https.Agent({ ca: tls?.ca, cert: tls?.cert, key: tls?.key, rejectUnauthorized: tls?.verify ?? true, keepAlive: false }),
       };
     case "ssh":
-      return { ...base, host: address.host, port: address.port, protocol: "ssh", username: address.username, sshOptions: {} };
+      // Plain HTTP over our own agent, whose connections are ssh channels (see ssh.ts).
+      return { ...base, host: address.host, port: address.port, protocol: "http", agent: ssh?.httpAgent() };
   }
 }
 

@@ -16,6 +16,8 @@ import type { TlsMaterial } from "./client.ts";
 export interface HijackTarget {
   address: EngineAddress;
   tls?: TlsMaterial;
+  /** A ready byte stream to the engine, for transports node:net cannot dial (ssh's dial-stdio channel). */
+  dial?: () => Promise<Duplex>;
 }
 
 export class HijackError extends Error {
@@ -27,7 +29,7 @@ export class HijackError extends Error {
 }
 
 export async function hijackRequest(target: HijackTarget, pathWithQuery: string, timeoutMs = 10_000): Promise<Duplex> {
-  const socket = await connect(target, timeoutMs);
+  const socket = target.dial ? await target.dial() : await connect(target, timeoutMs);
   const host = target.address.kind === "tcp" ? `${target.address.host}:${target.address.port}` : "docker";
   socket.write(
     `POST ${pathWithQuery} HTTP/1.1\r\nHost: ${host}\r\nUser-Agent: sandbox\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: text/plain\r\nContent-Length: 0\r\n\r\n`,
@@ -66,7 +68,7 @@ function connect(target: HijackTarget, timeoutMs: number): Promise<net.Socket> {
     } else if (address.kind === "tcp") {
       socket = net.connect({ host: address.host, port: address.port }, ready);
     } else {
-      reject(new Error(`hijacked connections over ${address.kind} are not supported`));
+      reject(new Error(`hijacked connections over ${address.kind} need a dial function`));
       return;
     }
     const timer = setTimeout(() => {
@@ -78,7 +80,7 @@ function connect(target: HijackTarget, timeoutMs: number): Promise<net.Socket> {
 }
 
 /** Read up to the end of the response head; leftover bytes are put back for the caller. */
-function readResponseHead(socket: net.Socket): Promise<Duplex> {
+function readResponseHead(socket: Duplex): Promise<Duplex> {
   return new Promise((resolve, reject) => {
     let buffered = Buffer.alloc(0);
     const cleanup = () => {

@@ -38,5 +38,6 @@ export async function negotiate(engine: EngineClient): Promise<PingResult> {
   };
   const result: PingResult = { apiVersion: header("api-version"), server: header("server"), osType: header("ostype") };
   engine.pinVersion(negotiatedVersion(result.apiVersion));
+  engine.server = result.server;
   return result;
 }

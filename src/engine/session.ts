@@ -21,6 +21,10 @@ import {
   waitContainer,
 } from "./containers.ts";
 import { DemuxWriter } from "./demux.ts";
+import { createBodyFor, engineFlavor, InitFailureFilter } from "./dialect.ts";
+import { chownVolumeRoot, copyIgnore, copyIn, copyModeMounts, copyOut, copyOwner, readIgnoreFile, type Ignore } from "./workspace-copy.ts";
+import { pidsLimitMessage, watchPids, type PidsWatch } from "./stats.ts";
+import { openEgress, type OpenEgress } from "../egress/gateway.ts";
 
 export interface SessionIo {
   stdin: TerminalIn;
@@ -42,30 +46,58 @@ export interface SessionOutcome {
 
 /** How long to wait for the last output after the container exited. */
 const OUTPUT_DRAIN_MS = 3000;
+/** At most this long for the process count taken when a timeout fires. */
+const PIDS_LAST_SAMPLE_MS = 2000;
 
 /**
  * Create, attach, start, wait, remove: one container, driven by a plan.
  * Every exit path goes through the `finally` below, which restores the
  * terminal, unsubscribes signals and removes the container (unless kept).
  */
-export async function runSession(engine: EngineClient, plan: RunPlan, io: SessionIo): Promise<SessionOutcome> {
+export interface SessionOptions {
+  /** Where a local Podman can read the seccomp profile from (it takes only paths; see dialect.ts). */
+  seccompDir?: string;
+}
+
+export async function runSession(engine: EngineClient, plan: RunPlan, io: SessionIo, options: SessionOptions = {}): Promise<SessionOutcome> {
   const disposers: Array<() => void> = [];
   let restoreTerminal = () => {};
   let containerId: string | undefined;
   let socket: Duplex | undefined;
+  let egress: OpenEgress | undefined;
   // A signal that arrives before the container exists must not be lost.
   let earlySignal: string | undefined;
+  let keepForRecovery = false;
   disposers.push(...(["SIGINT", "SIGTERM", "SIGHUP"] as const).map((s) => io.signals.on(s, () => (earlySignal ??= s))));
 
   try {
-    containerId = await createContainer(engine, plan.name, plan.create);
+    // The per-run network and its proxy exist before the container and outlive it (see finally).
+    if (plan.egress) egress = await openEgress(engine, plan.egress);
+    const create = egress ? egress.containerBody(plan.create) : plan.create;
+    let body = createBodyFor(engine, create, options.seccompDir);
+    let ignore: Ignore | undefined;
+    if (plan.workspaceMode === "copy") {
+      const placed = copyModeMounts(body, plan.create.WorkingDir);
+      body = placed.create;
+      ignore = copyIgnore(await readIgnoreFile(plan.workspace), placed.excluded);
+    }
+    containerId = await createContainer(engine, plan.name, body);
     const id = containerId;
+    // Copy mode: the workspace goes in before start, its changes come back after exit (workspace-copy.ts).
+    const manifest = ignore ? await copyIn(engine, id, { workspace: plan.workspace, target: plan.create.WorkingDir, ignore, ...copyOwner(plan.create.User) }) : undefined;
+    if (manifest && engineFlavor(engine.server) === "docker") {
+      const owner = copyOwner(plan.create.User);
+      const problem = await chownVolumeRoot(engine, id, { image: body.Image, target: plan.create.WorkingDir, ...owner, labels: body.Labels });
+      if (problem) io.reporter.warn(problem);
+    }
     if (earlySignal) return { exitCode: exitCodeForSignal(earlySignal), reason: "signal", containerId: id, containerStatus: undefined };
 
     socket = await attachContainer(engine, id, { stdin: plan.stdin });
     const attached = socket;
     attached.on("error", () => {});
-    const output = pipeline(attached, new DemuxWriter({ stdout: io.stdout, stderr: io.stderr }, { raw: plan.tty })).catch(() => {});
+    // Podman's init reports a missing command on stderr after start, not as a start error (see dialect.ts).
+    const initFilter = !plan.tty && plan.create.HostConfig.Init && engineFlavor(engine.server) === "podman" ? new InitFailureFilter(io.stderr) : undefined;
+    const output = pipeline(attached, new DemuxWriter({ stdout: io.stdout, stderr: initFilter ?? io.stderr }, { raw: plan.tty })).catch(() => {});
 
     if (plan.tty) restoreTerminal = enterRawMode(io.stdin);
     try {
@@ -77,23 +109,63 @@ export async function runSession(engine: EngineClient, plan: RunPlan, io: Sessio
       disposers.push(followResize(io.stdout, io.signals, (size) => void resizeContainer(engine, id, size.rows, size.columns).catch(() => {})));
     }
     if (plan.stdin) disposers.push(forwardStdin(io.stdin, attached));
+    const pids = watchPids(engine, id);
+    disposers.push(() => pids.stop());
 
-    const result = await superviseUntilExit(engine, id, plan, io, () => earlySignal);
+    const result = await superviseUntilExit(engine, id, plan, io, () => earlySignal, pids);
+    pids.stop();
     await Promise.race([output, delay(OUTPUT_DRAIN_MS)]);
-    return await describeOutcome(engine, id, plan, io, result);
+    if (initFilter) {
+      await new Promise<void>((resolve) => initFilter.end(() => resolve()));
+      if (initFilter.failure && result.kind === "exited" && result.status === 1) {
+        throw mapStartError(new Error(`exec: ${initFilter.failure === "not-found" ? "no such file or directory" : "permission denied"}`), plan.command[0] ?? "");
+      }
+    }
+    if (manifest && ignore) {
+      if (plan.workspaceReadOnly) io.reporter.info("read-only workspace: the container's changes were not copied back");
+      else {
+        try {
+          const copied = await copyOut(engine, id, { workspace: plan.workspace, target: plan.create.WorkingDir, ignore, manifest });
+          for (const line of copied.warnings) io.reporter.warn(line);
+          if (copied.written + copied.deleted > 0) io.reporter.info(`copied back ${copied.written} change(s) and ${copied.deleted} deletion(s) to ${plan.workspace}`);
+        } catch (err) {
+          // The work exists only in the container now: keep it rather than remove it.
+          keepForRecovery = true;
+          throw new EngineError(`could not copy the workspace back from the container: ${(err as Error).message}`, {
+            hint: `The container ${plan.name} was kept; copy the files out with 'docker cp ${plan.name}:${plan.create.WorkingDir}/. <dir>', then remove it with 'sandbox prune'.`,
+            cause: err,
+          });
+        }
+      }
+    }
+    return await describeOutcome(engine, id, plan, io, result, pids);
   } finally {
     restoreTerminal();
     for (const dispose of disposers) dispose();
     socket?.destroy();
-    if (containerId && !plan.keep) await removeWithRetry(engine, containerId, io.reporter);
+    if (containerId && !plan.keep && !keepForRecovery) await removeWithRetry(engine, containerId, io.reporter);
     else if (containerId) io.reporter.info(`kept container ${plan.name} (${containerId.slice(0, 12)}); remove it with 'sandbox prune'`);
+    if (egress) {
+      const closed = await egress.close(containerId);
+      const [heading, ...details] = closed.summary;
+      if (heading) io.reporter.warn(heading);
+      for (const line of details) io.stderr.write(`${line}\n`);
+      for (const problem of closed.problems) io.reporter.warn(problem);
+    }
   }
 }
 
 type Supervised = { kind: "exited"; status: number } | { kind: "timeout"; status: number | undefined } | { kind: "signal"; name: string; status: number | undefined };
 
 /** Wait for the container while honouring --timeout and forwarding signals. */
-async function superviseUntilExit(engine: EngineClient, id: string, plan: RunPlan, io: SessionIo, early: () => string | undefined): Promise<Supervised> {
+async function superviseUntilExit(
+  engine: EngineClient,
+  id: string,
+  plan: RunPlan,
+  io: SessionIo,
+  early: () => string | undefined,
+  pids: PidsWatch,
+): Promise<Supervised> {
   const waited = waitContainer(engine, id);
   let timedOut = false;
   let signalled: string | undefined = early();
@@ -114,7 +186,10 @@ async function superviseUntilExit(engine: EngineClient, id: string, plan: RunPla
   const timer = setTimeout(() => {
     timedOut = true;
     io.stderr.write(`sandbox: timed out after ${formatDuration(plan.timeoutMs)}; stopping the container (exit ${EXIT.TIMEOUT})\n`);
-    void stopContainer(engine, id, plan.stopGraceSeconds).catch(() => killContainer(engine, id, "SIGKILL").catch(() => {}));
+    // Count processes while they still exist (bounded: a slow engine must not delay the stop).
+    void Promise.race([pids.sample(), delay(PIDS_LAST_SAMPLE_MS)])
+      .then(() => stopContainer(engine, id, plan.stopGraceSeconds))
+      .catch(() => killContainer(engine, id, "SIGKILL").catch(() => {}));
   }, plan.timeoutMs);
 
   try {
@@ -129,7 +204,11 @@ async function superviseUntilExit(engine: EngineClient, id: string, plan: RunPla
   }
 }
 
-async function describeOutcome(engine: EngineClient, id: string, plan: RunPlan, io: SessionIo, result: Supervised): Promise<SessionOutcome> {
+async function describeOutcome(engine: EngineClient, id: string, plan: RunPlan, io: SessionIo, result: Supervised, pids: PidsWatch): Promise<SessionOutcome> {
+  const pidsNote = pidsLimitMessage(pids.peak(), plan.create.HostConfig.PidsLimit);
+  if (pidsNote && (result.kind === "timeout" || (result.kind === "exited" && result.status !== 0 && result.status !== 137))) {
+    io.stderr.write(`sandbox: ${pidsNote}\n`);
+  }
   if (result.kind === "timeout") return { exitCode: EXIT.TIMEOUT, reason: "timeout", containerId: id, containerStatus: result.status };
   if (result.kind === "signal") return { exitCode: exitCodeForSignal(result.name), reason: "signal", containerId: id, containerStatus: result.status };
   if (result.status === 137) {
@@ -138,6 +217,10 @@ async function describeOutcome(engine: EngineClient, id: string, plan: RunPlan, 
       io.stderr.write(`sandbox: killed: out of memory (limit ${formatSize(plan.create.HostConfig.Memory)}; raise it with --memory)\n`);
       return { exitCode: 137, reason: "oom", containerId: id, containerStatus: 137 };
     }
+    // Some engines never set OOMKilled (Podman 4.3 on cgroup v1), and the kernel's OOM killer is the usual sender.
+    io.stderr.write(
+      `sandbox: exit 137: the command was killed (SIGKILL) and the engine does not say why; if it ran out of memory (limit ${formatSize(plan.create.HostConfig.Memory)}), raise it with --memory\n`,
+    );
   }
   return { exitCode: result.status, reason: "exited", containerId: id, containerStatus: result.status };
 }

@@ -6,6 +6,7 @@ import { runCommand } from "./run.ts";
 import { versionCommand } from "./version.ts";
 import { configCommand } from "./config.ts";
 import { cacheCommand } from "./cache.ts";
+import { doctorCommand } from "./doctor.ts";
 
 export type CommandHandler = (argv: readonly string[], ctx: CommandContext) => Promise<number>;
 
@@ -17,4 +18,5 @@ export const COMMANDS: Record<string, CommandHandler> = {
   ps: psCommand,
   inspect: inspectCommand,
   prune: pruneCommand,
+  doctor: doctorCommand,
 };

@@ -2,14 +2,19 @@ import { mkdirSync, readFileSync, realpathSync, statSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { resolve } from "node:path";
 import { UsageError } from "../../core/errors.ts";
-import { buildRunPlan, redactPlan, type RunPlan, type SeccompChoice } from "../../core/plan.ts";
+import { buildRunPlan, redactPlan, resolveWorkspaceMode, type RunPlan, type SeccompChoice } from "../../core/plan.ts";
 import { VERSION } from "../../core/version.ts";
 import { loadConfig, type LoadedConfig } from "../../config/load.ts";
 import { detectRunAgent, finishSettings, resolveEffective } from "../../config/run-settings.ts";
 import { defaultCacheDir, defaultStateDir, expandHome, planPersistence } from "../../core/persistence.ts";
 import { defaultSeccompProfile, loadSeccompProfileFile, profileHash, serializeProfile } from "../../security/seccomp.ts";
 import { ensureImage } from "../../engine/ensure-image.ts";
+import { readEngineInfo, warnAboutEngine } from "../../engine/info.ts";
+import { enforcePreflight, evaluatePreflight } from "../../core/preflight.ts";
+import { prepareGuard, withGuardMounts, withStandIns } from "../../workspace/guard.ts";
 import { runSession } from "../../engine/session.ts";
+import { isLocalAddress } from "../../engine/address.ts";
+import { assertEgressEngine } from "../../egress/gateway.ts";
 import { makeReporter, type CommandContext } from "../context.ts";
 import { parseRunArgs } from "../run-options.ts";
 import { RUN_HELP } from "../help.ts";
@@ -24,6 +29,7 @@ export async function runCommand(argv: readonly string[], ctx: CommandContext): 
     return 0;
   }
   const reporter = makeReporter(ctx, options.quiet);
+  if (options.audit !== undefined) options.audit = resolve(ctx.cwd, options.audit);
   const workspace = resolveWorkspace(options.workspace ?? ctx.cwd, ctx.cwd);
   const loaded = readConfig(ctx, workspace);
   const effective = resolveEffective(options, loaded);
@@ -37,10 +43,21 @@ export async function runCommand(argv: readonly string[], ctx: CommandContext): 
     persistState: loaded.global.agents?.[agent.name]?.persist_state === true,
   });
   const resolved = finishSettings(options, loaded, effective, seccomp, ctx.env, persistence);
+  // Secret masks and protected paths (docs/guard.md). Started here, awaited
+  // after the engine round trips, so the workspace walk costs no wall time.
+  const guarding = prepareGuard({
+    workspace,
+    target: resolved.settings.workspaceTarget,
+    mask: effective.mask.value,
+    protect: effective.protect.value,
+    noMask: options.noMask,
+    readOnlyWorkspace: resolved.settings.readOnlyWorkspace,
+  });
+  guarding.catch(() => {});
 
   const plan = buildRunPlan(
     options.command,
-    { tty: options.tty, interactive: options.interactive, keep: options.keep },
+    { tty: options.tty, interactive: options.interactive, keep: options.keep, ...(options.workspaceMode ? { workspaceMode: options.workspaceMode } : {}) },
     resolved.settings,
     {
       workspace,
@@ -62,15 +79,32 @@ export async function runCommand(argv: readonly string[], ctx: CommandContext): 
   for (const note of resolved.notes) reporter.warn(note);
 
   if (options.dryRun) {
-    ctx.stdout.write(`${JSON.stringify(dryRunView(plan, resolved.effective), null, 2)}\n`);
+    ctx.stdout.write(`${JSON.stringify(dryRunView(withGuardMounts(plan, await guarding), resolved.effective), null, 2)}\n`);
     return 0;
   }
   for (const warning of plan.warnings) reporter.warn(warning);
 
   for (const dir of persistence.hostDirs) mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const { engine } = await ctx.connect(options.host);
-  await ensureImage(engine, plan.image, plan.pull, pullReporter(ctx.stderr, options.quiet));
-  const outcome = await runSession(engine, plan, { stdin: ctx.stdin, stdout: ctx.stdout, stderr: ctx.stderr, signals: ctx.signals, reporter });
+  const { engine, ping } = await ctx.connect(options.host);
+  // Refuse rather than run unfiltered where the proxy could not sit on the container's network.
+  if (plan.egress) assertEgressEngine(engine.address, ctx.platform, ping.osType);
+  const info = readEngineInfo(engine);
+  const engineChecked = warnAboutEngine(engine, (line) => reporter.warn(line), undefined, info);
+  // Fail closed (core/preflight.ts): refuse before any container exists if the engine would drop a protection.
+  const preflight = info.then((body) => enforcePreflight(evaluatePreflight(body, plan), options.insecureAllow));
+  const [checked, guard] = await Promise.all([preflight, guarding, ensureImage(engine, plan.image, plan.pull, pullReporter(ctx.stderr, options.quiet))]);
+  for (const warning of [...checked.warnings, ...guard.warnings]) reporter.warn(warning);
+  await engineChecked;
+  // A remote engine cannot see this machine's files: copy the workspace unless --workspace-mode says otherwise.
+  const placed = resolveWorkspaceMode(plan, isLocalAddress(engine.address));
+  const outcome = await withStandIns(withGuardMounts(placed, guard), (guarded) =>
+    runSession(
+      engine,
+      guarded,
+      { stdin: ctx.stdin, stdout: ctx.stdout, stderr: ctx.stderr, signals: ctx.signals, reporter },
+      { seccompDir: `${defaultStateDir(ctx.env, ctx.homeDir)}/seccomp` },
+    ),
+  );
   return outcome.exitCode;
 }
 
@@ -129,6 +163,7 @@ function dryRunView(plan: RunPlan, effective: Record<string, { value: unknown; s
     tty: shown.tty,
     stdin: shown.stdin,
     keep: shown.keep,
+    workspaceMode: shown.workspaceMode,
     timeoutMs: shown.timeoutMs,
     pull: shown.pull,
     security: {
@@ -143,6 +178,7 @@ function dryRunView(plan: RunPlan, effective: Record<string, { value: unknown; s
       cpus: shown.create.HostConfig.NanoCpus ? shown.create.HostConfig.NanoCpus / 1e9 : null,
       pids: shown.create.HostConfig.PidsLimit,
       network: shown.create.HostConfig.NetworkMode,
+      egress: shown.egress ? { allow: shown.egress.allow, agentDefaults: shown.egress.agentDefaults, audit: shown.egress.audit ?? null } : null,
       envNames: shown.forwardedEnvNames,
       blockedEnvNames: shown.blockedEnvNames,
     },

@@ -1,0 +1,126 @@
+import { closeSync, fsyncSync, openSync, writeSync } from "node:fs";
+
+/**
+ * The record of every connection the egress proxy saw.
+ *
+ * `--audit FILE` gets one JSON object per line, appended as each connection
+ * ends (a denial at once, an allowed connection when it closes, so its byte
+ * counts are final). Line by line rather than one write at the end, so the
+ * record survives sandbox being killed and can be followed with `tail -f`
+ * during a long agent session. The file is truncated when the run starts and
+ * created with mode 0600: it names every host the command tried to reach.
+ *
+ * In memory only counts are kept (not every entry), so a long session with
+ * many connections does not grow the process.
+ */
+
+export type Decision = "allow" | "deny";
+
+export interface AuditEntry {
+  /** When the request arrived (ISO 8601). */
+  time: string;
+  /** CONNECT for tunnels, otherwise the HTTP method of a forwarded request. */
+  method: string;
+  host: string;
+  port: number;
+  decision: Decision;
+  /** Why: the matching allow-list entry, or what was refused. */
+  reason: string;
+  /** The address dialled, when it got that far. */
+  address?: string;
+  /** The TLS server name the client sent through a tunnel. */
+  sni?: string;
+  /** Bytes sent to the destination, and received from it. */
+  bytesUp: number;
+  bytesDown: number;
+  durationMs: number;
+  /** A failure after the decision (connection refused, reset, timeout). */
+  error?: string;
+}
+
+export interface AuditSink {
+  write(line: string): void;
+  close(): void;
+}
+
+interface DenialGroup {
+  target: string;
+  reason: string;
+  count: number;
+}
+
+export class AuditLog {
+  allowed = 0;
+  denied = 0;
+  private readonly denials = new Map<string, DenialGroup>();
+  private readonly sink: AuditSink | undefined;
+  private readonly listeners: Array<(entry: AuditEntry) => void> = [];
+
+  constructor(sink?: AuditSink) {
+    this.sink = sink;
+  }
+
+  record(entry: AuditEntry): void {
+    if (entry.decision === "allow") this.allowed++;
+    else {
+      this.denied++;
+      const target = `${formatTarget(entry.host, entry.port)}`;
+      const key = `${target}\n${entry.reason}`;
+      const group = this.denials.get(key);
+      if (group) group.count++;
+      else this.denials.set(key, { target, reason: entry.reason, count: 1 });
+    }
+    this.sink?.write(`${JSON.stringify(entry)}\n`);
+    for (const listener of this.listeners) listener(entry);
+  }
+
+  /** For tests and the benchmark: see entries as they are recorded. */
+  onRecord(listener: (entry: AuditEntry) => void): void {
+    this.listeners.push(listener);
+  }
+
+  /** Lines for stderr at the end of a run; empty when nothing was denied. */
+  summary(auditPath?: string, max = 10): string[] {
+    return denialSummary([...this.denials.values()], this.allowed, this.denied, auditPath, max);
+  }
+
+  close(): void {
+    this.sink?.close();
+  }
+}
+
+export function formatTarget(host: string, port: number): string {
+  return `${host.includes(":") ? `[${host}]` : host}:${port}`;
+}
+
+/** Pure: grouped denials → a heading and one line per destination and reason, most frequent first. */
+export function denialSummary(groups: readonly DenialGroup[], allowed: number, denied: number, auditPath: string | undefined, max = 10): string[] {
+  if (denied === 0) return [];
+  const sorted = [...groups].sort((a, b) => b.count - a.count || a.target.localeCompare(b.target));
+  const lines = [`egress: denied ${denied} of ${allowed + denied} connection${allowed + denied === 1 ? "" : "s"}:`];
+  for (const g of sorted.slice(0, max)) lines.push(`  ${g.target}: ${g.reason}${g.count > 1 ? ` (${g.count}×)` : ""}`);
+  if (sorted.length > max) lines.push(`  … and ${sorted.length - max} more${auditPath ? ` (all in ${auditPath})` : " (record them all with --audit FILE)"}`);
+  else if (auditPath) lines.push(`  full record: ${auditPath}`);
+  return lines;
+}
+
+/** Opens (truncates) the audit file; each line is one write(2), so lines never interleave. */
+export function openAuditFile(path: string): AuditSink {
+  const fd = openSync(path, "w", 0o600);
+  let open = true;
+  return {
+    write(line) {
+      if (open) writeSync(fd, line);
+    },
+    close() {
+      if (!open) return;
+      open = false;
+      try {
+        fsyncSync(fd);
+      } catch {
+        // Not every file system (or /dev/stdout) can fsync; the lines are written either way.
+      }
+      closeSync(fd);
+    },
+  };
+}

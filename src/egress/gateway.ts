@@ -1,0 +1,212 @@
+import { readFileSync } from "node:fs";
+import { networkInterfaces } from "node:os";
+import { SandboxError } from "../core/errors.ts";
+import { EXIT } from "../core/exit-codes.ts";
+import type { CreateBody, EgressPlan } from "../core/plan.ts";
+import type { EngineAddress } from "../engine/address.ts";
+import type { EngineClient } from "../engine/client.ts";
+import { createNetwork, disconnectNetwork, inspectNetwork, networkGateway, removeNetwork } from "../engine/networks.ts";
+import { parseIp } from "./address-policy.ts";
+import { parseAllowList } from "./allowlist.ts";
+import { AuditLog, openAuditFile, type AuditSink } from "./audit.ts";
+import { EgressProxy, parseHostsTable, systemResolver, tableResolver, type Resolver } from "./proxy.ts";
+
+/**
+ * One run's egress set-up, in order: the per-run `internal` network (no
+ * route out), the proxy listening on that network's gateway address (the
+ * bridge's address on this host), and the container body pointed at it.
+ * `close()` undoes it all: proxy stopped, audit file closed, network removed.
+ */
+
+/** The proxy's preferred port, so a host firewall rule can name it; any free port when taken. */
+export const PREFERRED_PROXY_PORT = 3128;
+
+/** Variables every common HTTP client reads (curl, wget, pip, npm, git, Go, Python, Node with a proxy agent). */
+const PROXY_VARS = ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"] as const;
+const NO_PROXY_VARS = ["NO_PROXY", "no_proxy"] as const;
+/** The container's own loopback is not egress. */
+export const NO_PROXY_VALUE = "localhost,127.0.0.1,::1";
+
+/**
+ * Why --egress cannot be enforced with this engine, or undefined when it can.
+ * The proxy listens on the network's gateway, which is only an address of
+ * this machine when the engine runs here, on Linux, without a VM between.
+ */
+export function egressEngineProblem(address: EngineAddress, platform: string, engineOs: string | undefined): string | undefined {
+  if (address.kind !== "unix") return `the engine at ${address.url} is not on this machine`;
+  if (platform !== "linux") return `sandbox runs on ${platform}, where the engine's networks live in a VM, not on this machine`;
+  if (engineOs !== undefined && engineOs !== "linux") return `the engine runs ${engineOs} containers`;
+  return undefined;
+}
+
+export function assertEgressEngine(address: EngineAddress, platform: string, engineOs: string | undefined): void {
+  const problem = egressEngineProblem(address, platform, engineOs);
+  if (problem === undefined) return;
+  throw new SandboxError(`--egress cannot be enforced here: ${problem}`, {
+    exitCode: EXIT.SANDBOX_FAILED,
+    hint: "The egress proxy must share a network with the container; it needs a local Docker engine on Linux. Use --network none, or run where the engine is local.",
+  });
+}
+
+/** Pure: the create body with the proxy variables (ours win) and DNS pointed at the gateway. */
+export function withEgressRuntime(create: CreateBody, proxy: { host: string; port: number }): CreateBody {
+  const url = `http://${proxy.host}:${proxy.port}`;
+  const ours = new Map<string, string>([...PROXY_VARS.map((n) => [n, url] as const), ...NO_PROXY_VARS.map((n) => [n, NO_PROXY_VALUE] as const)]);
+  const Env = [...create.Env.filter((e) => !ours.has(e.slice(0, e.indexOf("=")))), ...[...ours].map(([k, v]) => `${k}=${v}`)];
+  return {
+    ...create,
+    Env,
+    // The engine's embedded resolver forwards what it cannot answer to these servers. The gateway
+    // is this host, where sandbox runs no DNS server, so lookups fail instead of leaking (names
+    // are resolved by the proxy, on the host). A loopback address would not do: newer engines
+    // forward loopback resolvers from the host's own namespace.
+    HostConfig: { ...create.HostConfig, Dns: [proxy.host] },
+  };
+}
+
+export interface EgressDeps {
+  /** Reads the hosts file named by SANDBOX_EGRESS_HOSTS (plan.hostsFile). */
+  readFile?: (path: string) => string;
+  /** This machine's addresses; defaults to every interface's. */
+  localAddresses?: readonly Uint8Array[];
+  /** Replaces DNS (tests). */
+  resolve?: Resolver;
+}
+
+export interface OpenEgress {
+  networkId: string;
+  gateway: string;
+  proxy: { host: string; port: number };
+  audit: AuditLog;
+  containerBody(create: CreateBody): CreateBody;
+  /** Stop the proxy, close the audit, remove the network. Returns the denial summary lines. Never throws. */
+  close(container?: string): Promise<{ summary: string[]; problems: string[] }>;
+}
+
+export function hostAddresses(): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (const list of Object.values(networkInterfaces())) {
+    for (const info of list ?? []) {
+      const bytes = parseIp(info.address.replace(/%.*$/, ""));
+      if (bytes) out.push(bytes);
+    }
+  }
+  return out;
+}
+
+export async function openEgress(engine: EngineClient, plan: EgressPlan, deps: EgressDeps = {}): Promise<OpenEgress> {
+  const allow = parseAllowList(plan.allow);
+  if (!allow.ok) throw new SandboxError(`egress allow-list: ${allow.error}`);
+  const resolve = deps.resolve ?? (plan.hostsFile ? hostsFileResolver(plan.hostsFile, deps.readFile) : systemResolver);
+
+  let sink: AuditSink | undefined;
+  if (plan.audit) {
+    try {
+      sink = openAuditFile(plan.audit);
+    } catch (err) {
+      throw new SandboxError(`cannot write the audit file ${plan.audit}: ${(err as Error).message}`, {
+        hint: "Pass a writable path to --audit.",
+      });
+    }
+  }
+  const audit = new AuditLog(sink);
+  const proxy = new EgressProxy({ allow: allow.value, audit, resolve, localAddresses: deps.localAddresses ?? hostAddresses() });
+
+  let networkId: string | undefined;
+  try {
+    networkId = await createNetwork(engine, {
+      name: plan.network,
+      internal: true,
+      labels: plan.labels,
+      // A known interface name lets a host firewall single out sandbox networks (docs/egress.md).
+      options: { "com.docker.network.bridge.name": plan.bridge },
+    });
+    const details = await inspectNetwork(engine, networkId);
+    const gateway = details ? networkGateway(details) : undefined;
+    if (!gateway) throw new SandboxError(`the engine gave network ${plan.network} no IPv4 gateway, so the egress proxy has nowhere to listen`);
+    const bound = await listenOnGateway(proxy, gateway);
+    const id = networkId;
+    return {
+      networkId: id,
+      gateway,
+      proxy: bound,
+      audit,
+      containerBody: (create) => withEgressRuntime(create, bound),
+      close: (container) => closeEgress(engine, proxy, audit, id, plan, container),
+    };
+  } catch (err) {
+    await proxy.close().catch(() => {});
+    audit.close();
+    if (networkId) await removeNetwork(engine, networkId).catch(() => {});
+    throw err;
+  }
+}
+
+async function listenOnGateway(proxy: EgressProxy, gateway: string): Promise<{ host: string; port: number }> {
+  try {
+    return await proxy.listen(gateway, PREFERRED_PROXY_PORT);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "EADDRINUSE" || code === "EACCES") return await proxy.listen(gateway, 0).catch((e) => Promise.reject(listenError(e, gateway)));
+    throw listenError(err, gateway);
+  }
+}
+
+function listenError(err: unknown, gateway: string): SandboxError {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === "EADDRNOTAVAIL") {
+    return new SandboxError(`--egress cannot be enforced here: the network's gateway ${gateway} is not an address of this machine`, {
+      exitCode: EXIT.SANDBOX_FAILED,
+      hint: "The engine keeps its networks out of sandbox's reach (a VM, a rootless network namespace, or Podman, which creates the bridge only when a container starts). Use a local Docker engine, or --network none.",
+      cause: err,
+    });
+  }
+  return new SandboxError(`the egress proxy cannot listen on ${gateway}: ${(err as Error).message}`, { cause: err });
+}
+
+function hostsFileResolver(path: string, readFile: (path: string) => string = (p) => readFileSync(p, "utf8")): Resolver {
+  let text: string;
+  try {
+    text = readFile(path);
+  } catch (err) {
+    throw new SandboxError(`cannot read SANDBOX_EGRESS_HOSTS file ${path}: ${(err as Error).message}`, {
+      hint: "Unset SANDBOX_EGRESS_HOSTS to resolve names with DNS, or point it at a hosts-format file.",
+    });
+  }
+  return tableResolver(parseHostsTable(text));
+}
+
+async function closeEgress(
+  engine: EngineClient,
+  proxy: EgressProxy,
+  audit: AuditLog,
+  networkId: string,
+  plan: EgressPlan,
+  container: string | undefined,
+): Promise<{ summary: string[]; problems: string[] }> {
+  const problems: string[] = [];
+  await proxy.close().catch((err) => problems.push(`stopping the egress proxy: ${(err as Error).message}`));
+  try {
+    audit.close();
+  } catch (err) {
+    problems.push(`closing the audit file: ${(err as Error).message}`);
+  }
+  let removed = false;
+  for (let attempt = 0; attempt < 5 && !removed; attempt++) {
+    try {
+      const result = await removeNetwork(engine, networkId);
+      if (result !== "in-use") removed = true;
+      // A kept container still holds the network: detach it (it keeps no way out either way).
+      else if (container) await disconnectNetwork(engine, networkId, container).catch(() => {});
+    } catch {
+      // Retry below: the engine may still be tearing the container's endpoint down.
+    }
+    if (!removed) await delay(200 * (attempt + 1));
+  }
+  if (!removed) problems.push(`could not remove network ${plan.network}; remove it with 'docker network rm ${plan.network}'`);
+  return { summary: audit.summary(plan.audit), problems };
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,186 @@
+import type { Dirent } from "node:fs";
+import { lstat, readdir, readFile, realpath, stat } from "node:fs/promises";
+import { isWithin, normalizeRelative, type FoundPath, type MaskMatcher, type PathKind } from "../core/workspace-guard.ts";
+
+/**
+ * The I/O half of the workspace guard: a bounded, breadth-first walk that
+ * finds secret-looking paths, and look-ups of the paths to protect. The file
+ * system is injected so tests can hand in a fake one; decisions are made by
+ * src/core/workspace-guard.ts.
+ */
+
+export type EntryKind = "file" | "dir" | "symlink" | "other";
+
+export interface WalkFs {
+  /** Names and types in a folder (not following symlinks); undefined when unreadable. */
+  list(path: string): Promise<Array<{ name: string; kind: EntryKind }> | undefined>;
+  /** The type after following symlinks; "missing" when it or its target does not exist. */
+  kindOf(path: string): Promise<PathKind>;
+  /** The type of the path itself (a symlink is "symlink"); "missing" when absent. */
+  lkindOf(path: string): Promise<EntryKind | "missing">;
+  /** The path with every symlink resolved; undefined when it dangles. */
+  realpath(path: string): Promise<string | undefined>;
+  readText(path: string): Promise<string | undefined>;
+}
+
+function direntKind(entry: Dirent): EntryKind {
+  if (entry.isDirectory()) return "dir";
+  if (entry.isFile()) return "file";
+  if (entry.isSymbolicLink()) return "symlink";
+  return "other";
+}
+
+function statKind(st: { isDirectory(): boolean; isFile(): boolean; isSymbolicLink(): boolean }): EntryKind {
+  if (st.isSymbolicLink()) return "symlink";
+  if (st.isDirectory()) return "dir";
+  if (st.isFile()) return "file";
+  return "other";
+}
+
+/** node:fs, asynchronously, so the walk overlaps the engine requests. */
+export const nodeWalkFs: WalkFs = {
+  async list(path) {
+    try {
+      return (await readdir(path, { withFileTypes: true })).map((e) => ({ name: e.name, kind: direntKind(e) }));
+    } catch {
+      return undefined;
+    }
+  },
+  async kindOf(path) {
+    try {
+      const kind = statKind(await stat(path));
+      return kind === "symlink" ? "other" : kind;
+    } catch {
+      return "missing";
+    }
+  },
+  async lkindOf(path) {
+    try {
+      return statKind(await lstat(path));
+    } catch {
+      return "missing";
+    }
+  },
+  async realpath(path) {
+    try {
+      return await realpath(path);
+    } catch {
+      return undefined;
+    }
+  },
+  async readText(path) {
+    try {
+      return await readFile(path, "utf8");
+    } catch {
+      return undefined;
+    }
+  },
+};
+
+export interface WalkLimits {
+  maxDepth: number;
+  maxEntries: number;
+  /** Folder names never entered. */
+  skip: ReadonlySet<string>;
+  /** How many folders are read at once. */
+  concurrency?: number;
+}
+
+export interface WalkResult {
+  found: FoundPath[];
+  /** Entries looked at. */
+  entries: number;
+  /** Set when a bound stopped the walk, with one folder that was not searched. */
+  truncated?: { reason: "entries" | "depth"; example: string } | undefined;
+}
+
+/**
+ * Breadth-first from `root`, never following symlinked folders (no loops,
+ * no leaving the workspace). Matching folders are not entered: they are
+ * hidden whole. A matching symlink is resolved, so the mount can cover what
+ * it points at inside the workspace.
+ */
+export async function walkForMasks(root: string, matcher: MaskMatcher, limits: WalkLimits, fs: WalkFs = nodeWalkFs): Promise<WalkResult> {
+  const found: FoundPath[] = [];
+  let entries = 0;
+  let truncated: WalkResult["truncated"];
+  let level: string[] = [""];
+  const concurrency = limits.concurrency ?? 32;
+
+  for (let depth = 1; level.length > 0; depth++) {
+    const next: string[] = [];
+    for (let i = 0; i < level.length && truncated?.reason !== "entries"; i += concurrency) {
+      const batch = level.slice(i, i + concurrency);
+      const listings = await Promise.all(batch.map((dir) => fs.list(dir === "" ? root : `${root}/${dir}`)));
+      for (let b = 0; b < batch.length; b++) {
+        const dir = batch[b] as string;
+        for (const entry of listings[b] ?? []) {
+          if (entries >= limits.maxEntries) {
+            truncated = { reason: "entries", example: dir || "." };
+            break;
+          }
+          entries++;
+          const path = dir === "" ? entry.name : `${dir}/${entry.name}`;
+          if (entry.kind === "symlink") {
+            // Cheap test first: only a name that could match is worth a stat.
+            if (matcher.matches(path, false) || matcher.matches(path, true)) {
+              const resolved = await resolveLink(root, path, fs);
+              if (matcher.matches(path, resolved.kind === "dir")) found.push(resolved);
+            }
+            continue;
+          }
+          const isDir = entry.kind === "dir";
+          if (matcher.matches(path, isDir)) {
+            found.push({ path, kind: isDir ? "dir" : entry.kind === "file" ? "file" : "other" });
+            continue;
+          }
+          if (!isDir || limits.skip.has(entry.name)) continue;
+          if (depth >= limits.maxDepth) truncated ??= { reason: "depth", example: path };
+          else next.push(path);
+        }
+      }
+    }
+    if (truncated?.reason === "entries") break;
+    level = next;
+  }
+  for (const literal of matcher.literals) {
+    if (found.some((f) => isWithin(literal, f.path))) continue;
+    const looked = await lookUp(root, literal, fs);
+    if (looked.kind !== "missing" && matcher.matches(literal, looked.kind === "dir")) found.push(looked);
+  }
+  return { found, entries, truncated };
+}
+
+async function resolveLink(root: string, path: string, fs: WalkFs): Promise<FoundPath> {
+  const kind = await fs.kindOf(`${root}/${path}`);
+  const real = await fs.realpath(`${root}/${path}`);
+  return { path, kind, realPath: real === undefined ? null : relativeInside(root, real) };
+}
+
+/** `real` relative to `root`, or null when it is not inside. */
+function relativeInside(root: string, real: string): string | null {
+  if (!isWithin(real, root) || real === root) return null;
+  return normalizeRelative(real.slice(root.length + 1)) ?? null;
+}
+
+/**
+ * One path below `root`: its kind, and, when a symlink is anywhere on the
+ * way, where it really is (null when outside the workspace).
+ */
+export async function lookUp(root: string, path: string, fs: WalkFs = nodeWalkFs): Promise<FoundPath> {
+  const parts = path.split("/");
+  let viaLink = false;
+  for (let i = 1; i <= parts.length; i++) {
+    const lkind = await fs.lkindOf(`${root}/${parts.slice(0, i).join("/")}`);
+    if (lkind === "missing") return { path, kind: "missing" };
+    if (lkind === "symlink") {
+      viaLink = true;
+      break;
+    }
+  }
+  const kind = await fs.kindOf(`${root}/${path}`);
+  if (!viaLink) return { path, kind };
+  if (kind === "missing") return { path, kind };
+  const real = await fs.realpath(`${root}/${path}`);
+  return { path, kind, realPath: real === undefined ? null : relativeInside(root, real) };
+}

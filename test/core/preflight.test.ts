@@ -1,0 +1,247 @@
+import { describe, expect, test } from "bun:test";
+import { SecurityError, UsageError } from "../../src/core/errors.ts";
+import { buildRunPlan, type RunSettings } from "../../src/core/plan.ts";
+import {
+  doctorRows,
+  enforcePreflight,
+  evaluatePreflight,
+  evaluateProbe,
+  parseInsecureAllow,
+  parseProbeOutput,
+  PROTECTIONS,
+  securityOptionNames,
+  type Check,
+  type EngineInfo,
+} from "../../src/core/preflight.ts";
+
+const settings = (over: Partial<RunSettings> = {}): RunSettings => ({
+  image: "img:1",
+  imageRule: "--image flag",
+  agent: "generic",
+  entrypoint: undefined,
+  timeoutMs: 60_000,
+  network: "none",
+  remove: true,
+  memoryBytes: 4 * 1024 ** 3,
+  cpus: undefined,
+  pids: 512,
+  seccomp: { kind: "default", json: '{"defaultAction":"SCMP_ACT_ERRNO"}', hash: "abc" },
+  readOnlyRoot: true,
+  readOnlyWorkspace: false,
+  user: undefined,
+  capAdd: [],
+  envAllow: [],
+  envBlock: [],
+  envFlags: [],
+  envValues: {},
+  workspaceTarget: "/work",
+  pull: "missing",
+  name: undefined,
+  extraMounts: [],
+  setup: [],
+  ...over,
+});
+
+const plan = (over: Partial<RunSettings> = {}) =>
+  buildRunPlan(["true"], { tty: false, interactive: false, keep: false }, settings(over), {
+    workspace: "/w",
+    uid: 1000,
+    gid: 1000,
+    env: {},
+    stdinIsTTY: false,
+    stdoutIsTTY: false,
+    version: "0",
+    now: new Date(0),
+    randomId: "00000000",
+  });
+
+/** Docker 20.10 on Debian 12, as the test engine answers GET /info. */
+const DOCKER: EngineInfo = {
+  SecurityOptions: ["name=seccomp,profile=default"],
+  MemoryLimit: true,
+  SwapLimit: true,
+  PidsLimit: true,
+  CpuCfsQuota: true,
+  CpuCfsPeriod: true,
+  KernelVersion: "6.1.0-18-amd64",
+  OSType: "linux",
+  DefaultRuntime: "runc",
+  CgroupVersion: "2",
+};
+
+const verdict = (checks: Check[], name: string) => checks.find((c) => c.protection === name);
+
+describe("evaluatePreflight", () => {
+  test("a healthy engine applies everything the default plan asks for", () => {
+    const checks = evaluatePreflight(DOCKER, plan());
+    expect(checks.map((c) => c.protection)).toEqual([...PROTECTIONS]);
+    expect(checks.filter((c) => c.required && !c.ok)).toEqual([]);
+    expect(verdict(checks, "cpu-limit")?.required).toBe(false);
+    expect(enforcePreflight(checks, [])).toEqual({ warnings: [] });
+  });
+
+  test("no seccomp in SecurityOptions: refused with 125, naming seccomp, unless allowed", () => {
+    const checks = evaluatePreflight({ ...DOCKER, SecurityOptions: ["name=apparmor", "name=cgroupns"] }, plan());
+    expect(verdict(checks, "seccomp")).toMatchObject({ required: true, ok: false });
+    let error: unknown;
+    try {
+      enforcePreflight(checks, []);
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(SecurityError);
+    expect((error as SecurityError).exitCode).toBe(125);
+    expect((error as SecurityError).message).toContain("seccomp");
+    expect((error as SecurityError).hint).toContain("--insecure-allow seccomp");
+    const allowed = enforcePreflight(checks, ["seccomp"]);
+    expect(allowed.warnings).toHaveLength(1);
+    expect(allowed.warnings[0]).toContain("running without seccomp");
+  });
+
+  test("seccomp unconfined on purpose is not required", () => {
+    const checks = evaluatePreflight({ ...DOCKER, SecurityOptions: [] }, plan({ seccomp: { kind: "unconfined" } }));
+    expect(verdict(checks, "seccomp")?.required).toBe(false);
+    expect(() => enforcePreflight(checks, [])).not.toThrow();
+  });
+
+  test("each missing cgroup controller is named; several at once are all listed", () => {
+    const checks = evaluatePreflight({ ...DOCKER, MemoryLimit: false, SwapLimit: false, PidsLimit: false }, plan());
+    expect(() => enforcePreflight(checks, [])).toThrow(/memory-limit, swap-limit, pids-limit/);
+    expect(() => enforcePreflight(checks, ["memory-limit", "pids-limit"])).toThrow(/swap-limit/);
+    expect(enforcePreflight(checks, ["memory-limit", "swap-limit", "pids-limit"]).warnings).toHaveLength(3);
+  });
+
+  test("a CPU limit is checked only when --cpus asks for one", () => {
+    const info = { ...DOCKER, CpuCfsQuota: false };
+    expect(() => enforcePreflight(evaluatePreflight(info, plan()), [])).not.toThrow();
+    expect(() => enforcePreflight(evaluatePreflight(info, plan({ cpus: 1.5 })), [])).toThrow(/cpu-limit/);
+  });
+
+  test("an unknown runtime, an old kernel and fields the engine leaves out are not trusted", () => {
+    expect(verdict(evaluatePreflight({ ...DOCKER, DefaultRuntime: "sysbox-runc" }, plan()), "runtime")).toMatchObject({ ok: false });
+    expect(verdict(evaluatePreflight({ ...DOCKER, DefaultRuntime: "crun" }, plan()), "runtime")?.ok).toBe(true);
+    expect(verdict(evaluatePreflight({ ...DOCKER, DefaultRuntime: "kata-qemu" }, plan()), "runtime")?.ok).toBe(true);
+    expect(verdict(evaluatePreflight({ ...DOCKER, KernelVersion: "3.2.0" }, plan()), "no-new-privileges")?.ok).toBe(false);
+    expect(verdict(evaluatePreflight({ ...DOCKER, KernelVersion: undefined }, plan()), "no-new-privileges")?.ok).toBe(true);
+    const bare = evaluatePreflight({}, plan());
+    expect(bare.filter((c) => c.required && !c.ok).map((c) => c.protection)).toEqual(["seccomp", "memory-limit", "swap-limit", "pids-limit", "runtime"]);
+  });
+
+  test("Podman's and old engines' SecurityOptions forms", () => {
+    expect(securityOptionNames(["name=seccomp,profile=/usr/share/containers/seccomp.json", "name=rootless"])).toEqual(["seccomp", "rootless"]);
+    expect(securityOptionNames(["seccomp", "apparmor"])).toEqual(["seccomp", "apparmor"]);
+    expect(securityOptionNames(null)).toEqual([]);
+  });
+});
+
+describe("parseInsecureAllow", () => {
+  test("takes repeated and comma-separated names, case-insensitively, once each", () => {
+    expect(parseInsecureAllow(["seccomp", "Memory-Limit,swap-limit", "seccomp"])).toEqual(["seccomp", "memory-limit", "swap-limit"]);
+  });
+  test("an unknown name is a usage error listing the names", () => {
+    expect(() => parseInsecureAllow(["everything"])).toThrow(UsageError);
+    expect(() => parseInsecureAllow(["everything"])).toThrow(/everything/);
+  });
+});
+
+/** What the probe printed in a container on Docker 20.10, cgroup v1 (a real run). */
+const V1_OUTPUT = `status.CapEff:\t0000000000000000
+status.NoNewPrivs:\t1
+status.Seccomp:\t2
+rootfs=read-only
+cgroup.memory/memory.limit_in_bytes=4294967296
+cgroup.memory/memory.memsw.limit_in_bytes=4294967296
+cgroup.pids/pids.max=512
+cgroup.cpu/cpu.cfs_quota_us=-1
+cgroup.cpu/cpu.cfs_period_us=100000
+mask.file=empty
+mask.dir=hidden
+git.write=ok
+protect.hooks=read-only
+protect.config=read-only
+protect.rename=refused
+probe=done
+`;
+
+/** The same on cgroup v2 with --cpus 1.5. */
+const V2_OUTPUT = `status.CapEff:\t0000000000000000
+status.NoNewPrivs:\t1
+status.Seccomp:\t2
+rootfs=read-only
+cgroup.memory.max=4294967296
+cgroup.memory.swap.max=0
+cgroup.pids.max=512
+cgroup.cpu.max=150000 100000
+mask.file=empty
+mask.dir=hidden
+git.write=ok
+protect.hooks=read-only
+protect.config=read-only
+protect.rename=refused
+probe=done
+`;
+
+describe("the live probe", () => {
+  test("parses key=value lines and /proc status lines", () => {
+    const report = parseProbeOutput(V1_OUTPUT);
+    expect(report["status.CapEff"]).toBe("0000000000000000");
+    expect(report["cgroup.pids/pids.max"]).toBe("512");
+    expect(report.probe).toBe("done");
+  });
+
+  test("cgroup v1 and v2 outputs show every protection in force", () => {
+    const v1 = evaluateProbe(parseProbeOutput(V1_OUTPUT), plan());
+    expect(v1.filter((c) => c.required && !c.ok)).toEqual([]);
+    expect(verdict(v1, "cpu-limit")?.required).toBe(false);
+    const v2 = evaluateProbe(parseProbeOutput(V2_OUTPUT), plan({ cpus: 1.5 }));
+    expect(v2.filter((c) => c.required && !c.ok)).toEqual([]);
+  });
+
+  test("each gap is caught", () => {
+    const broken = V2_OUTPUT.replace("Seccomp:\t2", "Seccomp:\t0")
+      .replace("NoNewPrivs:\t1", "NoNewPrivs:\t0")
+      .replace("CapEff:\t0000000000000000", "CapEff:\t00000000a80425fb")
+      .replace("rootfs=read-only", "rootfs=writable")
+      .replace("memory.max=4294967296", "memory.max=max")
+      .replace("memory.swap.max=0", "memory.swap.max=max")
+      .replace("pids.max=512", "pids.max=max")
+      .replace("mask.file=empty", "mask.file=visible")
+      .replace("protect.rename=refused", "protect.rename=allowed");
+    const checks = evaluateProbe(parseProbeOutput(broken), plan({ cpus: 2 }));
+    expect(checks.filter((c) => !c.ok).map((c) => c.protection)).toEqual([
+      "seccomp",
+      "no-new-privileges",
+      "capabilities",
+      "read-only-root",
+      "memory-limit",
+      "swap-limit",
+      "pids-limit",
+      "cpu-limit",
+      "secret-mask",
+      "protect",
+    ]);
+  });
+
+  test("capabilities added on purpose are expected; others are not", () => {
+    const withNetBind = V1_OUTPUT.replace("CapEff:\t0000000000000000", "CapEff:\t0000000000000400");
+    expect(verdict(evaluateProbe(parseProbeOutput(withNetBind), plan({ capAdd: ["NET_BIND_SERVICE"] })), "capabilities")?.ok).toBe(true);
+    expect(verdict(evaluateProbe(parseProbeOutput(withNetBind), plan()), "capabilities")?.ok).toBe(false);
+  });
+
+  test("a probe that said nothing proves nothing", () => {
+    const checks = evaluateProbe({}, plan());
+    expect(checks.filter((c) => c.required && c.ok)).toEqual([]);
+  });
+});
+
+describe("doctorRows", () => {
+  test("active only when the engine and the probe agree; a CPU limit nobody asked for is n/a", () => {
+    const rows = doctorRows(evaluatePreflight(DOCKER, plan()), evaluateProbe(parseProbeOutput(V1_OUTPUT), plan()));
+    expect(rows.every((r) => r.status !== "inactive")).toBe(true);
+    expect(rows.find((r) => r.protection === "cpu-limit")?.status).toBe("n/a");
+    const noSeccomp = doctorRows(evaluatePreflight({ ...DOCKER, SecurityOptions: [] }, plan()), evaluateProbe(parseProbeOutput(V1_OUTPUT), plan()));
+    expect(noSeccomp.find((r) => r.protection === "seccomp")).toMatchObject({ status: "inactive" });
+    const unconfined = doctorRows(evaluatePreflight(DOCKER, plan({ seccomp: { kind: "unconfined" } })), []);
+    expect(unconfined.find((r) => r.protection === "seccomp")?.status).toBe("inactive");
+  });
+});

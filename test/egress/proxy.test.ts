@@ -1,0 +1,357 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { connect as netConnect, type Socket } from "node:net";
+import { connect as tlsConnect } from "node:tls";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseAllowList } from "../../src/egress/allowlist.ts";
+import { AuditLog, openAuditFile, type AuditEntry } from "../../src/egress/audit.ts";
+import {
+  ChunkedTracker,
+  EgressProxy,
+  parseAbsoluteTarget,
+  parseConnectTarget,
+  parseHostsTable,
+  parseRequestHead,
+  requestFraming,
+  ResponseRewriter,
+  rewriteRequestHead,
+  tableResolver,
+} from "../../src/egress/proxy.ts";
+import { captureClientHello, makeCert, rawExchange, startServers, type TestServers, type TlsMaterial } from "./fixtures.ts";
+
+const LOOP = "127.0.0.1";
+
+function allow(entries: string[]) {
+  const parsed = parseAllowList(entries);
+  if (!parsed.ok) throw new Error(parsed.error);
+  return parsed.value;
+}
+
+const resolve = tableResolver(
+  parseHostsTable(`
+127.0.0.1 allowed.test blocked.test loop.test
+0.0.0.0 mixed.test
+127.0.0.1 mixed.test
+`),
+);
+
+interface Harness {
+  proxy: EgressProxy;
+  port: number;
+  entries: AuditEntry[];
+}
+
+async function startProxy(entries: string[], opts: { auditPath?: string; helloTimeoutMs?: number } = {}): Promise<Harness> {
+  const audit = new AuditLog(opts.auditPath ? openAuditFile(opts.auditPath) : undefined);
+  const seen: AuditEntry[] = [];
+  audit.onRecord((e) => seen.push(e));
+  const proxy = new EgressProxy({ allow: allow(entries), audit, resolve, helloTimeoutMs: opts.helloTimeoutMs ?? 2000 });
+  const { port } = await proxy.listen(LOOP, 0);
+  return { proxy, port, entries: seen };
+}
+
+let tls: TlsMaterial;
+let servers: TestServers;
+let h: Harness;
+let dir: string;
+
+beforeAll(async () => {
+  tls = makeCert(["allowed.test", "blocked.test"]);
+  servers = await startServers(LOOP, tls);
+  dir = mkdtempSync(join(tmpdir(), "sandbox-proxy-test-"));
+  // 127.0.0.1 listed explicitly: the test servers live on loopback, which is otherwise refused.
+  h = await startProxy(["allowed.test", "mixed.test", LOOP], { auditPath: join(dir, "audit.jsonl") });
+});
+
+afterAll(async () => {
+  await h.proxy.close();
+  await servers.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function lastEntry(harness: Harness, count: number): Promise<AuditEntry> {
+  for (let i = 0; i < 100 && harness.entries.length < count; i++) await Bun.sleep(20);
+  const e = harness.entries[count - 1];
+  if (!e) throw new Error(`expected ${count} audit entries, got ${harness.entries.length}`);
+  return e;
+}
+
+function httpVia(port: number, request: string | Array<string | Buffer>): Promise<string> {
+  return rawExchange(LOOP, port, Array.isArray(request) ? request : [request], { timeoutMs: 5000 }).then((b) => b.toString("latin1"));
+}
+
+/** CONNECT, then TLS with `servername` through the tunnel, then GET /hello. */
+function tunnel(port: number, target: string, servername: string | undefined): Promise<{ status: string; body?: string; error?: string }> {
+  return new Promise((resolve) => {
+    const raw: Socket = netConnect({ host: LOOP, port }, () => raw.write(`CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\n\r\n`));
+    raw.on("error", () => {});
+    let head = "";
+    const onData = (d: Buffer) => {
+      head += d.toString("latin1");
+      if (!head.includes("\r\n\r\n")) return;
+      raw.off("data", onData);
+      const status = head.split("\r\n")[0] ?? "";
+      if (!status.includes(" 200 ")) {
+        resolve({ status });
+        raw.destroy();
+        return;
+      }
+      const secure = tlsConnect({ socket: raw, servername: servername ?? "", ca: tls.cert, rejectUnauthorized: false });
+      let body = "";
+      secure.on("secureConnect", () => secure.write(`GET /hello HTTP/1.1\r\nHost: ${target}\r\nConnection: close\r\n\r\n`));
+      secure.on("data", (c: Buffer) => (body += c.toString()));
+      secure.on("error", (err: Error) => resolve({ status, error: err.message, body }));
+      secure.on("close", () => resolve({ status, body }));
+    };
+    raw.on("data", onData);
+    setTimeout(() => raw.destroy(), 8000);
+  });
+}
+
+describe("parsing", () => {
+  test("request heads are strict", () => {
+    const text = "GET http://a.test/x HTTP/1.1\r\nHost: a.test\r\nX-A: 1\r\n\r\n";
+    const ok = parseRequestHead(Buffer.from(`${text}BODY`));
+    expect(ok.kind).toBe("head");
+    if (ok.kind === "head") {
+      expect(ok.head.headers).toEqual([["Host", "a.test"], ["X-A", "1"]]);
+      expect(ok.length).toBe(text.length);
+    }
+    expect(parseRequestHead(Buffer.from("GET / HTTP/1.1\r\nHost: a")).kind).toBe("incomplete");
+    expect(parseRequestHead(Buffer.from("GET / HTTP/1.1\r\nHost : a\r\n\r\n")).kind).toBe("bad");
+    expect(parseRequestHead(Buffer.from("GET / HTTP/1.1\r\nX: a\r\n folded\r\n\r\n")).kind).toBe("bad");
+    expect(parseRequestHead(Buffer.from("get / HTTP/1.1\r\n\r\n")).kind).toBe("bad");
+    expect(parseRequestHead(Buffer.from("GET / HTTP/2.0\r\n\r\n")).kind).toBe("bad");
+  });
+
+  test("CONNECT targets need a port; names are normalised, IPv4-mapped literals canonical", () => {
+    expect(parseConnectTarget("Allowed.Test.:443")).toEqual({ host: "allowed.test", port: 443 });
+    expect(parseConnectTarget("[::ffff:127.0.0.1]:443")).toEqual({ host: "::ffff:7f00:1", port: 443 });
+    expect(parseConnectTarget("allowed.test")).toBeUndefined();
+    expect(parseConnectTarget("allowed.test:0")).toBeUndefined();
+    expect(parseConnectTarget("allowed.test:99999")).toBeUndefined();
+    expect(parseConnectTarget("a b:443")).toBeUndefined();
+  });
+
+  test("absolute targets: http only, numeric hosts become addresses", () => {
+    expect(parseAbsoluteTarget("http://Allowed.test:8080/a?b=1")).toEqual({ host: "allowed.test", port: 8080, path: "/a?b=1", authority: "allowed.test:8080" });
+    expect(parseAbsoluteTarget("http://2130706433/")).toMatchObject({ host: "127.0.0.1", port: 80 });
+    expect(parseAbsoluteTarget("http://0x7f.1/")).toMatchObject({ host: "127.0.0.1" });
+    expect(parseAbsoluteTarget("https://a.test/")).toHaveProperty("error");
+    expect(parseAbsoluteTarget("/relative")).toHaveProperty("error");
+    expect(parseAbsoluteTarget("http://u:p@a.test/")).toHaveProperty("error");
+  });
+
+  test("framing: both lengths or odd codings are refused", () => {
+    const head = (lines: string) => {
+      const r = parseRequestHead(Buffer.from(`POST http://a.test/ HTTP/1.1\r\n${lines}\r\n\r\n`));
+      if (r.kind !== "head") throw new Error("bad head");
+      return r.head;
+    };
+    expect(requestFraming(head("Content-Length: 5"))).toEqual({ kind: "length", length: 5 });
+    expect(requestFraming(head("Content-Length: 5\r\nContent-Length: 5"))).toEqual({ kind: "length", length: 5 });
+    expect(requestFraming(head("Content-Length: 5\r\nContent-Length: 6")).kind).toBe("bad");
+    expect(requestFraming(head("Transfer-Encoding: chunked"))).toEqual({ kind: "chunked" });
+    expect(requestFraming(head("Transfer-Encoding: chunked\r\nContent-Length: 3")).kind).toBe("bad");
+    expect(requestFraming(head("Transfer-Encoding: gzip, chunked")).kind).toBe("bad");
+    expect(requestFraming(head("X: y"))).toEqual({ kind: "none" });
+  });
+
+  test("the forwarded head is origin-form, Host from the URL, hop-by-hop headers and proxy credentials gone", () => {
+    const r = parseRequestHead(
+      Buffer.from("GET http://a.test:81/p?q HTTP/1.1\r\nHost: evil.test\r\nProxy-Authorization: Basic x\r\nConnection: keep-alive, X-Drop\r\nX-Drop: 1\r\nX-Keep: 2\r\n\r\n"),
+    );
+    if (r.kind !== "head") throw new Error("bad head");
+    expect(rewriteRequestHead(r.head, "/p?q", "a.test:81")).toBe("GET /p?q HTTP/1.1\r\nHost: a.test:81\r\nX-Keep: 2\r\nConnection: close\r\n\r\n");
+  });
+
+  test("chunked tracker finds the end of the body, fed byte by byte or at once", () => {
+    const body = Buffer.from("5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nTrailer: x\r\n\r\nGET http://next/ HTTP/1.1\r\n");
+    const end = body.indexOf("GET");
+    const whole = new ChunkedTracker();
+    expect(whole.feed(body)).toBe(end);
+    expect(whole.done).toBe(true);
+    const bytewise = new ChunkedTracker();
+    let consumed = 0;
+    for (let i = 0; i < body.length && !bytewise.done; i++) consumed += bytewise.feed(body.subarray(i, i + 1));
+    expect(consumed).toBe(end);
+    const bad = new ChunkedTracker();
+    bad.feed(Buffer.from("zz\r\n"));
+    expect(bad.error).toBeDefined();
+  });
+
+  test("response heads get Connection: close, after any 1xx", () => {
+    const rw = new ResponseRewriter();
+    const out = Buffer.concat([
+      rw.feed(Buffer.from("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nConn")) ?? Buffer.alloc(0),
+      rw.feed(Buffer.from("ection: keep-alive\r\nKeep-Alive: timeout=5\r\nContent-Length: 2\r\n\r\nhi")) ?? Buffer.alloc(0),
+      rw.feed(Buffer.from("HTTP/1.1 200 not a head, body bytes")) ?? Buffer.alloc(0),
+    ]).toString();
+    expect(out).toBe("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhiHTTP/1.1 200 not a head, body bytes");
+    expect(new ResponseRewriter().feed(Buffer.from("SSH-2.0-x\r\n\r\n"))).toBeUndefined();
+  });
+
+  test("hosts tables: several names and addresses, comments", () => {
+    const t = parseHostsTable("# c\n10.0.0.1 a.test B.test # x\n::1 a.test\nnot-an-ip c.test\n");
+    expect(t.get("a.test")).toEqual(["10.0.0.1", "::1"]);
+    expect(t.get("b.test")).toEqual(["10.0.0.1"]);
+    expect(t.has("c.test")).toBe(false);
+  });
+});
+
+describe("plain HTTP forwarding", () => {
+  test("an allowed host is reached with its own Host header, and audited with byte counts", async () => {
+    const before = servers.seen.length;
+    const n = h.entries.length;
+    const res = await httpVia(h.port, `GET http://allowed.test:${servers.httpPort}/hello HTTP/1.1\r\nHost: ignored.test\r\nProxy-Authorization: Basic c2VjcmV0\r\n\r\n`);
+    expect(res.startsWith("HTTP/1.1 200")).toBe(true);
+    expect(res).toContain("Connection: close");
+    expect(res.endsWith(`hello allowed.test:${servers.httpPort}\n`)).toBe(true);
+    const seen = servers.seen[before];
+    expect(seen?.host).toBe(`allowed.test:${servers.httpPort}`);
+    expect(seen?.headers["proxy-authorization"]).toBeUndefined();
+    const e = await lastEntry(h, n + 1);
+    expect(e).toMatchObject({ method: "GET", host: "allowed.test", port: servers.httpPort, decision: "allow", reason: "matched allowed.test", address: LOOP });
+    expect(e.bytesUp).toBeGreaterThan(40);
+    expect(e.bytesDown).toBeGreaterThan(res.length - 40);
+  });
+
+  test("a host not on the list gets 403 and the server sees nothing", async () => {
+    const before = servers.seen.length;
+    const n = h.entries.length;
+    const res = await httpVia(h.port, `GET http://blocked.test:${servers.httpPort}/hello HTTP/1.1\r\nHost: blocked.test\r\n\r\n`);
+    expect(res.startsWith("HTTP/1.1 403")).toBe(true);
+    expect(res).toContain("not on the allow-list");
+    expect(servers.seen.length).toBe(before);
+    expect(await lastEntry(h, n + 1)).toMatchObject({ host: "blocked.test", decision: "deny", reason: "not on the allow-list", bytesUp: 0, bytesDown: 0 });
+  });
+
+  test("a listed name that resolves to loopback is refused unless the address is listed", async () => {
+    const strict = await startProxy(["loop.test"]);
+    try {
+      const res = await httpVia(strict.port, `GET http://loop.test:${servers.httpPort}/hello HTTP/1.1\r\n\r\n`);
+      expect(res.startsWith("HTTP/1.1 403")).toBe(true);
+      const e = await lastEntry(strict, 1);
+      expect(e).toMatchObject({ host: "loop.test", decision: "deny" });
+      expect(e.reason).toBe("resolves to a refused address: 127.0.0.1 is a loopback address, not listed as an IP or CIDR");
+      // The IPv4-mapped spelling of the same address is no way around it.
+      const mapped = await httpVia(strict.port, `CONNECT [::ffff:127.0.0.1]:${servers.httpsPort} HTTP/1.1\r\n\r\n`);
+      expect(mapped.startsWith("HTTP/1.1 403")).toBe(true);
+    } finally {
+      await strict.proxy.close();
+    }
+  });
+
+  test("of several answers only the permitted ones are dialled", async () => {
+    const n = h.entries.length;
+    const res = await httpVia(h.port, `GET http://mixed.test:${servers.httpPort}/hello HTTP/1.1\r\n\r\n`);
+    expect(res.startsWith("HTTP/1.1 200")).toBe(true);
+    expect((await lastEntry(h, n + 1)).address).toBe(LOOP);
+  });
+
+  test("a chunked POST arrives whole; a request pipelined behind it never reaches the server", async () => {
+    const before = servers.seen.length;
+    const res = await httpVia(h.port, [
+      `POST http://allowed.test:${servers.httpPort}/echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n`,
+      "5\r\nhello\r\n",
+      `6\r\n world\r\n0\r\n\r\nGET /hello HTTP/1.1\r\nHost: blocked.test\r\n\r\n`,
+    ]);
+    expect(res.startsWith("HTTP/1.1 200")).toBe(true);
+    expect(res.endsWith("hello world")).toBe(true);
+    await Bun.sleep(100);
+    expect(servers.seen.slice(before).map((s) => s.url)).toEqual(["/echo"]);
+  });
+
+  test("ambiguous framing and origin-form requests are refused with 400", async () => {
+    const both = await httpVia(h.port, `POST http://allowed.test:${servers.httpPort}/echo HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\nabc`);
+    expect(both.startsWith("HTTP/1.1 400")).toBe(true);
+    const origin = await httpVia(h.port, "GET /hello HTTP/1.1\r\nHost: allowed.test\r\n\r\n");
+    expect(origin.startsWith("HTTP/1.1 400")).toBe(true);
+    expect(origin).toContain("send the full URL");
+    const https = await httpVia(h.port, "GET https://allowed.test/ HTTP/1.1\r\n\r\n");
+    expect(https).toContain("CONNECT");
+  });
+
+  test("32 MiB come through intact and are counted", async () => {
+    const n = h.entries.length;
+    const size = 32 * 1024 * 1024;
+    const res = await rawExchange(LOOP, h.port, [`GET http://allowed.test:${servers.httpPort}/bytes/${size} HTTP/1.1\r\n\r\n`], { timeoutMs: 20_000 });
+    const bodyStart = res.indexOf("\r\n\r\n") + 4;
+    expect(res.length - bodyStart).toBe(size);
+    expect((await lastEntry(h, n + 1)).bytesDown).toBeGreaterThanOrEqual(size);
+  });
+});
+
+describe("CONNECT tunnels", () => {
+  test("TLS to an allowed host with a matching SNI works end to end", async () => {
+    const n = h.entries.length;
+    const r = await tunnel(h.port, `allowed.test:${servers.httpsPort}`, "allowed.test");
+    expect(r.status).toContain("200");
+    expect(r.body).toContain(`hello allowed.test:${servers.httpsPort}`);
+    const e = await lastEntry(h, n + 1);
+    expect(e).toMatchObject({ method: "CONNECT", host: "allowed.test", decision: "allow", sni: "allowed.test", address: LOOP });
+    expect(e.bytesUp).toBeGreaterThan(500);
+    expect(e.bytesDown).toBeGreaterThan(500);
+  });
+
+  test("an SNI naming another host is cut off before any byte reaches the server (no domain fronting)", async () => {
+    const n = h.entries.length;
+    const r = await tunnel(h.port, `allowed.test:${servers.httpsPort}`, "blocked.test");
+    expect(r.body ?? "").toBe("");
+    const e = await lastEntry(h, n + 1);
+    expect(e).toMatchObject({ host: "allowed.test", decision: "deny", sni: "blocked.test", bytesUp: 0, bytesDown: 0 });
+    expect(e.reason).toContain("names blocked.test, not allowed.test");
+  });
+
+  test("a ClientHello without SNI is refused", async () => {
+    const n = h.entries.length;
+    const hello = await captureClientHello(undefined);
+    const out = await rawExchange(LOOP, h.port, [`CONNECT allowed.test:${servers.httpsPort} HTTP/1.1\r\n\r\n`, hello]);
+    expect(out.toString("latin1")).toBe("HTTP/1.1 200 Connection established\r\n\r\n");
+    expect(await lastEntry(h, n + 1)).toMatchObject({ decision: "deny", reason: "the ClientHello names no server (SNI)" });
+  });
+
+  test("a tunnel that does not start with TLS is refused", async () => {
+    const n = h.entries.length;
+    await rawExchange(LOOP, h.port, [`CONNECT allowed.test:${servers.httpPort} HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n`]);
+    const e = await lastEntry(h, n + 1);
+    expect(e.decision).toBe("deny");
+    expect(e.reason).toStartWith("not TLS");
+  });
+
+  test("a tunnel that never sends anything is refused after the time limit", async () => {
+    const n = h.entries.length;
+    await rawExchange(LOOP, h.port, [`CONNECT allowed.test:${servers.httpsPort} HTTP/1.1\r\n\r\n`], { timeoutMs: 5000 });
+    expect((await lastEntry(h, n + 1)).reason).toBe("no TLS ClientHello within the time limit");
+  });
+
+  test("a blocked CONNECT gets 403 and no tunnel", async () => {
+    const out = await rawExchange(LOOP, h.port, [`CONNECT blocked.test:${servers.httpsPort} HTTP/1.1\r\n\r\n`]);
+    expect(out.toString().startsWith("HTTP/1.1 403")).toBe(true);
+  });
+
+  test("the audit file holds one JSON line per connection so far", () => {
+    const lines = readFileSync(join(dir, "audit.jsonl"), "utf8").trim().split("\n");
+    expect(lines.length).toBe(h.entries.length);
+    const parsed = lines.map((l) => JSON.parse(l) as AuditEntry);
+    expect(parsed.every((e) => typeof e.time === "string" && (e.decision === "allow" || e.decision === "deny"))).toBe(true);
+    expect(parsed.some((e) => e.host === "blocked.test" && e.decision === "deny")).toBe(true);
+  });
+});
+
+describe("shutdown", () => {
+  test("close() cuts an open tunnel and still records it", async () => {
+    const p = await startProxy(["allowed.test", LOOP]);
+    const raw = netConnect({ host: LOOP, port: p.port });
+    raw.on("error", () => {});
+    await new Promise((r) => raw.once("connect", r));
+    raw.write(`CONNECT allowed.test:${servers.httpsPort} HTTP/1.1\r\n\r\n`);
+    raw.write(await captureClientHello("allowed.test"));
+    await Bun.sleep(200);
+    await p.proxy.close();
+    expect(p.entries.length).toBe(1);
+    expect(p.entries[0]).toMatchObject({ decision: "allow", sni: "allowed.test" });
+    expect(p.entries[0]?.bytesUp).toBeGreaterThan(0);
+  });
+});
