@@ -18,6 +18,11 @@ const signals: SignalSource = {
   },
 };
 
+// docker-modem calls url.parse() for tcp:// and ssh:// engines; the compiled
+// binary would print Node's DEP0169 warning on every such run. Deprecations
+// in dependencies are for us to handle, not for users to read.
+process.noDeprecation = true;
+
 const env = { ...process.env };
 const ctx: CommandContext = {
   stdin: process.stdin,

@@ -13,6 +13,8 @@ Commands:
   config     Show, check or create the configuration
   version    Show sandbox's version and the engine it talks to
   doctor     Check that every protection is in force on this engine (live probe)
+  image      Load or save image archives without a registry (air-gapped hosts)
+  completion Print a shell completion script (bash, zsh, fish)
 
 Global flags:
   -H, --host ADDR   Engine address (unix:///path, tcp://host:port, ssh://user@host); default DOCKER_HOST
@@ -24,6 +26,8 @@ Examples:
   echo hello | sandbox run cat
   sandbox run --network none --memory 1g npm test
   sandbox prune --dry-run
+  sandbox image load node.tar
+  source <(sandbox completion bash)
 
 Exit codes: the command's own code; 124 timeout; 125 sandbox or engine failed;
 126 command cannot be invoked; 127 command not found; 128+N killed by signal N.

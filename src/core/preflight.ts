@@ -373,6 +373,13 @@ export function evaluateProbe(report: ProbeReport, plan: RunPlan): Check[] {
         : `${PROBE_SECRET.file} is ${maskFile}, ${PROBE_SECRET.dirFile} is ${maskDir}`,
   });
 
+  if (plan.workspaceMode === "copy") {
+    // Nothing is mounted over the copied workspace: protected paths are kept
+    // out of the copy and never written back (engine/workspace-copy.ts),
+    // which the command cannot observe from inside.
+    checks.push({ protection: "protect", required: true, ok: true, why: "copy mode: protected paths are not copied in and never written back" });
+    return checks;
+  }
   const gitWrite = report["git.write"];
   const protectOk = gitWrite === "ok" && report["protect.hooks"] === "read-only" && report["protect.config"] === "read-only" && report["protect.rename"] === "refused";
   checks.push({

@@ -423,11 +423,7 @@ export class EgressProxy {
       return;
     }
 
-    let up = hello.bytes.length;
-    let down = 0;
     upstream.write(hello.bytes);
-    client.on("data", (c: Buffer) => (up += c.length));
-    upstream.on("data", (c: Buffer) => (down += c.length));
     client.pipe(upstream);
     upstream.pipe(client);
     upstream.resume();
@@ -439,8 +435,9 @@ export class EgressProxy {
       reason: `matched ${verdict.rule.text}`,
       address: dialled.address,
       ...(sni ? { sni } : {}),
-      bytesUp: up,
-      bytesDown: down,
+      // The socket's own counters: no per-chunk listener on the hot path.
+      bytesUp: upstream.bytesWritten,
+      bytesDown: upstream.bytesRead,
       ...(error ? { error } : {}),
     });
   }
@@ -478,8 +475,6 @@ export class EgressProxy {
     }
     const upstream = this.own(dialled.socket);
     const requestHead = Buffer.from(rewriteRequestHead(head, target.path, target.authority), "latin1");
-    let up = 0;
-    let down = 0;
 
     // Request body: exactly what the framing says, nothing after it.
     const tracker = framing.kind === "chunked" ? new ChunkedTracker() : undefined;
@@ -501,40 +496,37 @@ export class EgressProxy {
         remaining -= take;
         bodyDone = remaining === 0;
       }
-      up += take;
       if (!upstream.write(take === chunk.length ? chunk : chunk.subarray(0, take))) {
         client.pause();
         upstream.once("drain", () => client.resume());
       }
     };
-    up += requestHead.length;
     upstream.write(requestHead);
     send(rest);
     client.on("data", send);
 
-    // Response: heads get `Connection: close` (this connection ends with the response), bodies pass through.
+    // Response: heads get `Connection: close` (this connection ends with the response); once
+    // the final head is through, the body is piped untouched (pipe is the fast path).
     const responses = new ResponseRewriter();
-    upstream.on("data", (chunk: Buffer) => {
-      down += chunk.length;
+    const onHead = (chunk: Buffer) => {
       const out = responses.feed(chunk);
       if (out === undefined) {
         upstream.destroy();
         client.destroy();
         return;
       }
-      if (out.length > 0 && !client.write(out)) {
-        upstream.pause();
-        client.once("drain", () => upstream.resume());
+      if (out.length > 0) client.write(out);
+      if (responses.passing) {
+        upstream.off("data", onHead);
+        upstream.pipe(client);
       }
-    });
-    upstream.once("end", () => {
-      client.end();
-      upstream.end();
-    });
+    };
+    upstream.on("data", onHead);
+    upstream.once("end", () => upstream.end());
     // A client that finished sending (FIN) still gets the whole response; only its own data stops.
     client.resume();
     const error = await bothClosed(client, upstream);
-    finish({ host, port, decision: "allow", reason: `matched ${verdict.rule.text}`, address: dialled.address, bytesUp: up, bytesDown: down, ...(error ? { error } : {}) });
+    finish({ host, port, decision: "allow", reason: `matched ${verdict.rule.text}`, address: dialled.address, bytesUp: upstream.bytesWritten, bytesDown: upstream.bytesRead, ...(error ? { error } : {}) });
   }
 }
 
@@ -544,6 +536,11 @@ export class EgressProxy {
  */
 export class ResponseRewriter {
   private buffer: Buffer | undefined = Buffer.alloc(0);
+
+  /** True once the final head went through: the rest is body, passed as is. */
+  get passing(): boolean {
+    return this.buffer === undefined;
+  }
 
   /** Bytes to send on; undefined when the response is not HTTP. */
   feed(chunk: Buffer): Buffer | undefined {

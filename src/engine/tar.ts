@@ -108,7 +108,7 @@ export function encodeHeader(h: TarHeader): Buffer {
   const pax = Buffer.from(records.join(""), "utf8");
   const paxName = `PaxHeaders/${fullName.replace(/\/$/, "").split("/").pop() ?? "x"}`.slice(0, 100);
   const paxHeader = rawHeader({ ...h, name: paxName, size: pax.length, linkname: "", type: "file" }, paxName, "x");
-  return Buffer.concat([paxHeader, pax, padding(pax.length)]);
+  return Buffer.concat([paxHeader, pax, padding(pax.length), main]);
 }
 
 /** The padding after `size` bytes of entry data. */

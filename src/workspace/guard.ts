@@ -80,9 +80,16 @@ export async function prepareGuard(options: GuardOptions): Promise<PreparedGuard
   return { ...plan, warnings: [...warnings, ...plan.warnings], entries: walked?.entries ?? 0, ms: performance.now() - started };
 }
 
-/** The plan with the guard's mounts added after its own, and its warnings. */
+/**
+ * The plan with the guard's mounts added after its own, and its warnings.
+ * In copy mode (a remote engine) the read-write pins are left out: they only
+ * matter on a live bind mount, and the copy (engine/workspace-copy.ts) keeps
+ * every read-only guard path out both ways by path, which also defeats
+ * moving a parent aside. Left in, a pin would keep all of `.git` out.
+ */
 export function withGuardMounts(plan: RunPlan, guard: GuardPlan): RunPlan {
-  const HostConfig = { ...plan.create.HostConfig, Mounts: [...plan.create.HostConfig.Mounts, ...guard.mounts] };
+  const mounts = plan.workspaceMode === "copy" ? guard.mounts.filter((m) => m.ReadOnly === true) : guard.mounts;
+  const HostConfig = { ...plan.create.HostConfig, Mounts: [...plan.create.HostConfig.Mounts, ...mounts] };
   return { ...plan, warnings: [...plan.warnings, ...guard.warnings], create: { ...plan.create, HostConfig } };
 }
 

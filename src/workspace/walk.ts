@@ -116,7 +116,7 @@ export async function walkForMasks(root: string, matcher: MaskMatcher, limits: W
         const dir = batch[b] as string;
         for (const entry of listings[b] ?? []) {
           if (entries >= limits.maxEntries) {
-            truncated = { reason: "entries", example: dir || "." };
+            if (truncated?.reason !== "entries") truncated = { reason: "entries", example: dir || "." };
             break;
           }
           entries++;

@@ -185,6 +185,138 @@ describe.skipIf(!haveDocker)("a TLS engine on tcp://127.0.0.1", () => {
   });
 });
 
+// --- ssh:// -------------------------------------------------------------------------
+
+/**
+ * An SSH server in this process (ssh2's Server) that accepts one client key
+ * and runs `docker system dial-stdio` by piping the channel to the Docker
+ * socket: what sshd + the docker CLI do on a real remote host.
+ */
+async function startSshServer(): Promise<{ port: number; hostPublic: string; clientPrivate: string; close: () => void }> {
+  const { Server, utils } = (await import("ssh2")).default as unknown as {
+    Server: new (config: object, listener: (client: SshClientConn) => void) => net.Server;
+    utils: { generateKeyPairSync(type: string): { private: string; public: string }; parseKey(k: string): { getPublicSSH(): Buffer; verify(data: Buffer, sig: Buffer, hash?: string): boolean } };
+  };
+  const host = utils.generateKeyPairSync("ed25519");
+  const client = utils.generateKeyPairSync("ed25519");
+  const allowed = utils.parseKey(client.public);
+  const sshServer = new Server({ hostKeys: [host.private] }, (conn) => {
+    conn.on("authentication", (ctx) => {
+      if (ctx.method === "publickey" && ctx.key.algo === "ssh-ed25519" && Buffer.compare(ctx.key.data, allowed.getPublicSSH()) === 0) {
+        if (!ctx.signature || allowed.verify(ctx.blob as Buffer, ctx.signature, ctx.hashAlgo)) return ctx.accept();
+      }
+      ctx.reject(["publickey"]);
+    });
+    conn.on("ready", () => {
+      conn.on("session", (accept) => {
+        const session = accept();
+        session.on("exec", (acceptExec, _reject, info) => {
+          const channel = acceptExec();
+          if (info.command !== "docker system dial-stdio") {
+            channel.stderr.write(`unexpected command ${info.command}\n`);
+            channel.exit(127);
+            channel.end();
+            return;
+          }
+          const upstream = net.connect({ path: DOCKER_SOCKET, allowHalfOpen: true });
+          channel.pipe(upstream);
+          upstream.pipe(channel);
+          upstream.on("end", () => channel.exit(0));
+          upstream.on("error", () => channel.close());
+          channel.on("close", () => upstream.destroy());
+        });
+      });
+    });
+    conn.on("error", () => {});
+  });
+  await new Promise<void>((resolve) => sshServer.listen(0, "127.0.0.1", resolve));
+  return { port: (sshServer.address() as net.AddressInfo).port, hostPublic: host.public, clientPrivate: client.private, close: () => sshServer.close() };
+}
+
+interface SshClientConn {
+  on(event: "authentication", cb: (ctx: { method: string; key: { algo: string; data: Buffer }; signature?: Buffer; blob?: Buffer; hashAlgo?: string; accept(): void; reject(m: string[]): void }) => void): void;
+  on(event: "ready", cb: () => void): void;
+  on(event: "error", cb: () => void): void;
+  on(
+    event: "session",
+    cb: (
+      accept: () => {
+        on(
+          event: "exec",
+          cb: (accept: () => net.Socket & { stderr: NodeJS.WritableStream; exit(code: number): void; close(): void }, reject: () => void, info: { command: string }) => void,
+        ): void;
+      },
+    ) => void,
+  ): void;
+}
+
+describe.skipIf(!haveDocker)("an engine over ssh://", () => {
+  let ssh: Awaited<ReturnType<typeof startSshServer>> | undefined;
+  const home = join(root, "ssh-home");
+  beforeAll(async () => {
+    ssh = await startSshServer();
+    mkdirSync(join(home, ".ssh"), { recursive: true, mode: 0o700 });
+    writeFileSync(join(home, ".ssh", "id_ed25519"), ssh.clientPrivate, { mode: 0o600 });
+  });
+  afterAll(() => ssh?.close());
+
+  const env = () => ({ HOME: home, DOCKER_HOST: `ssh://sandbox@127.0.0.1:${ssh?.port}` });
+
+  test("run with stdin through docker system dial-stdio, the host key checked against known_hosts", async () => {
+    writeFileSync(join(home, ".ssh", "known_hosts"), `[127.0.0.1]:${ssh?.port} ${ssh?.hostPublic}\n`);
+    const r = await runSandbox(["run", ...img, "sh", "-c", "cat; echo err >&2; exit 3"], { cwd: work, input: "over ssh\n", env: env() });
+    expect(r.stdout.toString()).toBe("over ssh\n");
+    expect(r.stderr).toBe("err\n");
+    expect(r.code).toBe(3);
+  });
+
+  test("an unknown host key is refused with a hint, exit 125", async () => {
+    writeFileSync(join(home, ".ssh", "known_hosts"), "");
+    const r = await runSandbox(["run", ...img, "true"], { cwd: work, env: env() });
+    expect(r.code).toBe(125);
+    expect(r.stderr).toContain("host key not in");
+    expect(r.stderr).toContain("known_hosts");
+  });
+});
+
+describe.skipIf(!haveDocker)("API version negotiation", () => {
+  test("after /_ping every request carries the negotiated version prefix (/v1.41/ on Docker 20.10)", async () => {
+    // A recording proxy on a unix socket in front of the Docker socket.
+    const socketPath = join(root, "recording.sock");
+    const seen: string[] = [];
+    const proxy = net.createServer({ allowHalfOpen: true }, (client) => {
+      const upstream = net.connect({ path: DOCKER_SOCKET, allowHalfOpen: true });
+      client.on("data", (chunk: Buffer) => {
+        for (const m of chunk.toString("latin1").matchAll(/(?:^|\r\n)(GET|POST|PUT|DELETE|HEAD) (\S+) HTTP\/1\.1\r\n/g)) seen.push(`${m[1]} ${m[2]}`);
+      });
+      client.pipe(upstream);
+      upstream.pipe(client);
+      client.on("error", () => upstream.destroy());
+      upstream.on("error", () => client.destroy());
+      client.on("close", () => upstream.destroy());
+      upstream.on("close", () => client.destroy());
+    });
+    await new Promise<void>((resolve) => proxy.listen(socketPath, resolve));
+    try {
+      const ws = join(root, "versioned-ws");
+      mkdirSync(ws, { recursive: true });
+      const r = await runSandbox(["run", "--workspace-mode", "copy", ...img, "sh", "-c", "cat > copied.txt"], { cwd: ws, input: "x\n", env: { DOCKER_HOST: `unix://${socketPath}` } });
+      expect(r.code).toBe(0);
+      const apiVersion = (await (await fetch(`http://localhost/version`, { unix: DOCKER_SOCKET } as RequestInit)).json()).ApiVersion as string;
+      const expected = Number(apiVersion.split(".")[1]) >= 44 ? "1.44" : apiVersion;
+      expect(seen[0]).toMatch(/^GET \/_ping\??$/);
+      const rest = seen.slice(1);
+      // create, attach, start, wait, archive in and out, delete: all versioned.
+      for (const p of ["POST /v{v}/containers/create", "POST /v{v}/containers/", "PUT /v{v}/containers/", "GET /v{v}/containers/", "DELETE /v{v}/containers/"]) {
+        expect(rest.some((line) => line.startsWith(p.replace("{v}", expected)))).toBe(true);
+      }
+      expect(rest.filter((line) => !line.includes(` /v${expected}/`))).toEqual([]);
+    } finally {
+      proxy.close();
+    }
+  });
+});
+
 describe("--workspace-mode copy", () => {
   test("round-trips nested folders, an executable and a symlink; ignored paths are neither sent nor touched", async () => {
     const ws = join(root, "copy-ws");

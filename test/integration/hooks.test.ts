@@ -44,8 +44,8 @@ function git(args: string[], stdin: "null" | "open" = "null", timeoutMs = 60_000
   return new Promise((resolve, reject) => {
     const child = spawn("git", args, { cwd: repo, env, stdio: [stdin === "null" ? "ignore" : "pipe", "pipe", "pipe"] });
     let output = "";
-    child.stdout.on("data", (c: Buffer) => (output += c.toString()));
-    child.stderr.on("data", (c: Buffer) => (output += c.toString()));
+    child.stdout?.on("data", (c: Buffer) => (output += c.toString()));
+    child.stderr?.on("data", (c: Buffer) => (output += c.toString()));
     child.stdin?.on("error", () => {}); // deliberately never ended
     const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
     child.on("error", reject);

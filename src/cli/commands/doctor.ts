@@ -6,7 +6,7 @@ import { PassThrough, Writable } from "node:stream";
 import { parseArgs } from "node:util";
 import { UsageError } from "../../core/errors.ts";
 import { EXIT } from "../../core/exit-codes.ts";
-import { buildRunPlan } from "../../core/plan.ts";
+import { buildRunPlan, resolveWorkspaceMode } from "../../core/plan.ts";
 import {
   doctorRows,
   evaluatePreflight,
@@ -21,6 +21,7 @@ import { checkRunc } from "../../core/runc-check.ts";
 import { VERSION } from "../../core/version.ts";
 import { finishSettings, resolveEffective } from "../../config/run-settings.ts";
 import { defaultStateDir } from "../../core/persistence.ts";
+import { isLocalAddress } from "../../engine/address.ts";
 import { ensureImage } from "../../engine/ensure-image.ts";
 import { readEngineInfo, readRuntimeFacts } from "../../engine/info.ts";
 import { runSession } from "../../engine/session.ts";
@@ -113,7 +114,7 @@ export async function doctorCommand(argv: readonly string[], ctx: CommandContext
     const effective = resolveEffective(options, loaded);
     const seccomp = loadSeccomp(effective.seccomp.value, ctx.homeDir);
     const resolved = finishSettings(options, loaded, effective, seccomp, ctx.env);
-    const plan = buildRunPlan(options.command, { tty: false, interactive: false, keep: false }, resolved.settings, {
+    const planned = buildRunPlan(options.command, { tty: false, interactive: false, keep: false }, resolved.settings, {
       workspace: probeDir,
       uid: ctx.uid,
       gid: ctx.gid,
@@ -134,6 +135,8 @@ export async function doctorCommand(argv: readonly string[], ctx: CommandContext
     });
 
     const { engine, ping } = await ctx.connect(flags.host);
+    // As `sandbox run` does: a remote engine gets the workspace copied in.
+    const plan = resolveWorkspaceMode(planned, isLocalAddress(engine.address));
     const info = readEngineInfo(engine);
     const [body] = await Promise.all([info, ensureImage(engine, plan.image, plan.pull, pullReporter(ctx.stderr, flags.json === true))]);
     const engineChecks = evaluatePreflight(body, plan);

@@ -7,6 +7,8 @@ import { versionCommand } from "./version.ts";
 import { configCommand } from "./config.ts";
 import { cacheCommand } from "./cache.ts";
 import { doctorCommand } from "./doctor.ts";
+import { imageCommand } from "./image.ts";
+import { completionCommand } from "./completion.ts";
 
 export type CommandHandler = (argv: readonly string[], ctx: CommandContext) => Promise<number>;
 
@@ -19,4 +21,6 @@ export const COMMANDS: Record<string, CommandHandler> = {
   inspect: inspectCommand,
   prune: pruneCommand,
   doctor: doctorCommand,
+  image: imageCommand,
+  completion: completionCommand,
 };

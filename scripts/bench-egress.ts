@@ -1,0 +1,262 @@
+/**
+ * Egress proxy benchmark, printed as figures (no assertions):
+ *
+ *  1. Inside a container (busybox wget, plain HTTP, from busybox httpd): a
+ *     BENCH_EGRESS_MB (256) MiB download direct (`--network <server
+ *     network>`) vs through the proxy (`--egress`), best of
+ *     BENCH_EGRESS_RUNS (3); and the added time per connection over 50
+ *     small requests.
+ *  2. From the host (TLS through CONNECT, which busybox cannot do): the same
+ *     download over HTTPS direct vs through an EgressProxy in a separate
+ *     process, and the median/p95 added connection latency (TCP + CONNECT +
+ *     TLS handshake + one small request) over 200 sequential connections.
+ *
+ * The server runs in a helper container's network namespace (as in
+ * test/integration/egress.test.ts), so nothing leaves the machine. Needs
+ * root (nsenter) and a local Docker engine.
+ *
+ *   bun scripts/bench-egress.ts
+ */
+import { spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { request as httpsRequest } from "node:https";
+import { connect as netConnect, type Socket } from "node:net";
+import { connect as tlsConnect } from "node:tls";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { parseAllowList } from "../src/egress/allowlist.ts";
+import { AuditLog } from "../src/egress/audit.ts";
+import { EgressProxy, tableResolver } from "../src/egress/proxy.ts";
+import { createContainer, inspectContainer, removeContainer, startContainer } from "../src/engine/containers.ts";
+import { createNetwork, removeNetwork } from "../src/engine/networks.ts";
+import { testEngine } from "../test/helpers/engine.ts";
+import { makeCert } from "../test/egress/fixtures.ts";
+
+const ROOT = resolve(import.meta.dir, "..");
+const IMAGE = process.env.SANDBOX_TEST_IMAGE ?? "sandbox-test/busybox:1";
+const MB = Number(process.env.BENCH_EGRESS_MB ?? 256);
+const RUNS = Number(process.env.BENCH_EGRESS_RUNS ?? 3);
+const BYTES = MB * 1024 * 1024;
+
+// --- child mode: just the proxy, in its own process like in a real run -------------
+if (process.argv[2] === "proxy-child") {
+  const [, , , serverIp] = process.argv;
+  const allow = parseAllowList(["bench.test", serverIp ?? ""]);
+  if (!allow.ok) throw new Error(allow.error);
+  const proxy = new EgressProxy({ allow: allow.value, audit: new AuditLog(), resolve: tableResolver(new Map([["bench.test", [serverIp ?? ""]]])) });
+  const { port } = await proxy.listen("127.0.0.1", 0);
+  process.stdout.write(`${port}\n`);
+  process.stdin.resume();
+  process.stdin.on("end", () => process.exit(0));
+} else {
+  await main();
+}
+
+async function main(): Promise<void> {
+  const engine = await testEngine();
+  const tag = Math.random().toString(16).slice(2, 10);
+  const net = `sandbox-bench-egress-${tag}`;
+  const work = mkdtempSync(join(tmpdir(), "sandbox-bench-egress-"));
+  let helper: string | undefined;
+  const children: Array<ReturnType<typeof spawn>> = [];
+  try {
+    await createNetwork(engine, { name: net, internal: true, labels: { "io.sandbox.test": "bench" } });
+    // busybox httpd (sendfile) serves the plain-HTTP download, so the server is not the bottleneck.
+    const www = `mkdir -p /tmp/www && dd if=/dev/zero of=/tmp/www/blob bs=1048576 count=${MB} 2>/dev/null && echo hello > /tmp/www/hello && exec httpd -f -p 8080 -h /tmp/www`;
+    helper = await createContainer(engine, `${net}-ns`, {
+      Image: IMAGE,
+      Cmd: ["sh", "-c", www],
+      HostConfig: { NetworkMode: net, Init: true, Tmpfs: { "/tmp": `size=${MB + 16}m` } },
+    });
+    await startContainer(engine, helper);
+    const d = (await inspectContainer(engine, helper)) as unknown as { State: { Pid: number }; NetworkSettings: { Networks: Record<string, { IPAddress: string }> } };
+    const ip = d.NetworkSettings.Networks[net]?.IPAddress ?? "";
+    const tls = makeCert(["bench.test"]);
+    writeFileSync(join(work, "key.pem"), tls.key);
+    writeFileSync(join(work, "cert.pem"), tls.cert);
+    writeFileSync(join(work, "hosts"), `${ip} bench.test\n`);
+
+    const server = spawn("nsenter", ["-t", String(d.State.Pid), "-n", "--", process.execPath, resolve(ROOT, "test/egress/server-main.ts")], {
+      env: { ...process.env, TLS_KEY: join(work, "key.pem"), TLS_CERT: join(work, "cert.pem") },
+      stdio: ["pipe", "pipe", "inherit"],
+    });
+    children.push(server);
+    const ports = await firstJsonLine<{ httpPort: number; httpsPort: number }>(server);
+    server.stdout?.resume();
+    await waitForPort(ip, 8080);
+
+    console.log(`egress benchmark: ${MB} MiB, best of ${RUNS}; server ${ip} (in a helper container's network namespace)\n`);
+
+    // 1. Inside a container, plain HTTP with busybox wget.
+    const loop = (url: string) =>
+      [
+        `for i in $(seq ${RUNS}); do time wget -q -O /dev/null ${url}/blob; done`,
+        `time sh -c 'for i in $(seq 50); do wget -q -O /dev/null ${url}/hello; done'`,
+      ].join("\n");
+    const direct = sandboxRun(["--network", net], loop(`http://${ip}:8080`), work);
+    const proxied = sandboxRun(["--egress", `bench.test,${ip}`], loop(`http://bench.test:8080`), work);
+    const dT = times(direct);
+    const pT = times(proxied);
+    const dBest = Math.min(...dT.slice(0, RUNS));
+    const pBest = Math.min(...pT.slice(0, RUNS));
+    console.log("1. container → server, plain HTTP (busybox wget)");
+    console.log(`   direct:        ${fmt(BYTES / dBest)}  (${dT.slice(0, RUNS).map((t) => `${t.toFixed(2)}s`).join(", ")})`);
+    console.log(`   through proxy: ${fmt(BYTES / pBest)}  (${pT.slice(0, RUNS).map((t) => `${t.toFixed(2)}s`).join(", ")})`);
+    console.log(`   proxy/direct:  ${((dBest / pBest) * 100).toFixed(0)}%`);
+    const dSmall = (dT[RUNS] ?? 0) / 50;
+    const pSmall = (pT[RUNS] ?? 0) / 50;
+    console.log(`   50 small requests: ${(dSmall * 1000).toFixed(1)} ms vs ${(pSmall * 1000).toFixed(1)} ms each (includes starting wget); added ${((pSmall - dSmall) * 1000).toFixed(1)} ms\n`);
+
+    // 2. From the host, TLS through CONNECT, proxy in its own process.
+    const proxy = spawn(process.execPath, [import.meta.path, "proxy-child", ip], { stdio: ["pipe", "pipe", "inherit"] });
+    children.push(proxy);
+    const proxyPort = Number((await firstLine(proxy)).trim());
+    const target = { host: ip, name: "bench.test", port: ports.httpsPort, ca: tls.cert };
+    const tDirect: number[] = [];
+    const tProxied: number[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      tDirect.push(await download(target, undefined));
+      tProxied.push(await download(target, proxyPort));
+    }
+    const hdBest = Math.min(...tDirect);
+    const hpBest = Math.min(...tProxied);
+    console.log("2. host → server, HTTPS through CONNECT (node:tls client, proxy in a separate process)");
+    console.log(`   direct:        ${fmt(BYTES / hdBest)}`);
+    console.log(`   through proxy: ${fmt(BYTES / hpBest)}`);
+    console.log(`   proxy/direct:  ${((hdBest / hpBest) * 100).toFixed(0)}%`);
+    const lDirect: number[] = [];
+    const lProxied: number[] = [];
+    for (let i = 0; i < 200; i++) {
+      lDirect.push(await handshake(target, undefined));
+      lProxied.push(await handshake(target, proxyPort));
+    }
+    const md = quantile(lDirect, 0.5);
+    const mp = quantile(lProxied, 0.5);
+    console.log(`   connection + TLS handshake + small request, 200×: median ${md.toFixed(2)} ms direct, ${mp.toFixed(2)} ms proxied (added ${(mp - md).toFixed(2)} ms); p95 added ${(quantile(lProxied, 0.95) - quantile(lDirect, 0.95)).toFixed(2)} ms`);
+  } finally {
+    for (const c of children) {
+      c.stdin?.end();
+      c.kill("SIGTERM");
+    }
+    if (helper) await removeContainer(engine, helper, { force: true }).catch(() => {});
+    await removeNetwork(engine, net).catch(() => {});
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+function sandboxRun(flags: string[], script: string, work: string): string {
+  const r = spawnSync(process.execPath, [resolve(ROOT, "src/main.ts"), "run", "--image", IMAGE, ...flags, "sh", "-c", script], {
+    cwd: work,
+    env: { ...process.env, SANDBOX_EGRESS_HOSTS: join(work, "hosts") },
+    encoding: "utf8",
+    timeout: 600_000,
+  });
+  if (r.status !== 0) throw new Error(`sandbox run ${flags.join(" ")} failed (${r.status}): ${r.stderr}`);
+  return r.stderr;
+}
+
+/** busybox `time` lines: "real\t0m 1.23s" → seconds. */
+function times(stderr: string): number[] {
+  return [...stderr.matchAll(/real\s+(\d+)m\s*([\d.]+)s/g)].map((m) => Number(m[1]) * 60 + Number(m[2]));
+}
+
+function fmt(bytesPerSecond: number): string {
+  return `${(bytesPerSecond / 1024 / 1024).toFixed(0)} MiB/s`;
+}
+
+function quantile(xs: number[], q: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? 0;
+}
+
+interface Target {
+  host: string;
+  name: string;
+  port: number;
+  ca: string;
+}
+
+/** A TCP socket to the server: direct, or a CONNECT tunnel through the proxy. */
+function open(t: Target, proxyPort: number | undefined): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    if (proxyPort === undefined) {
+      const s = netConnect({ host: t.host, port: t.port }, () => resolve(s));
+      s.once("error", reject);
+      return;
+    }
+    const s = netConnect({ host: "127.0.0.1", port: proxyPort }, () => s.write(`CONNECT ${t.name}:${t.port} HTTP/1.1\r\nHost: ${t.name}:${t.port}\r\n\r\n`));
+    s.once("error", reject);
+    let head = "";
+    const onData = (d: Buffer) => {
+      head += d.toString("latin1");
+      if (!head.includes("\r\n\r\n")) return;
+      s.off("data", onData);
+      s.pause();
+      if (head.startsWith("HTTP/1.1 200")) resolve(s);
+      else reject(new Error(head.split("\r\n")[0]));
+    };
+    s.on("data", onData);
+  });
+}
+
+async function download(t: Target, proxyPort: number | undefined): Promise<number> {
+  const start = performance.now();
+  const socket = await open(t, proxyPort);
+  await new Promise<void>((resolve, reject) => {
+    const req = httpsRequest(
+      { host: t.name, servername: t.name, port: t.port, path: `/bytes/${BYTES}`, ca: t.ca, createConnection: () => tlsConnect({ socket, servername: t.name, ca: t.ca }) },
+      (res) => {
+        let n = 0;
+        res.on("data", (c: Buffer) => (n += c.length));
+        res.on("end", () => (n === BYTES ? resolve() : reject(new Error(`got ${n} bytes`))));
+      },
+    );
+    req.on("error", reject);
+    req.end();
+  });
+  return (performance.now() - start) / 1000;
+}
+
+async function handshake(t: Target, proxyPort: number | undefined): Promise<number> {
+  const start = performance.now();
+  const socket = await open(t, proxyPort);
+  await new Promise<void>((resolve, reject) => {
+    const s = tlsConnect({ socket, servername: t.name, ca: t.ca }, () => s.write(`GET /hello HTTP/1.1\r\nHost: ${t.name}\r\nConnection: close\r\n\r\n`));
+    s.on("data", () => {});
+    s.once("end", () => resolve());
+    s.once("error", reject);
+  });
+  return performance.now() - start;
+}
+
+async function waitForPort(host: string, port: number): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    const up = await new Promise<boolean>((resolve) => {
+      const s = netConnect({ host, port }, () => (s.destroy(), resolve(true)));
+      s.once("error", () => resolve(false));
+    });
+    if (up) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${host}:${port} did not come up`);
+}
+
+function firstLine(child: ReturnType<typeof spawn>): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let buf = "";
+    const onData = (d: Buffer) => {
+      buf += d.toString();
+      const nl = buf.indexOf("\n");
+      if (nl >= 0) {
+        child.stdout?.off("data", onData);
+        resolve(buf.slice(0, nl));
+      }
+    };
+    child.stdout?.on("data", onData);
+    child.once("exit", (code) => reject(new Error(`child exited (${code})`)));
+  });
+}
+
+async function firstJsonLine<T>(child: ReturnType<typeof spawn>): Promise<T> {
+  return JSON.parse(await firstLine(child)) as T;
+}

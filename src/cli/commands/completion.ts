@@ -1,0 +1,46 @@
+import { UsageError } from "../../core/errors.ts";
+import { bashScript, buildSpec, fishScript, zshScript } from "../completion/generate.ts";
+import type { CommandContext } from "../context.ts";
+import { MAIN_HELP, RUN_HELP } from "../help.ts";
+import { RUN_OPTIONS } from "../run-options.ts";
+import { COMMANDS } from "./index.ts";
+
+export const COMPLETION_HELP = `Usage: sandbox completion <bash|zsh|fish>
+
+Prints a completion script for your shell: commands, every 'sandbox run'
+flag (with values where there is a fixed set), and after 'sandbox run' the
+wrapped command's own completion.
+
+  bash   source <(sandbox completion bash)                  in ~/.bashrc
+  zsh    source <(sandbox completion zsh)                   in ~/.zshrc, after compinit
+  fish   sandbox completion fish > ~/.config/fish/completions/sandbox.fish
+
+Examples:
+  sandbox completion bash | sudo tee /etc/bash_completion.d/sandbox
+  sandbox completion zsh > "\${fpath[1]}/_sandbox"
+`;
+
+/** `sandbox completion SHELL`: the script on stdout, nothing else. */
+export async function completionCommand(argv: readonly string[], ctx: CommandContext): Promise<number> {
+  const [shell, ...extra] = argv;
+  if (shell === undefined || shell === "-h" || shell === "--help") {
+    ctx.stdout.write(COMPLETION_HELP);
+    return shell === undefined ? 125 : 0;
+  }
+  if (extra.length > 0) throw new UsageError(`sandbox completion: unexpected argument "${extra[0]}"`, { hint: "Give one shell: bash, zsh or fish." });
+  // Read at call time, not import time: the registry imports this module.
+  const spec = buildSpec(Object.keys(COMMANDS), MAIN_HELP, RUN_OPTIONS, RUN_HELP);
+  switch (shell) {
+    case "bash":
+      ctx.stdout.write(bashScript(spec));
+      return 0;
+    case "zsh":
+      ctx.stdout.write(zshScript(spec));
+      return 0;
+    case "fish":
+      ctx.stdout.write(fishScript(spec));
+      return 0;
+    default:
+      throw new UsageError(`sandbox completion: no completion for "${shell}"`, { hint: "Supported shells: bash, zsh, fish." });
+  }
+}

@@ -1,0 +1,77 @@
+import { describe, expect, test } from "bun:test";
+import { SecurityError } from "../../src/core/errors.ts";
+import type { CreateBody } from "../../src/core/plan.ts";
+import { adaptCreateBody, engineFlavor, initExecFailure, InitFailureFilter, podmanTmpfsOptions } from "../../src/engine/dialect.ts";
+import { Writable } from "node:stream";
+
+const create = {
+  Image: "i",
+  HostConfig: {
+    SecurityOpt: ["no-new-privileges:true", 'seccomp={"defaultAction":"SCMP_ACT_ERRNO"}'],
+    Tmpfs: { "/tmp": "rw,exec,size=1,mode=1777", "/home/sandbox": "rw,exec,size=1,mode=0700,uid=1000,gid=1000" },
+  },
+} as unknown as CreateBody;
+
+describe("engine dialects", () => {
+  test("the flavor comes from /_ping's Server header", () => {
+    expect(engineFlavor("Libpod/4.3.1 (linux)")).toBe("podman");
+    expect(engineFlavor("Docker/20.10.24+dfsg1 (linux)")).toBe("docker");
+    expect(engineFlavor(undefined)).toBe("docker");
+  });
+
+  test("Docker gets the plan's body unchanged", () => {
+    expect(adaptCreateBody(create, { flavor: "docker" })).toBe(create);
+  });
+
+  test("Podman: the seccomp profile by path, tmpfs ownership by U", () => {
+    const body = adaptCreateBody(create, { flavor: "podman", seccompPath: "/state/seccomp-abc.json" });
+    expect(body.HostConfig.SecurityOpt).toEqual(["no-new-privileges:true", "seccomp=/state/seccomp-abc.json"]);
+    expect(body.HostConfig.Tmpfs).toEqual({ "/tmp": "rw,exec,size=1,mode=1777", "/home/sandbox": "rw,exec,size=1,mode=0700,U" });
+    expect(create.HostConfig.Tmpfs["/home/sandbox"]).toContain("uid=1000"); // the plan itself is not changed
+  });
+
+  test("a remote Podman cannot get sandbox's profile: refused, not run unfiltered", () => {
+    expect(() => adaptCreateBody(create, { flavor: "podman", seccompPath: undefined })).toThrow(SecurityError);
+    const unconfined = { ...create, HostConfig: { ...create.HostConfig, SecurityOpt: ["seccomp=unconfined"] } } as CreateBody;
+    expect(adaptCreateBody(unconfined, { flavor: "podman" }).HostConfig.SecurityOpt).toEqual(["seccomp=unconfined"]);
+  });
+
+  test("tmpfs options without an owner are left alone", () => {
+    expect(podmanTmpfsOptions("rw,size=1")).toBe("rw,size=1");
+  });
+});
+
+describe("catatonit's exec failure (Podman's init)", () => {
+  test("is recognised as not found or not executable", () => {
+    expect(initExecFailure("ERROR (catatonit:6): failed to exec pid1: No such file or directory\n")).toBe("not-found");
+    expect(initExecFailure("ERROR (catatonit:6): failed to exec pid1: Permission denied\n")).toBe("not-executable");
+    expect(initExecFailure("ERROR: something else\n")).toBeUndefined();
+  });
+
+  async function through(chunks: string[]): Promise<{ out: string; filter: InitFailureFilter }> {
+    let out = "";
+    const sink = new Writable({
+      write(chunk, _enc, done) {
+        out += chunk.toString();
+        done();
+      },
+    });
+    const filter = new InitFailureFilter(sink);
+    for (const c of chunks) filter.write(Buffer.from(c));
+    await new Promise<void>((resolve) => filter.end(() => resolve()));
+    return { out, filter };
+  }
+
+  test("the filter holds back exactly that line and passes everything else", async () => {
+    const failed = await through(["ERROR (catatonit:6): failed to exec pid1: ", "No such file or directory\n"]);
+    expect(failed.out).toBe("");
+    expect(failed.filter.failure).toBe("not-found");
+
+    const normal = await through(["warning: x\n", "ERROR (catatonit:6): failed to exec pid1: No such file or directory\n"]);
+    expect(normal.out).toBe("warning: x\nERROR (catatonit:6): failed to exec pid1: No such file or directory\n");
+    expect(normal.filter.failure).toBeUndefined();
+
+    const partial = await through(["ERROR (cat"]);
+    expect(partial.out).toBe("ERROR (cat");
+  });
+});
