@@ -5,8 +5,8 @@ import { EXIT } from "../core/exit-codes.ts";
 import type { CreateBody, EgressPlan } from "../core/plan.ts";
 import type { EngineAddress } from "../engine/address.ts";
 import type { EngineClient } from "../engine/client.ts";
-import { createNetwork, disconnectNetwork, inspectNetwork, networkGateway, removeNetwork } from "../engine/networks.ts";
-import { parseIp } from "./address-policy.ts";
+import { createNetwork, disconnectNetwork, inspectNetwork, networkGateway, networkSubnet, removeNetwork } from "../engine/networks.ts";
+import { parseCidr, parseIp } from "./address-policy.ts";
 import { parseAllowList } from "./allowlist.ts";
 import { AuditLog, openAuditFile, type AuditSink } from "./audit.ts";
 import { EgressProxy, parseHostsTable, systemResolver, tableResolver, type Resolver } from "./proxy.ts";
@@ -110,8 +110,7 @@ export async function openEgress(engine: EngineClient, plan: EgressPlan, deps: E
     }
   }
   const audit = new AuditLog(sink);
-  const proxy = new EgressProxy({ allow: allow.value, audit, resolve, localAddresses: deps.localAddresses ?? hostAddresses() });
-
+  let proxy: EgressProxy | undefined;
   let networkId: string | undefined;
   try {
     networkId = await createNetwork(engine, {
@@ -123,8 +122,12 @@ export async function openEgress(engine: EngineClient, plan: EgressPlan, deps: E
     });
     const details = await inspectNetwork(engine, networkId);
     const gateway = details ? networkGateway(details) : undefined;
-    if (!gateway) throw new SandboxError(`the engine gave network ${plan.network} no IPv4 gateway, so the egress proxy has nowhere to listen`);
+    const subnet = details ? networkSubnet(details) : undefined;
+    const clients = subnet ? parseCidr(subnet) : undefined;
+    if (!gateway || !clients) throw new SandboxError(`the engine gave network ${plan.network} no IPv4 gateway and subnet, so the egress proxy has nowhere to listen`);
+    proxy = new EgressProxy({ allow: allow.value, audit, resolve, clients, localAddresses: deps.localAddresses ?? hostAddresses() });
     const bound = await listenOnGateway(proxy, gateway);
+    const running = proxy;
     const id = networkId;
     return {
       networkId: id,
@@ -132,10 +135,10 @@ export async function openEgress(engine: EngineClient, plan: EgressPlan, deps: E
       proxy: bound,
       audit,
       containerBody: (create) => withEgressRuntime(create, bound),
-      close: (container) => closeEgress(engine, proxy, audit, id, plan, container),
+      close: (container) => closeEgress(engine, running, audit, id, plan, container),
     };
   } catch (err) {
-    await proxy.close().catch(() => {});
+    await proxy?.close().catch(() => {});
     audit.close();
     if (networkId) await removeNetwork(engine, networkId).catch(() => {});
     throw err;

@@ -1,7 +1,7 @@
 import { connect as netConnect, createServer, type AddressInfo, type Server, type Socket } from "node:net";
 import { lookup } from "node:dns/promises";
 import { explicitAddressRule, matchDestination, normalizeHostName, splitHostPort, type AllowList, type AllowRule } from "./allowlist.ts";
-import { forbiddenReason, formatIp, parseIp } from "./address-policy.ts";
+import { cidrContains, forbiddenReason, formatCidr, formatIp, parseIp, type Cidr } from "./address-policy.ts";
 import { formatTarget, type AuditEntry, type AuditLog } from "./audit.ts";
 import { MAX_HELLO_BYTES, parseClientHello } from "./sni.ts";
 
@@ -34,6 +34,12 @@ export interface ProxyOptions {
   resolve?: Resolver;
   /** This machine's addresses: refused like private ones unless listed explicitly. */
   localAddresses?: readonly Uint8Array[];
+  /**
+   * Who may use the proxy: the run's own network. Containers elsewhere (another
+   * run's, with another allow-list) can reach this host address too, through
+   * their gateway; they are turned away rather than served with this run's list.
+   */
+  clients?: Cidr;
   headTimeoutMs?: number;
   helloTimeoutMs?: number;
   connectTimeoutMs?: number;
@@ -263,7 +269,7 @@ export class EgressProxy {
   private readonly server: Server;
   private readonly sockets = new Set<Socket>();
   private readonly pending = new Set<Promise<void>>();
-  private readonly options: Required<Omit<ProxyOptions, "localAddresses">> & { localAddresses: readonly Uint8Array[] };
+  private readonly options: Required<Omit<ProxyOptions, "localAddresses" | "clients">> & Pick<ProxyOptions, "clients"> & { localAddresses: readonly Uint8Array[] };
 
   constructor(options: ProxyOptions) {
     this.options = {
@@ -276,7 +282,7 @@ export class EgressProxy {
       ...options,
     };
     // Half-open on both legs: a client may finish sending (FIN) and still be owed the response.
-    this.server = createServer({ allowHalfOpen: true }, (socket) => this.track(this.handle(socket)));
+    this.server = createServer({ allowHalfOpen: true }, (socket) => this.track(this.handle(socket).catch(() => void socket.destroy())));
     this.server.maxConnections = MAX_CONNECTIONS;
   }
 
@@ -320,6 +326,15 @@ export class EgressProxy {
     this.own(client);
     const started = Date.now();
     const time = new Date(started).toISOString();
+    const { clients } = this.options;
+    const peer = parseIp((client.remoteAddress ?? "").replace(/^::ffff:(?=\d+\.)/, ""));
+    if (clients && !(peer && cidrContains(clients, peer))) {
+      client.destroy();
+      this.options.audit.record(
+        auditEntry({ time, method: "-", host: client.remoteAddress ?? "?", port: client.remotePort ?? 0, decision: "deny", reason: `client outside the run's network ${formatCidr(clients)}`, durationMs: 0 }),
+      );
+      return;
+    }
     const read = await readHead(client, this.options.headTimeoutMs);
     if (read.kind !== "head") {
       // Not a request at all (scanner, closed early): nothing to audit but the refusal.
@@ -522,7 +537,11 @@ export class EgressProxy {
       }
     };
     upstream.on("data", onHead);
-    upstream.once("end", () => upstream.end());
+    upstream.once("end", () => {
+      // A server that hangs up without answering gets the client a 502, not an empty reply.
+      if (!responses.passing && !responses.started) reply(client, 502, `${formatTarget(host, port)} closed the connection without a response`);
+      upstream.end();
+    });
     // A client that finished sending (FIN) still gets the whole response; only its own data stops.
     client.resume();
     const error = await bothClosed(client, upstream);
@@ -542,6 +561,13 @@ export class ResponseRewriter {
     return this.buffer === undefined;
   }
 
+  /** True once any byte of a response arrived. */
+  get started(): boolean {
+    return this.buffer === undefined || this.buffer.length > 0 || this.sawHead;
+  }
+
+  private sawHead = false;
+
   /** Bytes to send on; undefined when the response is not HTTP. */
   feed(chunk: Buffer): Buffer | undefined {
     if (this.buffer === undefined) return chunk;
@@ -560,6 +586,7 @@ export class ResponseRewriter {
       const kept = lines.filter((l, i) => i === 0 || !/^(connection|keep-alive|proxy-connection)\s*:/i.test(l));
       const final = !(status[1] ?? "").startsWith("1");
       if (final) kept.push("Connection: close");
+      this.sawHead = true;
       out.push(Buffer.from(`${kept.join("\r\n")}\r\n\r\n`, "latin1"));
       buf = buf.subarray(end + 4);
       if (final) {

@@ -29,6 +29,11 @@ export interface RequestSpec {
   /** Send a tar/stream body. */
   file?: NodeJS.ReadableStream | Buffer;
   headers?: Record<string, string>;
+  /**
+   * No connection timer: the engine answers only after the whole body was
+   * read (an archive upload) or takes long to start (a big download).
+   */
+  untimed?: boolean;
 }
 
 export interface EngineOptions {
@@ -61,12 +66,15 @@ export class EngineClient {
   /** The Server header of /_ping ("Docker/…", "Libpod/…"), once negotiated: engine dialects key on it. */
   server: string | undefined;
   private readonly modem: Modem;
+  private untimedModem: Modem | undefined;
+  private readonly options: EngineOptions;
   private readonly ssh: SshTransport | undefined;
 
   constructor(options: EngineOptions) {
     this.address = options.address;
     this.tls = options.tls;
     this.apiVersion = options.apiVersion;
+    this.options = options;
     const { address } = options;
     if (address.kind === "ssh") {
       const material = options.ssh ?? { agent: undefined, identities: [], knownHosts: undefined, knownHostsPath: "~/.ssh/known_hosts", user: undefined };
@@ -94,13 +102,21 @@ export class EngineClient {
   pinVersion(version: string): void {
     this.apiVersion = version;
     (this.modem as unknown as { version?: string }).version = `v${version}`;
+    if (this.untimedModem) (this.untimedModem as unknown as { version?: string }).version = `v${version}`;
+  }
+
+  /** docker-modem's timer runs from the request until the response head: too short for uploads. */
+  private modemFor(spec: RequestSpec): Modem {
+    if (!spec.untimed) return this.modem;
+    this.untimedModem ??= new Modem(modemOptions({ ...this.options, apiVersion: this.apiVersion, connectTimeoutMs: 0 }, this.ssh));
+    return this.untimedModem;
   }
 
   /** A JSON request; resolves with the parsed body or throws EngineError. */
   async json<T>(spec: RequestSpec): Promise<EngineReply<T>> {
     return new Promise((resolve, reject) => {
       const statusCodes = statusMap(spec);
-      this.modem.dial(
+      this.modemFor(spec).dial(
         {
           path: `${spec.path}?`,
           method: spec.method,
@@ -128,7 +144,7 @@ export class EngineClient {
   /** A streaming request (pull progress, image export, logs): resolves with the response stream. */
   async stream(spec: RequestSpec): Promise<IncomingMessage> {
     return new Promise((resolve, reject) => {
-      this.modem.dial(
+      this.modemFor(spec).dial(
         {
           path: `${spec.path}?`,
           method: spec.method,

@@ -4,6 +4,7 @@
  * images reach an air-gapped host.
  */
 import { randomBytes } from "node:crypto";
+import type { IncomingMessage } from "node:http";
 import { closeSync, createReadStream, createWriteStream, fsyncSync, openSync, renameSync, rmSync, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { Transform, Writable, type Readable } from "node:stream";
@@ -70,10 +71,12 @@ export async function saveImages(
     }
     estimate += found.Size ?? 0;
   }
-  const res =
+  const res = await abortable(
     images.length === 1
-      ? await engine.stream({ method: "GET", path: `/images/${encodeURIComponent(images[0] as string)}/get` })
-      : await engine.stream({ method: "GET", path: "/images/get", query: { names: [...images] } });
+      ? engine.stream({ method: "GET", path: `/images/${encodeURIComponent(images[0] as string)}/get` })
+      : engine.stream({ method: "GET", path: "/images/get", query: { names: [...images] } }),
+    opts.signal,
+  );
   let bytes = 0;
   const count = counter((done, total) => {
     bytes = done;
@@ -189,6 +192,31 @@ export async function loadImages(
     opts.signal?.removeEventListener("abort", abort);
   }
   return { images, bytes };
+}
+
+/**
+ * The engine sends nothing until it has exported every layer (minutes for a
+ * big image): an interrupt must not wait for that. A response that arrives
+ * after the abort is closed unread.
+ */
+function abortable(pending: Promise<IncomingMessage>, signal: AbortSignal | undefined): Promise<IncomingMessage> {
+  if (!signal) return pending;
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    if (signal.aborted) onAbort();
+    signal.addEventListener("abort", onAbort, { once: true });
+    pending.then(
+      (res) => {
+        signal.removeEventListener("abort", onAbort);
+        if (signal.aborted) res.destroy();
+        else resolve(res);
+      },
+      (err) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(err);
+      },
+    );
+  });
 }
 
 function transferError(err: unknown, what: string): Error {

@@ -1,3 +1,4 @@
+import type { IncomingMessage } from "node:http";
 import type { EngineClient } from "./client.ts";
 import { EngineError } from "../core/errors.ts";
 
@@ -33,17 +34,55 @@ export function splitImageRef(ref: string): { fromImage: string; tag: string | u
 }
 
 /**
+ * How long a pull may take to start. The engine answers only once the
+ * registry has (ping, token, manifest); when the registry is unreachable
+ * without a quick refusal (packets dropped, a proxy that never answers),
+ * Docker waits out its own TLS and dial timeouts, 25 s and more per attempt.
+ * On an air-gapped host the useful answer is "bring the image", and soon.
+ * A pull that has started is never cut short, however big the image.
+ */
+export const PULL_FIRST_ANSWER_MS = 8_000;
+
+/**
  * POST /images/create and follow its progress. The engine reports pull
  * failures inside the stream (HTTP 200 then an `error` line), so both paths
  * are turned into one error.
  */
-export async function pullImage(engine: EngineClient, ref: string, onEvent: (e: ProgressEvent) => void, signal?: AbortSignal): Promise<void> {
+export async function pullImage(
+  engine: EngineClient,
+  ref: string,
+  onEvent: (e: ProgressEvent) => void,
+  signal?: AbortSignal,
+  firstAnswerMs: number = PULL_FIRST_ANSWER_MS,
+): Promise<void> {
   const { fromImage, tag } = splitImageRef(ref);
-  const res = await engine.stream({ method: "POST", path: "/images/create", query: { fromImage, tag } });
+  const res = await firstAnswer(engine.stream({ method: "POST", path: "/images/create", query: { fromImage, tag } }), firstAnswerMs);
   await readJsonLines(res, (event: ProgressEvent) => {
     if (event.error || event.errorDetail?.message) throw new EngineError(event.errorDetail?.message ?? event.error ?? "pull failed");
     onEvent(event);
   }, signal);
+}
+
+/** The response, or an EngineError once `ms` pass without one; a late response is closed unread (the engine then drops the pull). */
+function firstAnswer(pending: Promise<IncomingMessage>, ms: number): Promise<IncomingMessage> {
+  return new Promise((resolve, reject) => {
+    let late = false;
+    const timer = setTimeout(() => {
+      late = true;
+      reject(new EngineError(`the registry did not answer within ${ms / 1000}s (no network, or no route to it from the engine?)`));
+    }, ms);
+    pending.then(
+      (res) => {
+        clearTimeout(timer);
+        if (late) res.destroy();
+        else resolve(res);
+      },
+      (err) => {
+        clearTimeout(timer);
+        if (!late) reject(err);
+      },
+    );
+  });
 }
 
 /** Read newline-delimited JSON from a stream, calling `each` in order. */

@@ -80,3 +80,11 @@ export function networkGateway(details: NetworkDetails): string | undefined {
   }
   return undefined;
 }
+
+/** The IPv4 subnet (CIDR text) that goes with `networkGateway`. */
+export function networkSubnet(details: NetworkDetails): string | undefined {
+  for (const config of details.IPAM?.Config ?? []) {
+    if (config.Subnet && /^\d+\.\d+\.\d+\.\d+\/\d+$/.test(config.Subnet)) return config.Subnet;
+  }
+  return undefined;
+}

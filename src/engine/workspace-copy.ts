@@ -150,6 +150,7 @@ export async function copyIn(engine: EngineClient, id: string, options: CopyInOp
       file: tar,
       headers: { "Content-Type": "application/x-tar" },
       ok: [200],
+      untimed: true,
     });
   } catch (err) {
     if (walkError) throw new EngineError(`cannot copy the workspace into the container: ${(walkError as Error).message}`, { cause: walkError });
@@ -210,7 +211,7 @@ function tempName(abs: string): string {
 
 /** Bring the container's workspace back over the host's (see the rules at the top). */
 export async function copyOut(engine: EngineClient, id: string, options: CopyOutOptions): Promise<CopyOutSummary> {
-  const res = await engine.stream({ method: "GET", path: `/containers/${id}/archive`, query: { path: `${options.target.replace(/\/+$/, "")}/.` }, ok: [200] });
+  const res = await engine.stream({ method: "GET", path: `/containers/${id}/archive`, query: { path: `${options.target.replace(/\/+$/, "")}/.` }, ok: [200], untimed: true });
   return applyTar(res, options);
 }
 

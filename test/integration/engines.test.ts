@@ -302,7 +302,7 @@ describe.skipIf(!haveDocker)("API version negotiation", () => {
       mkdirSync(ws, { recursive: true });
       const r = await runSandbox(["run", "--workspace-mode", "copy", ...img, "sh", "-c", "cat > copied.txt"], { cwd: ws, input: "x\n", env: { DOCKER_HOST: `unix://${socketPath}` } });
       expect(r.code).toBe(0);
-      const apiVersion = (await (await fetch(`http://localhost/version`, { unix: DOCKER_SOCKET } as RequestInit)).json()).ApiVersion as string;
+      const apiVersion = ((await (await fetch("http://localhost/version", { unix: DOCKER_SOCKET } as RequestInit)).json()) as { ApiVersion: string }).ApiVersion;
       const expected = Number(apiVersion.split(".")[1]) >= 44 ? "1.44" : apiVersion;
       expect(seen[0]).toMatch(/^GET \/_ping\??$/);
       const rest = seen.slice(1);

@@ -178,7 +178,9 @@ function dryRunView(plan: RunPlan, effective: Record<string, { value: unknown; s
       cpus: shown.create.HostConfig.NanoCpus ? shown.create.HostConfig.NanoCpus / 1e9 : null,
       pids: shown.create.HostConfig.PidsLimit,
       network: shown.create.HostConfig.NetworkMode,
-      egress: shown.egress ? { allow: shown.egress.allow, agentDefaults: shown.egress.agentDefaults, audit: shown.egress.audit ?? null } : null,
+      egress: shown.egress
+        ? { allow: shown.egress.allow, agentDefaults: shown.egress.agentDefaults, audit: shown.egress.audit ?? null, hostsFile: shown.egress.hostsFile ?? null }
+        : null,
       envNames: shown.forwardedEnvNames,
       blockedEnvNames: shown.blockedEnvNames,
     },
