@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { connect as netConnect, type Socket } from "node:net";
+import { connect as netConnect, createServer as createNetServer, type AddressInfo, type Socket } from "node:net";
 import { connect as tlsConnect } from "node:tls";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { parseCidr } from "../../src/egress/address-policy.ts";
 import { parseAllowList } from "../../src/egress/allowlist.ts";
 import { AuditLog, openAuditFile, type AuditEntry } from "../../src/egress/audit.ts";
 import {
@@ -337,6 +338,52 @@ describe("CONNECT tunnels", () => {
     const parsed = lines.map((l) => JSON.parse(l) as AuditEntry);
     expect(parsed.every((e) => typeof e.time === "string" && (e.decision === "allow" || e.decision === "deny"))).toBe(true);
     expect(parsed.some((e) => e.host === "blocked.test" && e.decision === "deny")).toBe(true);
+  });
+});
+
+describe("who may use the proxy", () => {
+  test("a client outside the run's network is turned away and recorded", async () => {
+    const audit = new AuditLog();
+    const seen: AuditEntry[] = [];
+    audit.onRecord((e) => seen.push(e));
+    const clients = parseCidr("172.31.99.0/24");
+    if (!clients) throw new Error("cidr");
+    const proxy = new EgressProxy({ allow: allow(["allowed.test", LOOP]), audit, resolve, clients });
+    const { port } = await proxy.listen(LOOP, 0);
+    try {
+      const out = await httpVia(port, `GET http://allowed.test:${servers.httpPort}/hello HTTP/1.1\r\n\r\n`);
+      expect(out).toBe("");
+      expect(seen[0]).toMatchObject({ decision: "deny", reason: "client outside the run's network 172.31.99.0/24" });
+    } finally {
+      await proxy.close();
+    }
+  });
+});
+
+describe("servers that misbehave", () => {
+  test("a server that hangs up without answering gives the client a 502", async () => {
+    const rude = createNetServer((s) => s.once("data", () => s.destroy()));
+    await new Promise<void>((r) => rude.listen(0, LOOP, () => r()));
+    try {
+      const port = (rude.address() as AddressInfo).port;
+      const n = h.entries.length;
+      const res = await httpVia(h.port, `GET http://allowed.test:${port}/ HTTP/1.1\r\n\r\n`);
+      expect(res.startsWith("HTTP/1.1 502")).toBe(true);
+      expect((await lastEntry(h, n + 1)).decision).toBe("allow");
+    } finally {
+      rude.close();
+    }
+  });
+
+  test("a refused connection is an allowed request with an error, and a 502", async () => {
+    const closed = createNetServer();
+    await new Promise<void>((r) => closed.listen(0, LOOP, () => r()));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise((r) => closed.close(r));
+    const n = h.entries.length;
+    const res = await httpVia(h.port, `CONNECT allowed.test:${port} HTTP/1.1\r\n\r\n`);
+    expect(res.startsWith("HTTP/1.1 502")).toBe(true);
+    expect((await lastEntry(h, n + 1)).error).toContain("ECONNREFUSED");
   });
 });
 
