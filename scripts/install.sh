@@ -1,23 +1,8 @@
 #!/bin/sh
 # Install sandbox from a release: picks the executable for this machine,
 # checks it against the release's SHA256SUMS, and only then puts it in place.
-#
-#   install.sh [--prefix DIR] [--from URL_OR_DIR] [--version V]
-#
-#   --prefix DIR        install DIR/bin/sandbox (default: ~/.local, so ~/.local/bin/sandbox)
-#   --from URL_OR_DIR   where the release assets and SHA256SUMS are: a local
-#                       directory, a URL of that directory, or a GitHub releases
-#                       page (https://github.com/OWNER/REPO/releases).
-#                       Default: $SANDBOX_INSTALL_FROM, else the directory this
-#                       script is in when it holds a SHA256SUMS.
-#   --version V         the release to install (GitHub: tag vV, default latest;
-#                       elsewhere: the subdirectory V of --from). The installed
-#                       executable must report version V.
-#
-# Nothing is installed unless the checksum matches and the executable runs;
-# an existing sandbox is replaced in one rename, never left half-written.
-# Exit status: 0 installed; 1 refused (checksum, download, unsupported host);
-# 2 bad usage.
+# POSIX sh; also works as `curl -fsSL URL/install.sh | sh -s -- --from URL`.
+# Usage: see usage() below, or run with --help.
 set -eu
 
 PREFIX=${HOME:?HOME is not set}/.local
@@ -27,7 +12,28 @@ CPUINFO=${SANDBOX_INSTALL_CPUINFO:-/proc/cpuinfo} # overridable so the choice ca
 
 say() { printf 'install.sh: %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
-usage() { sed -n '2,/^set -eu/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
+usage() {
+  cat <<'USAGE'
+Install sandbox from a release, checked against its SHA256SUMS.
+
+  install.sh [--prefix DIR] [--from URL_OR_DIR] [--version V]
+
+  --prefix DIR        install DIR/bin/sandbox (default: ~/.local, so ~/.local/bin/sandbox)
+  --from URL_OR_DIR   where the release assets and SHA256SUMS are: a local
+                      directory, a URL of that directory, or a GitHub releases
+                      page (https://github.com/OWNER/REPO/releases).
+                      Default: $SANDBOX_INSTALL_FROM, else the directory this
+                      script is in when it holds a SHA256SUMS.
+  --version V         the release to install (GitHub: tag vV, default latest;
+                      elsewhere: the subdirectory V of --from). The installed
+                      executable must report version V.
+
+Nothing is installed unless the checksum matches and the executable runs;
+an existing sandbox is replaced in one rename, never left half-written.
+Exit status: 0 installed; 1 refused (checksum, download, unsupported host);
+2 bad usage.
+USAGE
+}
 
 while [ $# -gt 0 ]; do
   case $1 in

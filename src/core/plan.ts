@@ -76,6 +76,7 @@ export interface MountSpec {
   Target: string;
   ReadOnly?: boolean;
   TmpfsOptions?: { SizeBytes?: number; Mode?: number };
+  VolumeOptions?: { NoCopy?: boolean };
 }
 
 /** Facts about the host, gathered by the CLI shell before planning. */
@@ -329,7 +330,9 @@ function workspaceMountFor(mode: WorkspaceMode, source: string, target: string, 
   // Copy mode: an anonymous volume (removed with the container) the archive
   // API can write into before start, although the root is read-only. It
   // stays writable: --read-only-workspace then means "changes are not copied back".
-  if (mode === "copy") return { Type: "volume", Target: target };
+  // NoCopy: the image's own files at the target must not join the workspace
+  // (they would be copied back as new files).
+  if (mode === "copy") return { Type: "volume", Target: target, VolumeOptions: { NoCopy: true } };
   return { Type: "bind", Source: source, Target: target, ReadOnly: readOnly };
 }
 

@@ -337,9 +337,11 @@ export class EgressProxy {
     }
     const read = await readHead(client, this.options.headTimeoutMs);
     if (read.kind !== "head") {
-      // Not a request at all (scanner, closed early): nothing to audit but the refusal.
+      // Not a request at all (garbage, or closed before asking): still a connection, still recorded.
       if (read.kind === "bad") reply(client, 400, read.why);
       else client.destroy();
+      const reason = read.kind === "bad" ? `malformed request: ${read.why}` : "closed before sending a request";
+      this.options.audit.record(auditEntry({ time, method: "-", host: "-", port: 0, decision: "deny", reason, durationMs: Date.now() - started }));
       return;
     }
     const { head, rest } = read;

@@ -187,6 +187,14 @@ export async function loadImages(
       }
     }, opts.signal);
   } catch (err) {
+    // Podman rejects a bad archive with HTTP 500 where Docker sends an error line: one message for both.
+    if (err instanceof EngineError && err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode !== 404) {
+      throw new EngineError(`the engine could not load ${file === "-" ? "the archive" : file}: ${err.message.replace(/^the engine refused [^:]+: /, "")}`, {
+        statusCode: err.statusCode,
+        hint: "Is it an image archive from 'sandbox image save' or 'docker save'?",
+        cause: err,
+      });
+    }
     throw transferError(err, `loading ${file === "-" ? "standard input" : file}`);
   } finally {
     opts.signal?.removeEventListener("abort", abort);

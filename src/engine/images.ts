@@ -34,12 +34,13 @@ export function splitImageRef(ref: string): { fromImage: string; tag: string | u
 }
 
 /**
- * How long a pull may take to start. The engine answers only once the
- * registry has (ping, token, manifest); when the registry is unreachable
- * without a quick refusal (packets dropped, a proxy that never answers),
- * Docker waits out its own TLS and dial timeouts, 25 s and more per attempt.
- * On an air-gapped host the useful answer is "bring the image", and soon.
- * A pull that has started is never cut short, however big the image.
+ * How long a pull may take to start. Docker answers only once the registry
+ * has (ping, token, manifest); Podman answers at once and then says nothing.
+ * When the registry is unreachable without a quick refusal (packets dropped,
+ * a proxy that never answers), both wait out their own TLS and dial
+ * timeouts: Docker 25 s, Podman 80 s and more. On an air-gapped host the
+ * useful answer is "bring the image", and soon. A pull that has started
+ * reporting progress is never cut short, however big the image.
  */
 export const PULL_FIRST_ANSWER_MS = 8_000;
 
@@ -56,33 +57,31 @@ export async function pullImage(
   firstAnswerMs: number = PULL_FIRST_ANSWER_MS,
 ): Promise<void> {
   const { fromImage, tag } = splitImageRef(ref);
-  const res = await firstAnswer(engine.stream({ method: "POST", path: "/images/create", query: { fromImage, tag } }), firstAnswerMs);
-  await readJsonLines(res, (event: ProgressEvent) => {
-    if (event.error || event.errorDetail?.message) throw new EngineError(event.errorDetail?.message ?? event.error ?? "pull failed");
-    onEvent(event);
-  }, signal);
-}
-
-/** The response, or an EngineError once `ms` pass without one; a late response is closed unread (the engine then drops the pull). */
-function firstAnswer(pending: Promise<IncomingMessage>, ms: number): Promise<IncomingMessage> {
-  return new Promise((resolve, reject) => {
-    let late = false;
-    const timer = setTimeout(() => {
-      late = true;
-      reject(new EngineError(`the registry did not answer within ${ms / 1000}s (no network, or no route to it from the engine?)`));
-    }, ms);
-    pending.then(
-      (res) => {
-        clearTimeout(timer);
-        if (late) res.destroy();
-        else resolve(res);
-      },
-      (err) => {
-        clearTimeout(timer);
-        if (!late) reject(err);
-      },
-    );
+  const silent = new EngineError(`the registry did not answer within ${firstAnswerMs / 1000}s (no network, or no route to it from the engine?)`);
+  let res: IncomingMessage | undefined;
+  let expired = false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  // Closing the response (now or when it comes) makes the engine drop the pull.
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      expired = true;
+      res?.destroy(silent);
+      reject(silent);
+    }, firstAnswerMs);
   });
+  deadline.catch(() => {}); // seen through the race or the destroyed response
+  try {
+    const pending = engine.stream({ method: "POST", path: "/images/create", query: { fromImage, tag } });
+    pending.then((late) => expired && late.destroy(), () => {});
+    res = await Promise.race([pending, deadline]);
+    await readJsonLines(res, (event: ProgressEvent) => {
+      clearTimeout(timer);
+      if (event.error || event.errorDetail?.message) throw new EngineError(event.errorDetail?.message ?? event.error ?? "pull failed");
+      onEvent(event);
+    }, signal);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Read newline-delimited JSON from a stream, calling `each` in order. */

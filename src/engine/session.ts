@@ -85,7 +85,9 @@ export async function runSession(engine: EngineClient, plan: RunPlan, io: Sessio
     const id = containerId;
     // Copy mode: the workspace goes in before start, its changes come back after exit (workspace-copy.ts).
     const manifest = ignore ? await copyIn(engine, id, { workspace: plan.workspace, target: plan.create.WorkingDir, ignore, ...copyOwner(plan.create.User) }) : undefined;
-    if (manifest && engineFlavor(engine.server) === "docker") {
+    // Docker never applies the archive's root entry to a volume's top folder; Podman does,
+    // but resets an empty volume's top folder to the image's on first start.
+    if (manifest && (engineFlavor(engine.server) === "docker" || manifest.size === 0)) {
       const owner = copyOwner(plan.create.User);
       const problem = await chownVolumeRoot(engine, id, { image: body.Image, target: plan.create.WorkingDir, ...owner, labels: body.Labels });
       if (problem) io.reporter.warn(problem);

@@ -96,7 +96,9 @@ function padding(size: number): Buffer {
 
 /** The header block(s) for one entry: a PAX header first when ustar cannot hold it. */
 export function encodeHeader(h: TarHeader): Buffer {
-  const fullName = h.type === "dir" && !h.name.endsWith("/") ? `${h.name}/` : h.name;
+  // Folders end in "/", except the root ".": Podman applies owner and mode to
+  // the target folder from a "." entry but not from "./".
+  const fullName = h.type === "dir" && !h.name.endsWith("/") && h.name !== "." ? `${h.name}/` : h.name;
   const records: string[] = [];
   if (!isAscii(fullName) || splitUstarName(fullName) === undefined) records.push(paxRecord("path", fullName));
   if (!isAscii(h.linkname) || Buffer.byteLength(h.linkname) > 100) records.push(paxRecord("linkpath", h.linkname));

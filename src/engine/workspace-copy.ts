@@ -35,6 +35,8 @@ export interface ManifestEntry {
   mode: number;
   size: number;
   mtimeMs: number;
+  /** When it was sent (ms): a file the container rewrote has a later mtime than this. */
+  sentAt: number;
 }
 
 /** What was sent, by relative path: the baseline copy-out compares against. */
@@ -109,13 +111,13 @@ export function workspaceTar(options: CopyInOptions, manifest: Manifest): Readab
     for await (const item of walk(workspace, ignore)) {
       const { stat } = item;
       if (stat.isDirectory()) {
-        manifest.set(item.rel, { type: "dir", mode: stat.mode & 0o7777, size: 0, mtimeMs: stat.mtimeMs });
+        manifest.set(item.rel, { type: "dir", mode: stat.mode & 0o7777, size: 0, mtimeMs: stat.mtimeMs, sentAt: Date.now() });
         yield encodeHeader(headerFor(item, uid, gid));
       } else if (stat.isSymbolicLink()) {
-        manifest.set(item.rel, { type: "symlink", mode: stat.mode & 0o7777, size: 0, mtimeMs: stat.mtimeMs });
+        manifest.set(item.rel, { type: "symlink", mode: stat.mode & 0o7777, size: 0, mtimeMs: stat.mtimeMs, sentAt: Date.now() });
         yield encodeHeader(headerFor(item, uid, gid, await readlink(item.abs)));
       } else if (stat.isFile()) {
-        manifest.set(item.rel, { type: "file", mode: stat.mode & 0o7777, size: stat.size, mtimeMs: stat.mtimeMs });
+        manifest.set(item.rel, { type: "file", mode: stat.mode & 0o7777, size: stat.size, mtimeMs: stat.mtimeMs, sentAt: Date.now() });
         yield encodeHeader(headerFor(item, uid, gid));
         // Exactly the size in the header, even if the file grows meanwhile.
         let left = stat.size;
@@ -179,14 +181,18 @@ async function lstatOrUndefined(path: string): Promise<Stats | undefined> {
   }
 }
 
-/** Every folder between the workspace and `rel` is a real folder (not a symlink, not a file). */
-async function parentsAreDirs(root: string, rel: string): Promise<boolean> {
+/**
+ * Every folder between the workspace and `rel` is a real folder (not a
+ * symlink, not a file); with `create`, missing ones are made.
+ */
+async function parentsAreDirs(root: string, rel: string, create = false): Promise<boolean> {
   const parts = rel.split("/");
   let path = root;
   for (const part of parts.slice(0, -1)) {
     path = `${path}/${part}`;
     const st = await lstatOrUndefined(path);
-    if (!st || !st.isDirectory()) return false;
+    if (!st && create) await mkdir(path);
+    else if (!st || !st.isDirectory()) return false;
   }
   return true;
 }
@@ -237,7 +243,7 @@ export async function applyTar(source: AsyncIterable<Buffer | Uint8Array | strin
       if (rel === undefined || entry.type === "other") continue;
       if (ignore(rel, entry.type === "dir")) continue;
       seen.add(rel);
-      if (!(await parentsAreDirs(root, rel))) {
+      if (!(await parentsAreDirs(root, rel, true))) {
         warn(`not copied back: ${rel} (a parent on the host is not a folder)`);
         continue;
       }
@@ -283,6 +289,20 @@ export async function applyTar(source: AsyncIterable<Buffer | Uint8Array | strin
         continue;
       }
 
+      // Sent, untouched on both sides (same size, mode and mtime, the mtime older
+      // than the copy itself): nothing to read. Saves hashing a big workspace.
+      if (
+        entry.type === "file" &&
+        sent?.type === "file" &&
+        !hostChanged &&
+        entry.size === sent.size &&
+        entry.mode === sent.mode &&
+        entry.mtime === Math.floor(sent.mtimeMs / 1000) &&
+        entry.mtime < Math.floor(sent.sentAt / 1000)
+      ) {
+        written.set(rel, abs);
+        continue;
+      }
       // Regular files and hard links: write next to the target, then compare and rename over it.
       const temp = tempName(abs);
       try {

@@ -274,6 +274,13 @@ describe("plain HTTP forwarding", () => {
     expect(https).toContain("CONNECT");
   });
 
+  test("garbage is answered 400 and still recorded", async () => {
+    const n = h.entries.length;
+    const res = await httpVia(h.port, "\x16\x03\x01 not http\r\n\r\n");
+    expect(res.startsWith("HTTP/1.1 400")).toBe(true);
+    expect(await lastEntry(h, n + 1)).toMatchObject({ method: "-", decision: "deny", reason: "malformed request: not an HTTP/1.x request line" });
+  });
+
   test("32 MiB come through intact and are counted", async () => {
     const n = h.entries.length;
     const size = 32 * 1024 * 1024;

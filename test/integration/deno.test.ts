@@ -55,13 +55,13 @@ describe("sandbox under Deno", () => {
     expect(r.stdout.toString()).toBe("out\n");
     expect(r.stderr).toBe("err\n");
     expect(r.code).toBe(7);
-  });
+  }, 60_000);
 
   test("a pipe: echo hello | sandbox run cat", async () => {
     const r = await runDeno(["run", ...img, "cat"], { input: "hello\n" });
     expect(r.code).toBe(0);
     expect(r.stdout.toString()).toBe("hello\n");
-  });
+  }, 60_000);
 
   test("4 MiB of random bytes through cat come back identical", async () => {
     const data = randomBytes(4 * 1024 * 1024 + 3);
@@ -69,13 +69,13 @@ describe("sandbox under Deno", () => {
     expect(r.code).toBe(0);
     expect(r.stdout.length).toBe(data.length);
     expect(sha(r.stdout)).toBe(sha(data));
-  });
+  }, 60_000);
 
   test("a missing image fails with exit 125 and the load hint", async () => {
     const r = await runDeno(["run", "--pull", "never", "--image", "not/there:1", "true"]);
     expect(r.code).toBe(125);
     expect(r.stderr).toContain("sandbox image load");
-  });
+  }, 60_000);
 
   test("--keep, then prune --dry-run lists the kept container and removes nothing", async () => {
     const kept = await runDeno(["run", ...img, "--keep", "--name", keptName, "true"]);
@@ -88,5 +88,5 @@ describe("sandbox under Deno", () => {
     const again = await runDeno(["ps", "--all", "--json"]);
     expect(again.code).toBe(0);
     expect(again.stdout.toString()).toContain(keptName);
-  });
+  }, 60_000);
 });

@@ -51,6 +51,7 @@ describe.skipIf(IS_PODMAN || !CAN_NSENTER)("--egress on Docker", () => {
   let helper: string | undefined;
   let server: ChildProcess | undefined;
   let serverIp = "";
+  let helperPid = 0;
   let httpPort = 0;
   let httpsPort = 0;
   const served: Array<{ method: string; url: string; host: string }> = [];
@@ -71,6 +72,7 @@ describe.skipIf(IS_PODMAN || !CAN_NSENTER)("--egress on Docker", () => {
       NetworkSettings: { Networks: Record<string, { IPAddress: string }> };
     };
     serverIp = details.NetworkSettings.Networks[serverNet]?.IPAddress ?? "";
+    helperPid = details.State.Pid;
     expect(serverIp).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
 
     const tls = makeCert(["allowed.test", "blocked.test"]);
@@ -156,19 +158,20 @@ describe.skipIf(IS_PODMAN || !CAN_NSENTER)("--egress on Docker", () => {
     // The server only ever saw the allowed plain request.
     expect(served.filter((s) => s.url === "/hello")).toEqual([{ method: "GET", url: "/hello", host: `allowed.test:${httpPort}` }]);
 
+    // Lines are written as connections end, so an allowed connection may come after later denials.
     const audit = readFileSync(auditFile, "utf8").trim().split("\n").map((l) => JSON.parse(l) as AuditEntry);
-    const brief = audit.map((e) => [e.method, e.host, e.decision, e.sni ?? null]);
-    expect(brief).toEqual([
-      ["GET", "allowed.test", "allow", null],
-      ["GET", "blocked.test", "deny", null],
-      ["GET", "loop.test", "deny", null],
-      ["CONNECT", "allowed.test", "allow", "allowed.test"],
-      ["CONNECT", "allowed.test", "deny", "blocked.test"],
-    ]);
-    expect(audit[1]?.reason).toBe("not on the allow-list");
-    expect(audit[2]?.reason).toContain("127.0.0.1 is a loopback address");
-    expect(audit[4]?.reason).toContain("names blocked.test, not allowed.test");
-    expect(audit[3]?.bytesDown).toBeGreaterThan(100);
+    const find = (method: string, host: string, decision: string) => audit.filter((e) => e.method === method && e.host === host && e.decision === decision);
+    expect(audit.length).toBe(5);
+    expect(find("GET", "allowed.test", "allow").length).toBe(1);
+    expect(find("GET", "blocked.test", "deny")[0]?.reason).toBe("not on the allow-list");
+    expect(find("GET", "loop.test", "deny")[0]?.reason).toContain("127.0.0.1 is a loopback address");
+    const tunnel = find("CONNECT", "allowed.test", "allow");
+    expect(tunnel.length).toBe(1);
+    expect(tunnel[0]?.sni).toBe("allowed.test");
+    expect(tunnel[0]?.bytesDown).toBeGreaterThan(100);
+    const fronted = find("CONNECT", "allowed.test", "deny");
+    expect(fronted[0]?.sni).toBe("blocked.test");
+    expect(fronted[0]?.reason).toContain("names blocked.test, not allowed.test");
     expect(audit.every((e) => typeof e.time === "string" && Number.isInteger(e.bytesUp) && Number.isInteger(e.bytesDown))).toBe(true);
 
     expect(r.stderr).toContain("egress: denied 3 of 5 connections:");
@@ -176,13 +179,38 @@ describe.skipIf(IS_PODMAN || !CAN_NSENTER)("--egress on Docker", () => {
     expect(await leftoverNetworks()).toEqual([]);
   }, 120_000);
 
-  test("the container sees the proxy in both spellings", async () => {
-    const r = await runSandbox(["run", ...img, "--egress", "allowed.test", "sh", "-c", "env | grep -i _proxy= | sort"], { cwd: work, env: env() });
+  test("the container sees the proxy in both spellings; containers on other networks cannot use it", async () => {
+    // While the run waits, a process in the helper's network namespace (another Docker network,
+    // like another run's container) tries this run's proxy.
+    let outsider: Promise<number | null> | undefined;
+    const r = await runSandbox(
+      ["run", ...img, "--egress", `allowed.test,${serverIp}`, "--audit", "outsider.jsonl", "sh", "-c", "env | grep -i _proxy= | sort; sleep 4"],
+      {
+        cwd: work,
+        env: env(),
+        onSpawn: (child) => {
+          let text = "";
+          child.stdout?.on("data", (d: Buffer) => {
+            text += d.toString();
+            const proxy = /^HTTP_PROXY=(\S+)$/m.exec(text)?.[1];
+            if (!proxy || outsider) return;
+            outsider = new Promise((done) => {
+              const curl = spawn("nsenter", ["-t", String(helperPid), "-n", "--", "curl", "-s", "-m", "3", "-x", proxy, `http://allowed.test:${httpPort}/hello`], { stdio: "ignore" });
+              curl.on("exit", (code) => done(code));
+            });
+          });
+        },
+      },
+    );
     expect(r.code).toBe(0);
     const out = r.stdout.toString();
     for (const name of ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"]) expect(out).toMatch(new RegExp(`^${name}=http://\\d+\\.\\d+\\.\\d+\\.\\d+:\\d+$`, "m"));
     expect(out).toContain("NO_PROXY=localhost,127.0.0.1,::1");
-    expect(r.stderr).toBe("");
+    expect(await outsider).not.toBe(0);
+    const audit = readFileSync(join(work, "outsider.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as AuditEntry);
+    expect(audit.length).toBe(1);
+    expect(audit[0]?.decision).toBe("deny");
+    expect(audit[0]?.reason).toStartWith("client outside the run's network");
   }, 60_000);
 
   test("the network goes away when the command fails and when sandbox is interrupted", async () => {
@@ -200,6 +228,14 @@ describe.skipIf(IS_PODMAN || !CAN_NSENTER)("--egress on Docker", () => {
     expect(interrupted.code).toBe(130);
     expect(await leftoverNetworks()).toEqual([]);
   }, 90_000);
+
+  test("--network none: only loopback, nothing reachable, no proxy", async () => {
+    const r = await runSandbox(
+      ["run", ...img, "--network", "none", "sh", "-c", `ip -o -4 addr | awk '{print $2}'; env | grep -ci _proxy=; nc -w 2 ${serverIp} ${httpPort} </dev/null 2>/dev/null; echo direct=$?`],
+      { cwd: work },
+    );
+    expect(r.stdout.toString()).toBe("lo\n0\ndirect=1\n");
+  }, 30_000);
 
   test("--audit without an allow-list is a usage error", async () => {
     const r = await runSandbox(["run", ...img, "--audit", "x.jsonl", "true"], { cwd: work });

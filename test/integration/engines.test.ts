@@ -385,6 +385,6 @@ describe("--workspace-mode copy", () => {
     const r = await runSandbox(["run", "--dry-run", "--workspace-mode", "copy", ...img, "true"], { cwd: work });
     const plan = JSON.parse(r.stdout.toString());
     expect(plan.workspaceMode).toBe("copy");
-    expect(plan.create.HostConfig.Mounts.find((m: { Target: string }) => m.Target === "/work")).toEqual({ Type: "volume", Target: "/work" });
+    expect(plan.create.HostConfig.Mounts.find((m: { Target: string }) => m.Target === "/work")).toEqual({ Type: "volume", Target: "/work", VolumeOptions: { NoCopy: true } });
   });
 });

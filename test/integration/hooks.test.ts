@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawn, spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { cleanEnv, ROOT, SANDBOX_BIN, TEST_IMAGE } from "../helpers/sandbox.ts";
@@ -99,7 +99,7 @@ describe("sandbox in a git pre-commit hook (compiled binary)", () => {
     expect(r.output).not.toContain("sandbox:");
     spawnSync("git", ["rm", "-q", "--cached", "bad.txt"], { cwd: repo, env });
     rmSync(join(repo, "bad.txt"));
-  });
+  }, 60_000);
 
   test("a passing check lets the commit through", async () => {
     stage("good.txt", "all fine\n");
@@ -109,14 +109,14 @@ describe("sandbox in a git pre-commit hook (compiled binary)", () => {
     expect(r.output).toContain("hook: sandbox exited 0");
     expect(r.code).toBe(0);
     expect(headCount()).toBe(before + 1);
-  });
+  }, 60_000);
 
   test("stdin from /dev/null: the commit finishes promptly", async () => {
     stage("a.txt", "a\n");
     const r = await git(["commit", "-m", "devnull"], "null", 40_000);
     expect(r.code).toBe(0);
     expect(r.ms).toBeLessThan(30_000);
-  });
+  }, 60_000);
 
   test("stdin an open pipe that never closes: no hang, pass or fail", async () => {
     stage("b.txt", "b\n");
@@ -128,7 +128,45 @@ describe("sandbox in a git pre-commit hook (compiled binary)", () => {
     expect(refused.code).not.toBe(0);
     expect(refused.output).toContain("c.txt: contains FORBIDDEN");
     expect(refused.ms).toBeLessThan(30_000);
-  });
+  }, 60_000);
+
+  test.skipIf(spawnSync("sh", ["-c", "command -v pre-commit"]).status !== 0)("the pre-commit framework runs this repository's sandbox-run hook", async () => {
+    const base = join(work, "pre-commit");
+    const hooksRepo = join(base, "hooks-repo");
+    const project = join(base, "project");
+    const bin = join(base, "bin");
+    for (const dir of [hooksRepo, project, bin]) mkdirSync(dir, { recursive: true });
+    symlinkSync(BIN, join(bin, "sandbox")); // language: system runs the sandbox on PATH
+    const pcEnv = { ...env, PATH: `${bin}:${env.PATH}` };
+    const sh = (cwd: string, script: string) => spawnSync("sh", ["-c", script], { cwd, env: pcEnv, encoding: "utf8", timeout: 60_000, stdio: ["ignore", "pipe", "pipe"] });
+    const gitSetup = "git init -q -b main && git config user.name t && git config user.email t@example.invalid && git config commit.gpgsign false";
+    copyFileSync(join(ROOT, ".pre-commit-hooks.yaml"), join(hooksRepo, ".pre-commit-hooks.yaml"));
+    const made = sh(hooksRepo, `${gitSetup} && git add .pre-commit-hooks.yaml && git commit -qm hooks && git rev-parse HEAD`);
+    expect(made.status).toBe(0);
+    writeFileSync(
+      join(project, ".pre-commit-config.yaml"),
+      [
+        "repos:",
+        `  - repo: ${hooksRepo}`,
+        `    rev: ${made.stdout.trim()}`,
+        "    hooks:",
+        "      - id: sandbox-run",
+        "        files: '\\.txt$'",
+        `        entry: sandbox run --quiet --network none --image ${TEST_IMAGE} --`,
+        `        args: [sh, -c, 'for f in "$@"; do if grep -q FORBIDDEN "$f"; then echo "$f: contains FORBIDDEN"; exit 3; fi; done', check]`,
+        "",
+      ].join("\n"),
+    );
+    writeFileSync(join(project, "good.txt"), "fine\n");
+    const good = sh(project, `${gitSetup} && pre-commit install && git add -A && git commit -m good 2>&1`);
+    expect(good.stdout).toContain("Passed");
+    expect(good.status).toBe(0);
+    writeFileSync(join(project, "bad.txt"), "FORBIDDEN\n");
+    const bad = sh(project, "git add bad.txt && git commit -m bad 2>&1");
+    expect(bad.stdout).toContain("bad.txt: contains FORBIDDEN");
+    expect(bad.stdout).toContain("exit code: 3");
+    expect(bad.status).not.toBe(0);
+  }, 120_000);
 
   test("sandbox itself, stdin a never-closing pipe (hook runners that pass theirs on), exits with the check's code", async () => {
     const started = Date.now();
@@ -143,5 +181,5 @@ describe("sandbox in a git pre-commit hook (compiled binary)", () => {
     });
     expect(code).toBe(4);
     expect(Date.now() - started).toBeLessThan(30_000);
-  });
+  }, 60_000);
 });

@@ -79,7 +79,7 @@ describe("install.sh", () => {
     expect(readdirSync(join(prefix, "bin"))).toEqual(["sandbox"]);
     const v = spawnSync(bin, ["--version"], { encoding: "utf8" });
     expect(v.stdout).toBe(`sandbox ${pkg.version}\n`);
-  });
+  }, 60_000);
 
   test("defaults to ~/.local/bin", async () => {
     const home = join(work, "home-default");
@@ -87,7 +87,7 @@ describe("install.sh", () => {
     expect(r.code).toBe(0);
     expect(existsSync(join(home, ".local/bin/sandbox"))).toBe(true);
     expect(r.stderr).toContain("not on your PATH");
-  });
+  }, 60_000);
 
   test("a tampered asset is refused, nothing is installed and the old sandbox stays", async () => {
     const tampered = join(work, "tampered");
@@ -104,7 +104,7 @@ describe("install.sh", () => {
     expect(r.stderr).toContain("nothing was installed");
     expect(readFileSync(join(prefix, "bin", "sandbox"), "utf8")).toBe("old\n");
     expect(readdirSync(join(prefix, "bin"))).toEqual(["sandbox"]);
-  });
+  }, 60_000);
 
   test("an asset missing from SHA256SUMS is refused", async () => {
     const unlisted = join(work, "unlisted");
@@ -114,7 +114,7 @@ describe("install.sh", () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(`SHA256SUMS has no line for ${hostAsset}`);
     expect(existsSync(join(prefix, "bin", "sandbox"))).toBe(false);
-  });
+  }, 60_000);
 
   test("a CPU without AVX2 gets the baseline build", async () => {
     if (process.arch !== "x64") return; // the baseline build exists for x64 only
@@ -125,7 +125,7 @@ describe("install.sh", () => {
     const r = await install(["--prefix", join(work, "p4"), "--from", both], { SANDBOX_INSTALL_CPUINFO: cpuinfo });
     expect(r.code).toBe(0);
     expect(r.stderr).toContain("(sandbox-linux-x64-baseline)");
-  });
+  }, 60_000);
 
   test("--version picks that release's folder and must match what the executable reports", async () => {
     const versions = join(work, "versions");
@@ -137,7 +137,7 @@ describe("install.sh", () => {
     expect(wrong.code).toBe(1);
     expect(wrong.stderr).toContain("asked for version 9.9.9");
     expect(existsSync(join(work, "p6", "bin", "sandbox"))).toBe(false);
-  });
+  }, 60_000);
 
   test("downloads over HTTP too (curl or wget)", async () => {
     const server = Bun.serve({
@@ -161,10 +161,10 @@ describe("install.sh", () => {
     } finally {
       server.stop(true);
     }
-  });
+  }, 60_000);
 
   test("bad usage exits 2", async () => {
     expect((await install(["--bogus"])).code).toBe(2);
     expect((await install(["--prefix"])).code).toBe(2);
-  });
+  }, 60_000);
 });

@@ -1,0 +1,183 @@
+import { afterEach, describe, expect, test } from "bun:test";
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { CreateBody } from "../../src/core/plan.ts";
+import { encodeHeader, END_OF_ARCHIVE, entryPadding, readTar, type TarHeader } from "../../src/engine/tar.ts";
+import { applyTar, copyIgnore, copyModeMounts, copyOwner, safeRelative, workspaceTar, type Manifest } from "../../src/engine/workspace-copy.ts";
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+function tempWorkspace(): string {
+  const d = mkdtempSync(join(tmpdir(), "sandbox-copy-unit-"));
+  dirs.push(d);
+  return d;
+}
+
+type Item = { name: string; type?: TarHeader["type"]; data?: string; mode?: number; linkname?: string; mtime?: number };
+function tarOf(items: Item[]): Buffer {
+  const parts: Buffer[] = [];
+  for (const i of items) {
+    const data = Buffer.from(i.data ?? "");
+    const type = i.type ?? "file";
+    parts.push(encodeHeader({ name: i.name, type, mode: i.mode ?? (type === "dir" ? 0o755 : 0o644), uid: 0, gid: 0, size: type === "file" ? data.length : 0, mtime: i.mtime ?? Math.floor(Date.now() / 1000), linkname: i.linkname ?? "" }));
+    if (type === "file") parts.push(data, entryPadding(data.length));
+  }
+  parts.push(END_OF_ARCHIVE);
+  return Buffer.concat(parts);
+}
+async function* once(buf: Buffer): AsyncGenerator<Buffer> {
+  yield buf;
+}
+
+/** Send the workspace (to learn the manifest), then apply what "the container" has. */
+async function roundTrip(ws: string, container: Item[], ignoreText?: string) {
+  const manifest: Manifest = new Map();
+  const ignore = copyIgnore(ignoreText, []);
+  const sent: string[] = [];
+  for await (const e of readTar(workspaceTar({ workspace: ws, target: "/work", ignore, uid: 1000, gid: 1000 }, manifest))) sent.push(e.name);
+  await new Promise((r) => setTimeout(r, 1100)); // the container's writes are later than the copy
+  const summary = await applyTar(once(tarOf(container)), { workspace: ws, target: "/work", ignore, manifest });
+  return { sent, summary, manifest };
+}
+
+describe("copy-in", () => {
+  test("sends folders, files with their modes, symlinks; skips ignored paths without looking inside", async () => {
+    const ws = tempWorkspace();
+    mkdirSync(join(ws, "src", "a"), { recursive: true });
+    writeFileSync(join(ws, "src", "a", "x.txt"), "x");
+    writeFileSync(join(ws, "tool"), "#!/bin/sh\n", { mode: 0o755 });
+    symlinkSync("src/a/x.txt", join(ws, "link"));
+    mkdirSync(join(ws, "node_modules", "p"), { recursive: true });
+    writeFileSync(join(ws, "node_modules", "p", "i.js"), "i");
+    const manifest: Manifest = new Map();
+    const entries: Array<{ name: string; type: string; mode: number; linkname: string; uid: number }> = [];
+    for await (const e of readTar(workspaceTar({ workspace: ws, target: "/work", ignore: copyIgnore("node_modules/\n", []), uid: 1000, gid: 1000 }, manifest))) {
+      entries.push({ name: e.name, type: e.type, mode: e.mode, linkname: e.linkname, uid: e.uid });
+    }
+    expect(entries.map((e) => e.name)).toEqual([".", "link", "src", "src/a", "src/a/x.txt", "tool"]);
+    expect(entries.find((e) => e.name === "tool")?.mode).toBe(0o755);
+    expect(entries.find((e) => e.name === "link")).toMatchObject({ type: "symlink", linkname: "src/a/x.txt" });
+    expect(entries.every((e) => e.uid === 1000)).toBe(true);
+    expect([...manifest.keys()].sort()).toEqual(["link", "src", "src/a", "src/a/x.txt", "tool"]);
+  });
+});
+
+describe("copy-out", () => {
+  test("new, changed and deleted files; modes; symlinks; an unchanged file is not rewritten", async () => {
+    const ws = tempWorkspace();
+    mkdirSync(join(ws, "d"));
+    writeFileSync(join(ws, "d", "same.txt"), "same");
+    writeFileSync(join(ws, "d", "edit.txt"), "old");
+    writeFileSync(join(ws, "gone.txt"), "bye");
+    mkdirSync(join(ws, "empty-gone"));
+    const old = new Date("2020-01-01T00:00:00Z");
+    utimesSync(join(ws, "d", "same.txt"), old, old);
+    const mtime = Math.floor(old.getTime() / 1000);
+    const { summary } = await roundTrip(ws, [
+      { name: "./", type: "dir" },
+      { name: "./d", type: "dir" },
+      { name: "./d/same.txt", data: "same", mtime },
+      { name: "./d/edit.txt", data: "new", mode: 0o600 },
+      { name: "./d/new.sh", data: "#!/bin/sh\n", mode: 0o755 },
+      { name: "./n/e/w", type: "dir" },
+      { name: "./n/e/w/deep.txt", data: "deep" },
+      { name: "./l", type: "symlink", linkname: "d/new.sh" },
+    ]);
+    expect(readFileSync(join(ws, "d", "edit.txt"), "utf8")).toBe("new");
+    expect(statSync(join(ws, "d", "edit.txt")).mode & 0o777).toBe(0o600);
+    expect(statSync(join(ws, "d", "new.sh")).mode & 0o777).toBe(0o755);
+    expect(readFileSync(join(ws, "n", "e", "w", "deep.txt"), "utf8")).toBe("deep");
+    expect(readlinkSync(join(ws, "l"))).toBe("d/new.sh");
+    expect(existsSync(join(ws, "gone.txt"))).toBe(false);
+    expect(existsSync(join(ws, "empty-gone"))).toBe(false);
+    expect(statSync(join(ws, "d", "same.txt")).mtimeMs).toBe(old.getTime());
+    expect(summary.deleted).toBe(2);
+    expect(summary.warnings).toEqual([]);
+  });
+
+  test("ignored paths are never touched, in either direction", async () => {
+    const ws = tempWorkspace();
+    writeFileSync(join(ws, "keep.log"), "host");
+    const { summary, sent } = await roundTrip(ws, [{ name: "keep.log", data: "container" }, { name: "new.log", data: "container" }], "*.log\n");
+    expect(sent).not.toContain("keep.log");
+    expect(readFileSync(join(ws, "keep.log"), "utf8")).toBe("host");
+    expect(existsSync(join(ws, "new.log"))).toBe(false);
+    expect(summary.written).toBe(0);
+  });
+
+  test("entries that would escape the workspace are refused", async () => {
+    const ws = tempWorkspace();
+    const outside = tempWorkspace();
+    symlinkSync(outside, join(ws, "escape"));
+    const { summary } = await roundTrip(ws, [
+      { name: "../evil.txt", data: "x" },
+      { name: "/abs.txt", data: "x" },
+      { name: "escape", type: "symlink", linkname: outside },
+      { name: "escape/through-link.txt", data: "x" },
+    ]);
+    expect(existsSync(join(outside, "through-link.txt"))).toBe(false);
+    expect(existsSync(join(ws, "..", "evil.txt"))).toBe(false);
+    expect(summary.warnings.join("\n")).toContain("unsafe path");
+    expect(summary.warnings.join("\n")).toContain("escape/through-link.txt");
+    expect(() => safeRelative("a/../../b")).toThrow();
+    expect(safeRelative("./")).toBeUndefined();
+    expect(safeRelative("./a/b/")).toBe("a/b");
+  });
+
+  test("a host file changed during the run wins over the container's version and is not deleted", async () => {
+    const ws = tempWorkspace();
+    writeFileSync(join(ws, "both.txt"), "v1");
+    writeFileSync(join(ws, "deleted-in-container.txt"), "v1");
+    const manifest: Manifest = new Map();
+    const ignore = copyIgnore(undefined, []);
+    for await (const _ of readTar(workspaceTar({ workspace: ws, target: "/work", ignore, uid: 0, gid: 0 }, manifest))) {
+      // drain: this records the manifest
+    }
+    writeFileSync(join(ws, "both.txt"), "host edit, longer");
+    writeFileSync(join(ws, "deleted-in-container.txt"), "host edit, longer");
+    const summary = await applyTar(once(tarOf([{ name: "both.txt", data: "container" }])), { workspace: ws, target: "/work", ignore, manifest });
+    expect(readFileSync(join(ws, "both.txt"), "utf8")).toBe("host edit, longer");
+    expect(readFileSync(join(ws, "deleted-in-container.txt"), "utf8")).toBe("host edit, longer");
+    expect(summary.warnings).toHaveLength(2);
+  });
+
+  test("a folder holding things the container never saw is not removed", async () => {
+    const ws = tempWorkspace();
+    mkdirSync(join(ws, "d"));
+    writeFileSync(join(ws, "d", "sent.txt"), "x");
+    writeFileSync(join(ws, "d", "secret.log"), "ignored");
+    await roundTrip(ws, [], "*.log\n");
+    expect(existsSync(join(ws, "d", "sent.txt"))).toBe(false);
+    expect(readFileSync(join(ws, "d", "secret.log"), "utf8")).toBe("ignored");
+    expect(lstatSync(join(ws, "d")).isDirectory()).toBe(true);
+  });
+});
+
+describe("copy mode helpers", () => {
+  test("bind mounts inside the workspace are dropped and their paths kept out of the copy", () => {
+    const create = {
+      HostConfig: {
+        Mounts: [
+          { Type: "volume", Target: "/work" },
+          { Type: "bind", Source: "/tmp/empty", Target: "/work/.env", ReadOnly: true },
+          { Type: "bind", Source: "/host/cache", Target: "/home/sandbox/.cache" },
+        ],
+      },
+    } as unknown as CreateBody;
+    const { create: out, excluded } = copyModeMounts(create, "/work");
+    expect(out.HostConfig.Mounts.map((m) => m.Target)).toEqual(["/work", "/home/sandbox/.cache"]);
+    expect(excluded).toEqual([".env"]);
+    const ignore = copyIgnore(undefined, excluded);
+    expect(ignore(".env", false)).toBe(true);
+    expect(ignore(".envrc", false)).toBe(false);
+  });
+
+  test("the owner of copied files is the container's numeric user", () => {
+    expect(copyOwner("1000:1001")).toEqual({ uid: 1000, gid: 1001 });
+    expect(copyOwner("1000")).toEqual({ uid: 1000, gid: 1000 });
+    expect(copyOwner("nobody")).toEqual({ uid: 0, gid: 0 });
+  });
+});
