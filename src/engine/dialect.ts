@@ -164,3 +164,13 @@ function forward(target: NodeJS.WritableStream, data: Buffer, done: (err?: Error
   if (target.write(data)) done();
   else target.once("drain", () => done());
 }
+
+/**
+ * An image name as the user wrote it. Podman files short names of local
+ * images under "localhost/" (`sandbox-test/busybox:1` is listed as
+ * `localhost/sandbox-test/busybox:1`); on Docker "localhost/" would be a
+ * registry's name and is kept.
+ */
+export function displayImageName(image: string, flavor: EngineFlavor): string {
+  return flavor === "podman" && image.startsWith("localhost/") ? image.slice("localhost/".length) : image;
+}

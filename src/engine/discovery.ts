@@ -185,6 +185,15 @@ function tlsFromEnv(address: EngineAddress, input: DiscoveryInput, verify: boole
   const ca = read("ca.pem");
   const cert = read("cert.pem");
   const key = read("key.pem");
+  if (input.env.DOCKER_CERT_PATH) {
+    // Named on purpose: like the docker CLI, a folder without the files is an error, not "no client certificate".
+    const missing = [["ca.pem", ca], ["cert.pem", cert], ["key.pem", key]].filter(([, v]) => v === undefined).map(([n]) => n);
+    if (missing.length > 0) {
+      throw new UsageError(`DOCKER_CERT_PATH ${dir} has no ${missing.join(", ")}`, {
+        hint: "DOCKER_CERT_PATH must hold the engine's CA (ca.pem) and your client certificate and key (cert.pem, key.pem), or be unset.",
+      });
+    }
+  }
   if (ca !== undefined) tls.ca = ca;
   if (cert !== undefined && key !== undefined) {
     tls.cert = cert;

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { SecurityError } from "../../src/core/errors.ts";
 import type { CreateBody } from "../../src/core/plan.ts";
-import { adaptCreateBody, engineFlavor, initExecFailure, InitFailureFilter, podmanTmpfsOptions } from "../../src/engine/dialect.ts";
+import { adaptCreateBody, displayImageName, engineFlavor, initExecFailure, InitFailureFilter, podmanTmpfsOptions } from "../../src/engine/dialect.ts";
 import { Writable } from "node:stream";
 
 const create = {
@@ -34,6 +34,12 @@ describe("engine dialects", () => {
     expect(() => adaptCreateBody(create, { flavor: "podman", seccompPath: undefined })).toThrow(SecurityError);
     const unconfined = { ...create, HostConfig: { ...create.HostConfig, SecurityOpt: ["seccomp=unconfined"] } } as CreateBody;
     expect(adaptCreateBody(unconfined, { flavor: "podman" }).HostConfig.SecurityOpt).toEqual(["seccomp=unconfined"]);
+  });
+
+  test("Podman's localhost/ prefix on local images is not shown; Docker's registry names are kept", () => {
+    expect(displayImageName("localhost/sandbox-test/busybox:1", "podman")).toBe("sandbox-test/busybox:1");
+    expect(displayImageName("localhost/x:1", "docker")).toBe("localhost/x:1");
+    expect(displayImageName("docker.io/library/alpine:3", "podman")).toBe("docker.io/library/alpine:3");
   });
 
   test("tmpfs options without an owner are left alone", () => {

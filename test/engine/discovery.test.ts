@@ -147,6 +147,12 @@ describe("discoverEngine: TLS from the environment", () => {
     expect(discoverEngine(input({ env: { DOCKER_HOST: "tcp://h:2376" }, files: { "/home/u/.docker/ca.pem": "CA3" } })).tls?.ca).toBe("CA3");
   });
 
+  test("a DOCKER_CERT_PATH without the files is an error naming them (docker CLI too)", () => {
+    expect(() => discoverEngine(input({ env: { DOCKER_HOST: "tcp://h:2376", DOCKER_CERT_PATH: "/certs" }, files: { "/certs/ca.pem": "CA" } }))).toThrow(
+      "DOCKER_CERT_PATH /certs has no cert.pem, key.pem",
+    );
+  });
+
   test("a bad DOCKER_HOST is a usage error naming the source", () => {
     expect(() => discoverEngine(input({ env: { DOCKER_HOST: "ftp://x" } }))).toThrow(/DOCKER_HOST: .*unsupported scheme/);
     expect(() => discoverEngine(input({ flag: "ftp://x" }))).toThrow(/--host flag/);

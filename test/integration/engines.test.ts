@@ -166,6 +166,32 @@ describe.skipIf(!haveDocker)("a TLS engine on tcp://127.0.0.1", () => {
     expect(r.stderr.split("\n").filter(Boolean).length).toBeLessThanOrEqual(3);
   });
 
+  test("an engine that refuses our client certificate: exit 125 with the TLS hint", async () => {
+    // A context with the CA only: the server is verified, but we have no client certificate to show.
+    const configDir = join(root, "docker-config-ca-only");
+    const caOnly = join(root, "certs-ca-only");
+    mkdirSync(caOnly, { recursive: true });
+    writeFileSync(join(caOnly, "ca.pem"), readFileSync(join(pki, "ca.pem")));
+    writeContext(configDir, "ca-only", `tcp://127.0.0.1:${port}`, undefined);
+    const tlsDir = join(configDir, "contexts", "tls", createHash("sha256").update("ca-only").digest("hex"), "docker");
+    mkdirSync(tlsDir, { recursive: true });
+    writeFileSync(join(tlsDir, "ca.pem"), readFileSync(join(pki, "ca.pem")));
+    const r = await runSandbox(["run", ...img, "true"], { cwd: work, env: { DOCKER_HOST: undefined, DOCKER_CONFIG: configDir } });
+    expect(r.code).toBe(125);
+    expect(r.stderr).toMatch(/TLS/);
+    expect(r.stderr).toContain("cert.pem");
+  });
+
+  test("DOCKER_CERT_PATH without the client certificate is named before connecting", async () => {
+    const r = await runSandbox(["run", ...img, "true"], {
+      cwd: work,
+      env: { DOCKER_HOST: `tcp://127.0.0.1:${port}`, DOCKER_TLS_VERIFY: "1", DOCKER_CERT_PATH: join(root, "certs-ca-only") },
+    });
+    expect(r.code).toBe(125);
+    expect(r.stderr).toContain("cert.pem");
+    expect(r.stderr).toContain("certs-ca-only");
+  });
+
   test("without DOCKER_TLS_VERIFY, https:// encrypts but does not check the server, like the docker CLI", async () => {
     const wrong = certPath(join(root, "certs-noverify"), otherPki, pki);
     const r = await runSandbox(["run", ...img, "cat"], { cwd: work, input: "unverified\n", env: { DOCKER_HOST: `https://127.0.0.1:${port}`, DOCKER_CERT_PATH: wrong } });

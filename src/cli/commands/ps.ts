@@ -4,6 +4,7 @@ import { createdAt, formatAge } from "../../core/age.ts";
 import { isManaged, LABELS, MANAGED_FILTER } from "../../core/labels.ts";
 import { parseCommandLabel } from "../../core/posture.ts";
 import { listContainers, type ContainerSummary } from "../../engine/containers.ts";
+import { displayImageName, engineFlavor } from "../../engine/dialect.ts";
 import { parseFlags } from "../args.ts";
 import type { CommandContext } from "../context.ts";
 import { renderTable, type Column } from "../table.ts";
@@ -110,7 +111,11 @@ export async function psCommand(argv: readonly string[], ctx: CommandContext): P
   }
   const { engine } = await ctx.connect(flags.host);
   const list = await listContainers(engine, { all: flags.all === true, labels: [MANAGED_FILTER] });
-  const entries = psEntries(list, Date.now());
+  const flavor = engineFlavor(engine.server);
+  const entries = psEntries(
+    list.map((c) => ({ ...c, Image: displayImageName(c.Image, flavor) })),
+    Date.now(),
+  );
   ctx.stdout.write(flags.json ? `${JSON.stringify(entries, null, 2)}\n` : renderPs(entries, ctx.homeDir));
   return 0;
 }
