@@ -28,11 +28,13 @@ export function splitAtCommand(argv: readonly string[], options: OptionSpec): { 
   return { flags: argv.slice(0, i), rest: argv.slice(i) };
 }
 
+type Parsed<T extends OptionSpec> = ReturnType<typeof parseArgs<{ options: T; strict: true; allowPositionals: true }>>;
+
 /** node:util parseArgs, strict, with errors turned into our one-paragraph UsageError. */
-export function parseFlags<T extends OptionSpec>(argv: string[], options: T, command: string): ReturnType<typeof parseArgs<{ options: T; strict: true; allowPositionals: true }>>["values"] {
+export function parseCommandLine<T extends OptionSpec>(argv: readonly string[], options: T, command: string): { values: Parsed<T>["values"]; positionals: string[] } {
   try {
-    const { values } = parseArgs({ args: argv, options, strict: true, allowPositionals: true, allowNegative: false });
-    return values as never;
+    const { values, positionals } = parseArgs({ args: [...argv], options, strict: true, allowPositionals: true, allowNegative: false });
+    return { values: values as never, positionals };
   } catch (err) {
     const raw = (err as Error).message;
     const message = raw.replace(/^Unknown option '([^']+)'.*$/s, "unknown flag $1").replace(/\. To specify a positional argument.*$/s, "");
@@ -40,6 +42,15 @@ export function parseFlags<T extends OptionSpec>(argv: string[], options: T, com
   }
 }
 
+/** The flag values only, for commands whose positionals are handled elsewhere. */
+export function parseFlags<T extends OptionSpec>(argv: string[], options: T, command: string): Parsed<T>["values"] {
+  return parseCommandLine(argv, options, command).values;
+}
+
+/** For commands that take flags only: a stray word is a usage error naming it. */
+export function refuseArguments(positionals: readonly string[], command: string, hint: string): void {
+  if (positionals.length > 0) throw new UsageError(`sandbox ${command}: unexpected argument "${positionals[0]}"`, { hint });
+}
 /** A boolean flag with a `--no-` twin: the later one on the command line wins. */
 export function tristate(argv: readonly string[], name: string, short?: string): boolean | undefined {
   let value: boolean | undefined;

@@ -8,7 +8,9 @@ import { EXIT } from "../core/exit-codes.ts";
  */
 export function renderError(err: unknown, debug: boolean): { text: string; exitCode: number } {
   if (err instanceof SandboxError) {
-    const text = `sandbox: ${err.message}${err.hint ? `\n  ${err.hint}` : ""}\n`;
+    // Messages may already name the subcommand ("sandbox run: ..."); never say "sandbox:" twice.
+    const lead = err.message.startsWith("sandbox") ? "" : "sandbox: ";
+    const text = `${lead}${err.message}${err.hint ? `\n  ${err.hint}` : ""}\n`;
     return { text: debug && err.cause ? `${text}${String((err.cause as Error).stack ?? err.cause)}\n` : text, exitCode: err.exitCode };
   }
   const e = err as Error;

@@ -3,8 +3,6 @@ import { randomBytes } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough, Writable } from "node:stream";
-import { parseArgs } from "node:util";
-import { UsageError } from "../../core/errors.ts";
 import { EXIT } from "../../core/exit-codes.ts";
 import { buildRunPlan, resolveWorkspaceMode } from "../../core/plan.ts";
 import {
@@ -26,7 +24,7 @@ import { ensureImage } from "../../engine/ensure-image.ts";
 import { readEngineInfo, readRuntimeFacts } from "../../engine/info.ts";
 import { runSession } from "../../engine/session.ts";
 import { prepareGuard, withGuardMounts, withStandIns } from "../../workspace/guard.ts";
-import { parseFlags } from "../args.ts";
+import { parseCommandLine, refuseArguments } from "../args.ts";
 import type { CommandContext, Reporter } from "../context.ts";
 import { pullReporter } from "../progress.ts";
 import { parseRunArgs } from "../run-options.ts";
@@ -74,15 +72,12 @@ const PROBE_TIMEOUT = "60s";
 
 /** `sandbox doctor`: the preflight checks plus a live probe, as a table. */
 export async function doctorCommand(argv: readonly string[], ctx: CommandContext): Promise<number> {
-  const flags = parseFlags([...argv], DOCTOR_OPTIONS, "doctor");
+  const { values: flags, positionals } = parseCommandLine(argv, DOCTOR_OPTIONS, "doctor");
   if (flags.help) {
     ctx.stdout.write(DOCTOR_HELP);
     return 0;
   }
-  const { positionals } = parseArgs({ args: [...argv], options: DOCTOR_OPTIONS, strict: true, allowPositionals: true });
-  if (positionals.length > 0) {
-    throw new UsageError(`sandbox doctor: unexpected argument "${positionals[0]}"`, { hint: "Run 'sandbox doctor --help' to see the flags." });
-  }
+  refuseArguments(positionals, "doctor", "Run 'sandbox doctor --help' to see the flags.");
 
   // A throw-away workspace with something to mask and something to protect.
   const probeDir = realpathSync(mkdtempSync(join(tmpdir(), "sandbox-doctor-")));

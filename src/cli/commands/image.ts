@@ -1,9 +1,8 @@
-import { parseArgs } from "node:util";
 import { SandboxError, UsageError } from "../../core/errors.ts";
 import { exitCodeForSignal } from "../../core/exit-codes.ts";
 import { formatSize } from "../../core/size.ts";
 import { loadImages, saveImages, transferClient, type BytesListener } from "../../engine/image-transfer.ts";
-import { parseFlags } from "../args.ts";
+import { parseCommandLine } from "../args.ts";
 import { makeReporter, type CommandContext, type SignalName, type TerminalOut } from "../context.ts";
 
 export const IMAGE_HELP = `Usage: sandbox image <load|save> [flags] ...
@@ -51,12 +50,11 @@ export async function imageCommand(argv: readonly string[], ctx: CommandContext)
   if (sub !== "load" && sub !== "save") {
     throw new UsageError(`sandbox image: unknown subcommand "${sub}"`, { hint: "Use 'sandbox image load FILE' or 'sandbox image save IMAGE FILE'." });
   }
-  const flags = parseFlags([...rest], IMAGE_OPTIONS, "image");
+  const { values: flags, positionals } = parseCommandLine(rest, IMAGE_OPTIONS, "image");
   if (flags.help) {
     ctx.stdout.write(IMAGE_HELP);
     return 0;
   }
-  const { positionals } = parseArgs({ args: [...rest], options: IMAGE_OPTIONS, strict: true, allowPositionals: true });
   if (sub === "load" && positionals.length !== 1) {
     throw new UsageError("sandbox image load: give exactly one archive, e.g. 'sandbox image load image.tar'", { hint: "'-' reads the archive from standard input." });
   }

@@ -1,11 +1,10 @@
-import { parseArgs } from "node:util";
 import { NotManagedError, SandboxError, UsageError } from "../../core/errors.ts";
 import { EXIT } from "../../core/exit-codes.ts";
 import { isManaged } from "../../core/labels.ts";
 import { renderPosture, summarisePosture } from "../../core/posture.ts";
 import { defaultSeccompProfile, profileHash } from "../../security/seccomp.ts";
 import { inspectContainer } from "../../engine/containers.ts";
-import { parseFlags } from "../args.ts";
+import { parseCommandLine } from "../args.ts";
 import type { CommandContext } from "../context.ts";
 
 export const INSPECT_HELP = `Usage: sandbox inspect [flags] <id|name>
@@ -44,12 +43,11 @@ const REF = /^\/?[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
 /** `sandbox inspect`: one of our containers, from the engine's point of view. */
 export async function inspectCommand(argv: readonly string[], ctx: CommandContext): Promise<number> {
-  const flags = parseFlags([...argv], INSPECT_OPTIONS, "inspect");
+  const { values: flags, positionals } = parseCommandLine(argv, INSPECT_OPTIONS, "inspect");
   if (flags.help) {
     ctx.stdout.write(INSPECT_HELP);
     return 0;
   }
-  const { positionals } = parseArgs({ args: [...argv], options: INSPECT_OPTIONS, strict: true, allowPositionals: true });
   if (positionals.length !== 1) {
     throw new UsageError(`sandbox inspect: ${positionals.length === 0 ? "name a container" : "one container at a time"}`, {
       hint: "Usage: sandbox inspect <id|name>; 'sandbox ps --all' lists sandbox's containers.",

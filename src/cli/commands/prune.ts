@@ -1,4 +1,3 @@
-import { parseArgs } from "node:util";
 import { parseDuration } from "../../core/duration.ts";
 import { EngineError, UsageError } from "../../core/errors.ts";
 import { EXIT } from "../../core/exit-codes.ts";
@@ -8,7 +7,7 @@ import { buildPrunePlan, reclaimed, renderPruneReport, type ListedContainer, typ
 import type { EngineClient } from "../../engine/client.ts";
 import { inspectContainer, listContainers, removeContainer, stopContainer } from "../../engine/containers.ts";
 import { inspectVolume, listVolumes, removeVolume } from "../../engine/volumes.ts";
-import { parseFlags } from "../args.ts";
+import { parseCommandLine, refuseArguments } from "../args.ts";
 import { confirm } from "../confirm.ts";
 import { makeReporter, type CommandContext } from "../context.ts";
 
@@ -52,15 +51,12 @@ const PRUNE_OPTIONS = {
 
 /** `sandbox prune`: list, choose (pure), confirm, re-check each object, remove, report. */
 export async function pruneCommand(argv: readonly string[], ctx: CommandContext): Promise<number> {
-  const flags = parseFlags([...argv], PRUNE_OPTIONS, "prune");
+  const { values: flags, positionals } = parseCommandLine(argv, PRUNE_OPTIONS, "prune");
   if (flags.help) {
     ctx.stdout.write(PRUNE_HELP);
     return 0;
   }
-  const { positionals } = parseArgs({ args: [...argv], options: PRUNE_OPTIONS, strict: true, allowPositionals: true });
-  if (positionals.length > 0) {
-    throw new UsageError(`sandbox prune: unexpected argument "${positionals[0]}"`, { hint: "prune takes flags only; run 'sandbox prune --help'." });
-  }
+  refuseArguments(positionals, "prune", "prune takes flags only; run 'sandbox prune --help'.");
   let olderThanMs: number | undefined;
   if (flags["older-than"] !== undefined) {
     const parsed = parseDuration(flags["older-than"]);

@@ -1,11 +1,9 @@
-import { parseArgs } from "node:util";
-import { UsageError } from "../../core/errors.ts";
 import { createdAt, formatAge } from "../../core/age.ts";
 import { isManaged, LABELS, MANAGED_FILTER } from "../../core/labels.ts";
 import { parseCommandLabel } from "../../core/posture.ts";
 import { listContainers, type ContainerSummary } from "../../engine/containers.ts";
 import { displayImageName, engineFlavor } from "../../engine/dialect.ts";
-import { parseFlags } from "../args.ts";
+import { parseCommandLine, refuseArguments } from "../args.ts";
 import type { CommandContext } from "../context.ts";
 import { renderTable, type Column } from "../table.ts";
 
@@ -99,16 +97,12 @@ export function renderPs(entries: readonly PsEntry[], homeDir: string): string {
 
 /** `sandbox ps`: list our containers. */
 export async function psCommand(argv: readonly string[], ctx: CommandContext): Promise<number> {
-  const flags = parseFlags([...argv], PS_OPTIONS, "ps");
+  const { values: flags, positionals } = parseCommandLine(argv, PS_OPTIONS, "ps");
   if (flags.help) {
     ctx.stdout.write(PS_HELP);
     return 0;
   }
-  // parseFlags has already refused bad flags; this only collects stray words.
-  const { positionals } = parseArgs({ args: [...argv], options: PS_OPTIONS, strict: true, allowPositionals: true });
-  if (positionals.length > 0) {
-    throw new UsageError(`sandbox ps: unexpected argument "${positionals[0]}"`, { hint: "To see one container, use 'sandbox inspect <id|name>'." });
-  }
+  refuseArguments(positionals, "ps", "To see one container, use 'sandbox inspect <id|name>'.");
   const { engine } = await ctx.connect(flags.host);
   const list = await listContainers(engine, { all: flags.all === true, labels: [MANAGED_FILTER] });
   const flavor = engineFlavor(engine.server);
