@@ -5,6 +5,9 @@ import { cidrContains, forbiddenReason, formatCidr, formatIp, parseIp, type Cidr
 import { formatTarget, type AuditEntry, type AuditLog } from "./audit.ts";
 import { MAX_HELLO_BYTES, parseClientHello } from "./sni.ts";
 
+/** Records one connection's outcome in the audit. */
+type Finish = (e: Partial<AuditEntry> & Pick<AuditEntry, "host" | "port" | "decision" | "reason">) => void;
+
 /**
  * The egress proxy: an explicit HTTP proxy (absolute-form requests and
  * CONNECT tunnels) that sandbox runs in its own process, on the per-run
@@ -403,21 +406,33 @@ export class EgressProxy {
     return { ok: true, rule, addresses: permitted };
   }
 
-  private async tunnel(client: Socket, target: Target, rest: Buffer, finish: (e: Partial<AuditEntry> & Pick<AuditEntry, "host" | "port" | "decision" | "reason">) => void): Promise<void> {
+  /**
+   * The decision and the connection both kinds of request share: refuse
+   * (and record) what the policy denies or what cannot be reached, else hand
+   * back the upstream socket.
+   */
+  private async openUpstream(client: Socket, target: Target, finish: Finish) {
     const { host, port } = target;
     const verdict = await this.decide(target);
     if (!verdict.ok) {
       reply(client, verdict.status, `${formatTarget(host, port)}: ${verdict.reason}`);
       finish({ host, port, decision: "deny", reason: verdict.reason });
-      return;
+      return undefined;
     }
     const dialled = await dial(verdict.addresses, port, this.options.connectTimeoutMs, client);
     if ("error" in dialled) {
       reply(client, 502, `${formatTarget(host, port)}: ${dialled.error}`);
       finish({ host, port, decision: "allow", reason: `matched ${verdict.rule.text}`, error: dialled.error });
-      return;
+      return undefined;
     }
-    const upstream = this.own(dialled.socket);
+    return { verdict, dialled, upstream: this.own(dialled.socket) };
+  }
+
+  private async tunnel(client: Socket, target: Target, rest: Buffer, finish: Finish): Promise<void> {
+    const { host, port } = target;
+    const opened = await this.openUpstream(client, target, finish);
+    if (!opened) return;
+    const { verdict, dialled, upstream } = opened;
     // Hold the server's bytes until the client has shown which site it wants.
     upstream.pause();
     client.write("HTTP/1.1 200 Connection established\r\n\r\n");
@@ -464,7 +479,7 @@ export class EgressProxy {
     head: RequestHead,
     target: Target & { path: string; authority: string },
     rest: Buffer,
-    finish: (e: Partial<AuditEntry> & Pick<AuditEntry, "host" | "port" | "decision" | "reason">) => void,
+    finish: Finish,
   ): Promise<void> {
     const { host, port } = target;
     const framing = requestFraming(head);
@@ -478,19 +493,9 @@ export class EgressProxy {
       finish({ host, port, decision: "deny", reason: "protocol upgrade over plain HTTP" });
       return;
     }
-    const verdict = await this.decide(target);
-    if (!verdict.ok) {
-      reply(client, verdict.status, `${formatTarget(host, port)}: ${verdict.reason}`);
-      finish({ host, port, decision: "deny", reason: verdict.reason });
-      return;
-    }
-    const dialled = await dial(verdict.addresses, port, this.options.connectTimeoutMs, client);
-    if ("error" in dialled) {
-      reply(client, 502, `${formatTarget(host, port)}: ${dialled.error}`);
-      finish({ host, port, decision: "allow", reason: `matched ${verdict.rule.text}`, error: dialled.error });
-      return;
-    }
-    const upstream = this.own(dialled.socket);
+    const opened = await this.openUpstream(client, target, finish);
+    if (!opened) return;
+    const { verdict, dialled, upstream } = opened;
     const requestHead = Buffer.from(rewriteRequestHead(head, target.path, target.authority), "latin1");
 
     // Request body: exactly what the framing says, nothing after it.
