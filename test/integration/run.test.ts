@@ -133,6 +133,22 @@ describe("sandbox run: timeout and signals", () => {
     expect(await leftovers()).toBe(0);
   });
 
+  test("a second SIGINT kills a command that ignores the first", async () => {
+    const r = await runSandbox(["run", ...img, "sh", "-c", "trap '' INT; echo started; while true; do sleep 1; done"], {
+      cwd: work,
+      onSpawn: (child) => {
+        child.stdout?.once("data", () => {
+          setTimeout(() => child.kill("SIGINT"), 300);
+          setTimeout(() => child.kill("SIGINT"), 1500);
+        });
+      },
+    });
+    expect(r.code).toBe(130);
+    expect(r.stderr).toContain("second interrupt");
+    expect(r.ms).toBeLessThan(20_000);
+    expect(await leftovers()).toBe(0);
+  });
+
   test("SIGTERM exits 143", async () => {
     const r = await runSandbox(["run", ...img, "sh", "-c", "echo started; exec sleep 60"], {
       cwd: work,
