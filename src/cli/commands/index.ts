@@ -1,26 +1,20 @@
 import type { CommandContext } from "../context.ts";
-import { inspectCommand } from "./inspect.ts";
-import { psCommand } from "./ps.ts";
-import { pruneCommand } from "./prune.ts";
-import { runCommand } from "./run.ts";
-import { versionCommand } from "./version.ts";
-import { configCommand } from "./config.ts";
-import { cacheCommand } from "./cache.ts";
-import { doctorCommand } from "./doctor.ts";
-import { imageCommand } from "./image.ts";
-import { completionCommand } from "./completion.ts";
 
 export type CommandHandler = (argv: readonly string[], ctx: CommandContext) => Promise<number>;
 
+/**
+ * Handlers load on first use: a run never evaluates prune's or doctor's
+ * code, which keeps start-up (and `--version`) fast in the compiled binary.
+ */
 export const COMMANDS: Record<string, CommandHandler> = {
-  run: runCommand,
-  version: versionCommand,
-  config: configCommand,
-  cache: cacheCommand,
-  ps: psCommand,
-  inspect: inspectCommand,
-  prune: pruneCommand,
-  doctor: doctorCommand,
-  image: imageCommand,
-  completion: completionCommand,
+  run: async (argv, ctx) => (await import("./run.ts")).runCommand(argv, ctx),
+  version: async (argv, ctx) => (await import("./version.ts")).versionCommand(argv, ctx),
+  config: async (argv, ctx) => (await import("./config.ts")).configCommand(argv, ctx),
+  cache: async (argv, ctx) => (await import("./cache.ts")).cacheCommand(argv, ctx),
+  ps: async (argv, ctx) => (await import("./ps.ts")).psCommand(argv, ctx),
+  inspect: async (argv, ctx) => (await import("./inspect.ts")).inspectCommand(argv, ctx),
+  prune: async (argv, ctx) => (await import("./prune.ts")).pruneCommand(argv, ctx),
+  doctor: async (argv, ctx) => (await import("./doctor.ts")).doctorCommand(argv, ctx),
+  image: async (argv, ctx) => (await import("./image.ts")).imageCommand(argv, ctx),
+  completion: async (argv, ctx) => (await import("./completion.ts")).completionCommand(argv, ctx),
 };
