@@ -180,7 +180,8 @@ else
     done
     log "dockerd: starting (log: $DOCKERD_LOG)"
     # shellcheck disable=SC2086  # extra args are split on purpose
-    setsid dockerd -H "unix://$DOCKER_SOCK" ${SANDBOX_TEST_DOCKERD_ARGS:-} </dev/null >>"$DOCKERD_LOG" 2>&1 &
+    # From /, never the checkout: daemons and their shims write relative paths into their cwd.
+    (cd / && exec setsid dockerd -H "unix://$DOCKER_SOCK" ${SANDBOX_TEST_DOCKERD_ARGS:-} </dev/null >>"$DOCKERD_LOG" 2>&1) &
     DOCKERD_PID=$!
     disown
   fi
@@ -373,7 +374,9 @@ EOF
     ensure_cgroups
     rm -f "$PODMAN_SOCK"
     log "podman: starting the API service on $PODMAN_SOCK (log: $PODMAN_LOG)"
-    setsid podman --log-level=warn system service --time=0 "unix://$PODMAN_SOCK" </dev/null >>"$PODMAN_LOG" 2>&1 &
+    # conmon writes an `oom` marker into its working directory when a container is
+    # OOM-killed: run the service from its own folder, never the checkout.
+    (cd "$(dirname "$PODMAN_SOCK")" && exec setsid podman --log-level=warn system service --time=0 "unix://$PODMAN_SOCK" </dev/null >>"$PODMAN_LOG" 2>&1) &
     pid=$!
     echo "$pid" >"$PODMAN_PID"
     disown
