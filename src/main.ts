@@ -3,7 +3,7 @@
  * The entry point: the only file that touches `process`. It builds the
  * command context from the real process and exits with main's code.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { createReadStream, existsSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { main } from "./cli/app.ts";
 import type { CommandContext, SignalName, SignalSource } from "./cli/context.ts";
@@ -35,6 +35,7 @@ const ctx: CommandContext = {
   gid: typeof process.getgid === "function" ? process.getgid() : undefined,
   platform: process.platform,
   signals,
+  openStdinStream: () => createReadStream("", { fd: 0, autoClose: false }),
   connect: async (hostFlag?: string) =>
     connectEngine(
       discoverEngine({

@@ -32,6 +32,13 @@ export interface CommandContext {
   gid: number | undefined;
   platform: string;
   signals: SignalSource;
+  /**
+   * Standard input as a plain file-descriptor stream, for bulk reads (an
+   * image archive on `-`). Bun's process.stdin, piped into a transform,
+   * occasionally never delivers its end (about 1 load in 70 hung); reading
+   * fd 0 with fs streams does not.
+   */
+  openStdinStream(): Readable;
   /** Connect to the engine chosen by flags/env (lazily: --dry-run never connects). */
   connect(hostFlag?: string): Promise<Connected>;
 }

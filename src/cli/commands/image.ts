@@ -83,7 +83,7 @@ export async function imageCommand(argv: readonly string[], ctx: CommandContext)
     if (sub === "load") {
       const file = positionals[0] as string;
       reporter.info(`loading ${file === "-" ? "standard input" : file}`);
-      const result = await loadImages(engine, file, { input: ctx.stdin, onBytes: progress.update("loading", false), signal: abort.signal });
+      const result = await loadImages(engine, file, { ...(file === "-" ? { input: ctx.openStdinStream() } : {}), onBytes: progress.update("loading", false), signal: abort.signal });
       progress.clear();
       if (result.images.length === 0) reporter.warn("the engine loaded the archive but named no image");
       for (const image of result.images) ctx.stdout.write(`Loaded image: ${image}\n`);
