@@ -1,33 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import { buildRunPlan, containerName, redactPlan, type HostFacts, type RunSettings } from "../../src/core/plan.ts";
+import { testSettings } from "../helpers/run-settings.ts";
 
-const settings = (over: Partial<RunSettings> = {}): RunSettings => ({
-  image: "img:1",
-  imageRule: "--image flag",
-  agent: "generic",
-  entrypoint: undefined,
-  timeoutMs: 30 * 60_000,
-  network: "bridge",
-  remove: true,
-  memoryBytes: 4 * 1024 ** 3,
-  cpus: undefined,
-  pids: 512,
-  seccomp: { kind: "default", json: '{"defaultAction":"SCMP_ACT_ERRNO"}', hash: "abc" },
-  readOnlyRoot: true,
-  readOnlyWorkspace: false,
-  user: undefined,
-  capAdd: [],
-  envAllow: [],
-  envBlock: [],
-  envFlags: [],
-  envValues: {},
-  workspaceTarget: "/work",
-  pull: "missing",
-  name: undefined,
-  extraMounts: [],
-  setup: [],
-  ...over,
-});
+const settings = (over: Partial<RunSettings> = {}): RunSettings => testSettings({ ...over });
 
 const host = (over: Partial<HostFacts> = {}): HostFacts => ({
   workspace: "/home/me/project",

@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { SecurityError, UsageError } from "../../src/core/errors.ts";
 import { buildRunPlan, type RunSettings } from "../../src/core/plan.ts";
+import { testSettings } from "../helpers/run-settings.ts";
 import {
   doctorRows,
   enforcePreflight,
@@ -14,33 +15,7 @@ import {
   type EngineInfo,
 } from "../../src/core/preflight.ts";
 
-const settings = (over: Partial<RunSettings> = {}): RunSettings => ({
-  image: "img:1",
-  imageRule: "--image flag",
-  agent: "generic",
-  entrypoint: undefined,
-  timeoutMs: 60_000,
-  network: "none",
-  remove: true,
-  memoryBytes: 4 * 1024 ** 3,
-  cpus: undefined,
-  pids: 512,
-  seccomp: { kind: "default", json: '{"defaultAction":"SCMP_ACT_ERRNO"}', hash: "abc" },
-  readOnlyRoot: true,
-  readOnlyWorkspace: false,
-  user: undefined,
-  capAdd: [],
-  envAllow: [],
-  envBlock: [],
-  envFlags: [],
-  envValues: {},
-  workspaceTarget: "/work",
-  pull: "missing",
-  name: undefined,
-  extraMounts: [],
-  setup: [],
-  ...over,
-});
+const settings = (over: Partial<RunSettings> = {}): RunSettings => testSettings({ timeoutMs: 60_000, network: "none", ...over });
 
 const plan = (over: Partial<RunSettings> = {}) =>
   buildRunPlan(["true"], { tty: false, interactive: false, keep: false }, settings(over), {

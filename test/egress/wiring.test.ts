@@ -10,6 +10,7 @@ import { DEFAULTS } from "../../src/config/settings.ts";
 import { detectAgent } from "../../src/core/agents.ts";
 import { UsageError, ConfigError } from "../../src/core/errors.ts";
 import { buildRunPlan, type HostFacts, type RunSettings } from "../../src/core/plan.ts";
+import { testSettings } from "../helpers/run-settings.ts";
 import { egressEngineProblem, NO_PROXY_VALUE, withEgressRuntime } from "../../src/egress/gateway.ts";
 
 type Eff = Parameters<typeof egressSettings>[1];
@@ -77,33 +78,8 @@ describe("egressSettings: when the proxy is in effect", () => {
 });
 
 describe("the plan and the container body", () => {
-  const settings = (over: Partial<RunSettings> = {}): RunSettings => ({
-    image: "img:1",
-    imageRule: "--image flag",
-    agent: "generic",
-    entrypoint: undefined,
-    timeoutMs: 60_000,
-    network: "bridge",
-    remove: true,
-    memoryBytes: 1 << 30,
-    cpus: undefined,
-    pids: 512,
-    seccomp: { kind: "unconfined" },
-    readOnlyRoot: true,
-    readOnlyWorkspace: false,
-    user: undefined,
-    capAdd: [],
-    envAllow: [],
-    envBlock: [],
-    envFlags: [],
-    envValues: {},
-    workspaceTarget: "/work",
-    pull: "missing",
-    name: undefined,
-    extraMounts: [],
-    setup: [],
-    ...over,
-  });
+  const settings = (over: Partial<RunSettings> = {}): RunSettings =>
+    testSettings({ timeoutMs: 60_000, memoryBytes: 1 << 30, seccomp: { kind: "unconfined" }, ...over });
   const host: HostFacts = {
     workspace: "/home/me/p",
     uid: 1000,
