@@ -29,6 +29,8 @@ export interface RunOpts {
   /** Keep stdin open (never send EOF) when no input is given. */
   holdStdin?: boolean;
   onSpawn?: (child: import("node:child_process").ChildProcess) => void;
+  /** How to start sandbox, when not sandboxArgv() (e.g. under Deno). */
+  launcher?: string[];
 }
 
 /** The argv prefix that starts sandbox: the compiled binary or `bun src/main.ts`. */
@@ -37,7 +39,7 @@ export function sandboxArgv(): string[] {
 }
 
 export function runSandbox(args: string[], opts: RunOpts = {}): Promise<RunResult> {
-  const [cmd, ...pre] = sandboxArgv() as [string, ...string[]];
+  const [cmd, ...pre] = (opts.launcher ?? sandboxArgv()) as [string, ...string[]];
   const started = Date.now();
   return new Promise((resolvePromise, reject) => {
     const child = spawn(cmd, [...pre, ...args], {

@@ -4,13 +4,12 @@
  * other commands), since src/ is kept to web-standard and node: APIs.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { removeByName } from "../helpers/engine.ts";
-import { cleanEnv, ROOT, TEST_IMAGE, type RunResult } from "../helpers/sandbox.ts";
+import { ROOT, runSandbox, TEST_IMAGE, type RunResult } from "../helpers/sandbox.ts";
 
 const DENO = join(ROOT, "node_modules/.bin/deno");
 const img = ["--image", TEST_IMAGE];
@@ -23,27 +22,9 @@ afterAll(async () => {
 });
 
 function runDeno(args: string[], opts: { input?: Buffer | string; timeoutMs?: number } = {}): Promise<RunResult> {
-  const started = Date.now();
-  return new Promise((resolvePromise, reject) => {
-    // --no-prompt: a permission prompt would hang a test; -A grants what sandbox needs.
-    const child = spawn(DENO, ["run", "-A", "--no-prompt", join(ROOT, "src/main.ts"), ...args], {
-      cwd: work,
-      env: cleanEnv({ NO_COLOR: "1" }),
-      stdio: ["pipe", "pipe", "pipe"],
-    });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on("data", (c: Buffer) => out.push(c));
-    child.stderr.on("data", (c: Buffer) => err.push(c));
-    child.stdin.on("error", () => {});
-    const timer = setTimeout(() => child.kill("SIGKILL"), opts.timeoutMs ?? 60_000);
-    child.on("error", reject);
-    child.on("close", (code, signal) => {
-      clearTimeout(timer);
-      resolvePromise({ code, signal, stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString("utf8"), ms: Date.now() - started });
-    });
-    child.stdin.end(opts.input ?? "");
-  });
+  // --no-prompt: a permission prompt would hang a test; -A grants what sandbox needs.
+  const launcher = [DENO, "run", "-A", "--no-prompt", join(ROOT, "src/main.ts")];
+  return runSandbox(args, { ...opts, launcher, cwd: work, env: { NO_COLOR: "1" } });
 }
 
 const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
