@@ -98,12 +98,7 @@ beforeAll(async () => {
     (client) => {
       tlsConnections++;
       const upstream = net.connect({ path: DOCKER_SOCKET, allowHalfOpen: true });
-      client.pipe(upstream);
-      upstream.pipe(client);
-      client.on("error", () => upstream.destroy());
-      upstream.on("error", () => client.destroy());
-      client.on("close", () => upstream.destroy());
-      upstream.on("close", () => client.destroy());
+      splice(client, upstream);
     },
   );
   server.on("tlsClientError", () => {});
@@ -315,12 +310,7 @@ describe.skipIf(!haveDocker)("API version negotiation", () => {
       client.on("data", (chunk: Buffer) => {
         for (const m of chunk.toString("latin1").matchAll(/(?:^|\r\n)(GET|POST|PUT|DELETE|HEAD) (\S+) HTTP\/1\.1\r\n/g)) seen.push(`${m[1]} ${m[2]}`);
       });
-      client.pipe(upstream);
-      upstream.pipe(client);
-      client.on("error", () => upstream.destroy());
-      upstream.on("error", () => client.destroy());
-      client.on("close", () => upstream.destroy());
-      upstream.on("close", () => client.destroy());
+      splice(client, upstream);
     });
     await new Promise<void>((resolve) => proxy.listen(socketPath, resolve));
     try {
@@ -414,3 +404,13 @@ describe("--workspace-mode copy", () => {
     expect(plan.create.HostConfig.Mounts.find((m: { Target: string }) => m.Target === "/work")).toEqual({ Type: "volume", Target: "/work", VolumeOptions: { NoCopy: true } });
   });
 });
+
+/** Relay two sockets both ways; either side failing or closing ends both. */
+function splice(a: net.Socket, b: net.Socket): void {
+  a.pipe(b);
+  b.pipe(a);
+  a.on("error", () => b.destroy());
+  b.on("error", () => a.destroy());
+  a.on("close", () => b.destroy());
+  b.on("close", () => a.destroy());
+}
