@@ -42,7 +42,18 @@ export async function compile(target: string | undefined, outfile: string, facts
   const f = facts ?? (await buildFacts());
   const result = await Bun.build({
     entrypoints: ["src/main.ts"],
-    compile: { outfile, ...(target ? { target: target as never } : {}) },
+    compile: {
+      outfile,
+      ...(target ? { target: target as never } : {}),
+      // sandbox runs inside repositories it does not trust: a directory's .env
+      // must not reach process.env (DOCKER_HOST, SANDBOX_CONFIG) and its
+      // bunfig.toml `preload` must not run code on the host
+      // (test/integration/binary.test.ts).
+      autoloadDotenv: false,
+      autoloadBunfig: false,
+      autoloadTsconfig: false,
+      autoloadPackageJson: false,
+    },
     minify: true,
     bytecode: true,
     sourcemap: "none",

@@ -4,7 +4,8 @@
  * started. DOCKER_HOST selects the engine (Docker by default, Podman in the
  * second pass).
  */
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 
 export const ROOT = resolve(import.meta.dir, "../..");
@@ -31,6 +32,19 @@ export interface RunOpts {
   onSpawn?: (child: import("node:child_process").ChildProcess) => void;
   /** How to start sandbox, when not sandboxArgv() (e.g. under Deno). */
   launcher?: string[];
+}
+
+/**
+ * The compiled binary (what users install): SANDBOX_BIN, else dist/sandbox,
+ * built first when missing. For tests about the executable itself.
+ */
+export function compiledBinary(): string {
+  const bin = SANDBOX_BIN ?? resolve(ROOT, "dist/sandbox");
+  if (!existsSync(bin)) {
+    const built = spawnSync(process.execPath, ["scripts/build.ts"], { cwd: ROOT, encoding: "utf8", timeout: 180_000 });
+    if (built.status !== 0) throw new Error(`building dist/sandbox failed:\n${built.stderr}`);
+  }
+  return bin;
 }
 
 /** The argv prefix that starts sandbox: the compiled binary or `bun src/main.ts`. */

@@ -7,12 +7,12 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawn, spawnSync } from "node:child_process";
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { cleanEnv, ROOT, SANDBOX_BIN, TEST_IMAGE } from "../helpers/sandbox.ts";
+import { cleanEnv, compiledBinary, ROOT, TEST_IMAGE } from "../helpers/sandbox.ts";
 
-const BIN = SANDBOX_BIN ?? join(ROOT, "dist/sandbox");
+const BIN = compiledBinary();
 const work = mkdtempSync(join(tmpdir(), "sandbox-hooks-"));
 const home = join(work, "home");
 const repo = join(work, "repo");
@@ -62,10 +62,6 @@ function headCount(): number {
 }
 
 beforeAll(() => {
-  if (!existsSync(BIN)) {
-    const built = spawnSync(process.execPath, ["scripts/build.ts"], { cwd: ROOT, encoding: "utf8", timeout: 180_000 });
-    if (built.status !== 0) throw new Error(`building dist/sandbox failed:\n${built.stderr}`);
-  }
   mkdirSync(home, { recursive: true });
   mkdirSync(repo, { recursive: true });
   for (const args of [["init", "-q", "-b", "main"], ["config", "user.name", "Hook Test"], ["config", "user.email", "hooks@example.invalid"], ["config", "commit.gpgsign", "false"]]) {
