@@ -3,7 +3,7 @@
  * The entry point: the only file that touches `process`. It builds the
  * command context from the real process and exits with main's code.
  */
-import { createReadStream, existsSync, readFileSync } from "node:fs";
+import { createReadStream, existsSync, read, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { main } from "./cli/app.ts";
 import type { CommandContext, SignalName, SignalSource } from "./cli/context.ts";
@@ -36,6 +36,8 @@ const ctx: CommandContext = {
   platform: process.platform,
   signals,
   openStdinStream: () => createReadStream("", { fd: 0, autoClose: false }),
+  readStdin: (buffer) =>
+    new Promise((resolve, reject) => read(0, buffer, 0, buffer.length, null, (err, n) => (err ? reject(err) : resolve(n)))),
   connect: async (hostFlag?: string) =>
     connectEngine(
       discoverEngine({

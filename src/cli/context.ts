@@ -39,6 +39,8 @@ export interface CommandContext {
    * fd 0 with fs streams does not.
    */
   openStdinStream(): Readable;
+  /** One read of standard input into `buffer` (0 at end of input): the allocation-free path for piping (engine/stdin-pump.ts). */
+  readStdin?(buffer: Uint8Array): Promise<number>;
   /** Connect to the engine chosen by flags/env (lazily: --dry-run never connects). */
   connect(hostFlag?: string): Promise<Connected>;
 }

@@ -25,13 +25,17 @@ export class DemuxWriter extends Writable {
   private remaining = 0;
   private current: NodeJS.WritableStream | undefined;
 
-  constructor(targets: DemuxTargets, opts: { raw: boolean }) {
+  private readonly onBytes: ((n: number) => void) | undefined;
+
+  constructor(targets: DemuxTargets, opts: { raw: boolean; onBytes?: (n: number) => void }) {
     super({ highWaterMark: 64 * 1024 });
     this.targets = targets;
     this.raw = opts.raw;
+    this.onBytes = opts.onBytes;
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, done: (err?: Error | null) => void): void {
+    this.onBytes?.(chunk.length);
     if (this.raw) {
       writeWithBackpressure(this.targets.stdout, chunk, done);
       return;

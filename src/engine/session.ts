@@ -25,9 +25,13 @@ import { createBodyFor, engineFlavor, InitFailureFilter } from "./dialect.ts";
 import { chownVolumeRoot, copyIgnore, copyIn, copyModeMounts, copyOut, copyOwner, readIgnoreFile, type Ignore } from "./workspace-copy.ts";
 import { pidsLimitMessage, watchPids, type PidsWatch } from "./stats.ts";
 import { openEgress, type OpenEgress } from "../egress/gateway.ts";
+import { pumpInto, type ReadInto } from "./stdin-pump.ts";
+import { gcEvery, type GcHint } from "./gc-hint.ts";
 
 export interface SessionIo {
   stdin: TerminalIn;
+  /** Raw reads of standard input, for the pooled pump (stdin-pump.ts); the stream is used without it. */
+  readStdin?: ReadInto;
   stdout: TerminalOut;
   stderr: TerminalOut;
   signals: SignalSource;
@@ -99,7 +103,8 @@ export async function runSession(engine: EngineClient, plan: RunPlan, io: Sessio
     attached.on("error", () => {});
     // Podman's init reports a missing command on stderr after start, not as a start error (see dialect.ts).
     const initFilter = !plan.tty && plan.create.HostConfig.Init && engineFlavor(engine.server) === "podman" ? new InitFailureFilter(io.stderr) : undefined;
-    const output = pipeline(attached, new DemuxWriter({ stdout: io.stdout, stderr: initFilter ?? io.stderr }, { raw: plan.tty })).catch(() => {});
+    const gcHint = gcEvery();
+    const output = pipeline(attached, new DemuxWriter({ stdout: io.stdout, stderr: initFilter ?? io.stderr }, { raw: plan.tty, onBytes: gcHint })).catch(() => {});
 
     if (plan.tty) restoreTerminal = enterRawMode(io.stdin);
     try {
@@ -110,7 +115,7 @@ export async function runSession(engine: EngineClient, plan: RunPlan, io: Sessio
     if (plan.tty) {
       disposers.push(followResize(io.stdout, io.signals, (size) => void resizeContainer(engine, id, size.rows, size.columns).catch(() => {})));
     }
-    if (plan.stdin) disposers.push(forwardStdin(io.stdin, attached));
+    if (plan.stdin) disposers.push(forwardStdin(io, attached, gcHint));
     const pids = watchPids(engine, id);
     disposers.push(() => pids.stop());
 
@@ -228,17 +233,37 @@ async function describeOutcome(engine: EngineClient, id: string, plan: RunPlan, 
 }
 
 /**
- * stdin → container. Back-pressure comes from pipe(); at EOF we half-close
- * so the command sees end of input, while its output keeps flowing back.
+ * stdin → container, with back-pressure; at EOF we half-close so the command
+ * sees end of input while its output keeps flowing back. A terminal is read
+ * as a stream (raw mode); anything else through the pooled pump, which falls
+ * back to the stream when fd 0 cannot be read directly (a non-blocking fd).
  */
-function forwardStdin(stdin: TerminalIn, socket: Duplex): () => void {
-  const onError = () => {};
-  stdin.on("error", onError);
-  stdin.pipe(socket, { end: true });
+function forwardStdin(io: Pick<SessionIo, "stdin" | "readStdin">, socket: Duplex, onBytes: GcHint): () => void {
+  const { stdin, readStdin } = io;
+  let stopStream: (() => void) | undefined;
+  const viaStream = () => {
+    const onError = () => {};
+    stdin.on("error", onError);
+    stdin.pipe(socket, { end: true });
+    stopStream = () => {
+      stdin.unpipe(socket);
+      stdin.off("error", onError);
+      stdin.pause();
+    };
+  };
+  if (stdin.isTTY === true || !readStdin) {
+    viaStream();
+    return () => stopStream?.();
+  }
+  const pump = pumpInto(readStdin, socket, { onBytes });
+  pump.done.catch((err: unknown) => {
+    if (pump.bytes === 0 && (err as NodeJS.ErrnoException).code === "EAGAIN") viaStream();
+    // Any other read error ends the input, as a closed pipe would.
+    else socket.end();
+  });
   return () => {
-    stdin.unpipe(socket);
-    stdin.off("error", onError);
-    stdin.pause();
+    pump.stop();
+    stopStream?.();
   };
 }
 

@@ -101,7 +101,7 @@ export async function runCommand(argv: readonly string[], ctx: CommandContext): 
     runSession(
       engine,
       guarded,
-      { stdin: ctx.stdin, stdout: ctx.stdout, stderr: ctx.stderr, signals: ctx.signals, reporter },
+      { stdin: ctx.stdin, readStdin: ctx.readStdin, stdout: ctx.stdout, stderr: ctx.stderr, signals: ctx.signals, reporter },
       { seccompDir: `${defaultStateDir(ctx.env, ctx.homeDir)}/seccomp` },
     ),
   );
