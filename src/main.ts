@@ -5,10 +5,9 @@
  */
 import { createReadStream, existsSync, read, readFileSync } from "node:fs";
 import { homedir } from "node:os";
+import { isatty } from "node:tty";
 import { main } from "./cli/app.ts";
 import type { CommandContext, SignalName, SignalSource } from "./cli/context.ts";
-import { connectEngine } from "./engine/connect.ts";
-import { discoverEngine } from "./engine/discovery.ts";
 
 const signals: SignalSource = {
   on(signal: SignalName, handler: () => void) {
@@ -25,7 +24,12 @@ process.noDeprecation = true;
 
 const env = { ...process.env };
 const ctx: CommandContext = {
-  stdin: process.stdin,
+  // Read on first use: setting up process.stdin costs ~3 ms of start-up, and a
+  // piped run reads fd 0 directly (readStdin below).
+  get stdin() {
+    return process.stdin;
+  },
+  stdinIsTTY: isatty(0),
   stdout: process.stdout,
   stderr: process.stderr,
   env,
@@ -38,8 +42,11 @@ const ctx: CommandContext = {
   openStdinStream: () => createReadStream("", { fd: 0, autoClose: false }),
   readStdin: (buffer) =>
     new Promise((resolve, reject) => read(0, buffer, 0, buffer.length, null, (err, n) => (err ? reject(err) : resolve(n)))),
-  connect: async (hostFlag?: string) =>
-    connectEngine(
+  // Loaded on first use: docker-modem and node:http cost start-up time that
+  // --version, --help and --dry-run never need.
+  connect: async (hostFlag, options) => {
+    const [{ connectEngine }, { discoverEngine }] = await Promise.all([import("./engine/connect.ts"), import("./engine/discovery.ts")]);
+    return connectEngine(
       discoverEngine({
         hostFlag,
         env,
@@ -54,7 +61,9 @@ const ctx: CommandContext = {
         exists: existsSync,
         platform: process.platform,
       }),
-    ),
+      options,
+    );
+  },
 };
 
 void main(process.argv.slice(2), ctx).then(async (code) => {

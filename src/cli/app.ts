@@ -45,6 +45,6 @@ async function dispatch(argv: readonly string[], ctx: CommandContext): Promise<n
   if (!handler) {
     throw new UsageError(`unknown command "${name}"`, { hint: `Commands: ${Object.keys(COMMANDS).join(", ")}. Did you mean 'sandbox run ${name}'?` });
   }
-  const withHost = host === undefined ? ctx : { ...ctx, connect: (flag?: string) => ctx.connect(flag ?? host) };
+  const withHost: CommandContext = host === undefined ? ctx : { ...ctx, connect: (flag, options) => ctx.connect(flag ?? host, options) };
   return handler(rest, withHost);
 }

@@ -1,5 +1,5 @@
 import type { Readable, Writable } from "node:stream";
-import type { Connected } from "../engine/connect.ts";
+import type { Connected, ConnectOptions } from "../engine/connect.ts";
 
 /** Signals the run loop cares about; `on` returns an unsubscribe function. */
 export type SignalName = "SIGINT" | "SIGTERM" | "SIGHUP" | "SIGWINCH";
@@ -23,6 +23,8 @@ export interface TerminalOut extends Writable {
  */
 export interface CommandContext {
   stdin: TerminalIn;
+  /** Whether fd 0 is a terminal, known without touching `stdin` (which may be set up lazily). */
+  stdinIsTTY?: boolean;
   stdout: TerminalOut;
   stderr: TerminalOut;
   env: Record<string, string | undefined>;
@@ -42,7 +44,7 @@ export interface CommandContext {
   /** One read of standard input into `buffer` (0 at end of input): the allocation-free path for piping (engine/stdin-pump.ts). */
   readStdin?(buffer: Uint8Array): Promise<number>;
   /** Connect to the engine chosen by flags/env (lazily: --dry-run never connects). */
-  connect(hostFlag?: string): Promise<Connected>;
+  connect(hostFlag?: string, options?: ConnectOptions): Promise<Connected>;
 }
 
 /** sandbox's own lines on stderr: silenced by --quiet, never coloured off a terminal. */

@@ -10,7 +10,6 @@ import {
   WorkspaceFileSchema,
 } from "./schema.ts";
 import { DEFAULT_SOURCE, DEFAULTS, type EffectiveSettings, mergeSettings, SETTING_KEYS } from "./settings.ts";
-import { parseYaml } from "./yaml.ts";
 
 export { DEFAULTS, mergeSettings } from "./settings.ts";
 export type { EffectiveSettings, Setting, Settings } from "./settings.ts";
@@ -35,6 +34,8 @@ export interface LoadInput {
   readonly workspace: string;
   /** File contents, or undefined when the file does not exist. May throw for unreadable files. */
   readonly readFile: (path: string) => string | undefined;
+  /** YAML text -> data (config/yaml.ts), passed in so that loading it can wait for a file to parse. */
+  readonly parseYaml: (text: string, file: string, hint?: string) => unknown;
 }
 
 export interface LoadedConfig {
@@ -96,8 +97,8 @@ function dropEmpty(data: unknown): unknown {
   return out;
 }
 
-function validate<S extends v.GenericSchema>(schema: S, text: string, file: string, hint: string): v.InferOutput<S> {
-  const result = v.safeParse(schema, dropEmpty(parseYaml(text, file, hint)));
+function validate<S extends v.GenericSchema>(input: LoadInput, schema: S, text: string, file: string, hint: string): v.InferOutput<S> {
+  const result = v.safeParse(schema, dropEmpty(input.parseYaml(text, file, hint)));
   if (!result.success) throw fileError(file, formatIssues(result.issues), hint);
   return result.output;
 }
@@ -140,7 +141,7 @@ export function loadConfig(input: LoadInput): LoadedConfig {
     const legacy = join(input.homeDir, LEGACY_CONFIG);
     const text = read(input, legacy);
     if (text !== undefined) {
-      layers.push({ path: legacy, config: validate(GlobalConfigSchema, text, legacy, GLOBAL_HINT) });
+      layers.push({ path: legacy, config: validate(input, GlobalConfigSchema, text, legacy, GLOBAL_HINT) });
       legacyPath = legacy;
     }
   }
@@ -151,7 +152,7 @@ export function loadConfig(input: LoadInput): LoadedConfig {
     });
   }
   if (text !== undefined) {
-    layers.push({ path: target.path, config: validate(GlobalConfigSchema, text, target.path, GLOBAL_HINT) });
+    layers.push({ path: target.path, config: validate(input, GlobalConfigSchema, text, target.path, GLOBAL_HINT) });
     globalPath = target.path;
   }
 
@@ -164,7 +165,7 @@ export function loadConfig(input: LoadInput): LoadedConfig {
   const workspacePath = join(input.workspace, WORKSPACE_FILE_NAME);
   const workspaceText = read(input, workspacePath);
   const workspaceFile =
-    workspaceText === undefined ? undefined : validate(WorkspaceFileSchema, workspaceText, workspacePath, WORKSPACE_HINT);
+    workspaceText === undefined ? undefined : validate(input, WorkspaceFileSchema, workspaceText, workspacePath, WORKSPACE_HINT);
 
   return {
     global,
@@ -173,6 +174,43 @@ export function loadConfig(input: LoadInput): LoadedConfig {
     ...(legacyPath === undefined ? {} : { legacyPath }),
     ...(workspaceFile === undefined ? {} : { workspaceFile, workspacePath }),
   };
+}
+
+/** Every file loadConfig may read, in the order it reads them. */
+export function configCandidates(env: Readonly<Record<string, string | undefined>>, homeDir: string, workspace: string): string[] {
+  const target = globalConfigPath(env, homeDir);
+  return [...(target.explicit ? [] : [join(homeDir, LEGACY_CONFIG)]), target.path, join(workspace, WORKSPACE_FILE_NAME)];
+}
+
+/**
+ * loadConfig, with the YAML parser loaded only when there is a file to parse:
+ * the `yaml` package costs ~7 ms of every start-up, and most runs (CI, hooks)
+ * have no config file at all. Each file is read once.
+ */
+export async function loadConfigFiles(input: Omit<LoadInput, "parseYaml">): Promise<LoadedConfig> {
+  const seen = new Map<string, { text: string | undefined } | { error: unknown }>();
+  const readFile = (path: string): string | undefined => {
+    let entry = seen.get(path);
+    if (entry === undefined) {
+      try {
+        entry = { text: input.readFile(path) };
+      } catch (error) {
+        entry = { error };
+      }
+      seen.set(path, entry);
+    }
+    if ("error" in entry) throw entry.error;
+    return entry.text;
+  };
+  const present = configCandidates(input.env, input.homeDir, input.workspace).some((path) => {
+    try {
+      return readFile(path) !== undefined;
+    } catch {
+      return true; // loadConfig reports it
+    }
+  });
+  const parseYaml = present ? (await import("./yaml.ts")).parseYaml : () => ({});
+  return loadConfig({ ...input, readFile, parseYaml });
 }
 
 /** Defaults < global config < workspace file; the plan builder adds flags with `withOverride`. */

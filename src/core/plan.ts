@@ -165,7 +165,8 @@ export interface CreateBody {
 
 export interface HostConfig {
   Init: true;
-  AutoRemove: false;
+  /** Set by the engine layer on engines that remove the container themselves (session.ts). */
+  AutoRemove: boolean;
   Privileged: false;
   Mounts: MountSpec[];
   CapDrop: ["ALL"];

@@ -80,6 +80,106 @@ export async function waitContainer(engine: EngineClient, id: string): Promise<W
   return reply.body;
 }
 
+export interface RemovalWait {
+  /** The exit, once the engine has removed the container. */
+  exit: Promise<WaitResult>;
+  cancel(): void;
+}
+
+/**
+ * POST /containers/{id}/wait?condition=removed for a container created with
+ * AutoRemove, as `docker run --rm` does. The engine sends the response head
+ * once the wait is registered, so a start after that cannot race it; the exit
+ * comes later on the same response. Some proxies hold a head back until the
+ * body starts, which would stall the run: after `headWithinMs` we go on
+ * without it (the request reached the engine long before).
+ */
+export async function waitForRemoval(engine: EngineClient, id: string, headWithinMs = 250): Promise<RemovalWait> {
+  let res: import("node:http").IncomingMessage | undefined;
+  let cancelled = false;
+  // Untimed: docker-modem's timer would otherwise run until that held-back head.
+  const head = engine.stream({ method: "POST", path: `/containers/${id}/wait`, query: { condition: "removed" }, ok: [200], untimed: true }).then((r) => {
+    res = r;
+    if (cancelled) r.destroy();
+    return r;
+  });
+  const exit = head.then((r) => readWaitResult(r, id));
+  exit.catch(() => {});
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([head.catch(() => {}), new Promise((resolve) => (timer = setTimeout(resolve, headWithinMs)))]);
+  clearTimeout(timer);
+  return {
+    exit,
+    cancel: () => {
+      cancelled = true;
+      res?.destroy();
+    },
+  };
+}
+
+function readWaitResult(res: import("node:http").IncomingMessage, id: string): Promise<WaitResult> {
+  return new Promise<WaitResult>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    res.on("data", (c: Buffer) => chunks.push(c));
+    res.once("error", reject);
+    res.once("end", () => {
+      const text = Buffer.concat(chunks).toString("utf8");
+      try {
+        const body = JSON.parse(text) as WaitResult;
+        if (typeof body.StatusCode !== "number") throw new Error("no StatusCode");
+        resolve(body);
+      } catch {
+        reject(new EngineError(`the engine's answer to waiting for container ${id.slice(0, 12)} was not understood: ${text.slice(0, 200)}`));
+      }
+    });
+    res.once("close", () => reject(new EngineError(`the engine closed the wait for container ${id.slice(0, 12)} without an exit status`)));
+  });
+}
+
+/**
+ * Whether the engine recorded an OOM kill for a container that is already
+ * gone (AutoRemove), from the engine's buffer of recent events: `since=0`
+ * replays them, and the container's `destroy` marks the end of its story
+ * (its `oom` would come before). Undefined when that cannot be told within
+ * `timeoutMs` (an engine without the buffer, or one too busy to still hold it).
+ */
+export async function oomKilledFromEvents(engine: EngineClient, id: string, timeoutMs = 2000): Promise<boolean | undefined> {
+  const filters = { type: ["container"], container: [id], event: ["oom", "destroy"] };
+  let res: import("node:http").IncomingMessage;
+  try {
+    res = await engine.stream({ method: "GET", path: "/events", query: { since: "0", filters }, ok: [200] });
+  } catch {
+    return undefined;
+  }
+  return new Promise((resolve) => {
+    let oom = false;
+    let rest = "";
+    const done = (answer: boolean | undefined) => {
+      clearTimeout(timer);
+      res.destroy();
+      resolve(answer);
+    };
+    const timer = setTimeout(() => done(undefined), timeoutMs);
+    res.on("data", (chunk: Buffer) => {
+      const lines = (rest + chunk.toString("utf8")).split("\n");
+      rest = lines.pop() ?? "";
+      for (const line of lines) {
+        let event: { status?: string; Action?: string };
+        try {
+          event = JSON.parse(line) as typeof event;
+        } catch {
+          continue;
+        }
+        const action = event.Action ?? event.status;
+        if (action === "oom") oom = true;
+        else if (action === "destroy") return done(oom);
+      }
+    });
+    res.once("error", () => done(undefined));
+    res.once("close", () => done(undefined));
+  });
+}
+
 /** Remove, tolerating "already gone" so cleanup paths can run twice safely. */
 export async function removeContainer(engine: EngineClient, id: string, opts: { force?: boolean; volumes?: boolean } = {}): Promise<boolean> {
   const reply = await engine.json({

@@ -19,6 +19,10 @@ import {
   startContainer,
   stopContainer,
   waitContainer,
+  waitForRemoval,
+  oomKilledFromEvents,
+  type RemovalWait,
+  type WaitResult,
 } from "./containers.ts";
 import { DemuxWriter } from "./demux.ts";
 import { createBodyFor, engineFlavor, InitFailureFilter } from "./dialect.ts";
@@ -30,6 +34,8 @@ import { gcEvery, type GcHint } from "./gc-hint.ts";
 
 export interface SessionIo {
   stdin: TerminalIn;
+  /** Whether stdin is a terminal, when known without touching `stdin` (see CommandContext). */
+  stdinIsTTY?: boolean;
   /** Raw reads of standard input, for the pooled pump (stdin-pump.ts); the stream is used without it. */
   readStdin?: ReadInto;
   stdout: TerminalOut;
@@ -61,6 +67,12 @@ const PIDS_LAST_SAMPLE_MS = 2000;
 export interface SessionOptions {
   /** Where a local Podman can read the seccomp profile from (it takes only paths; see dialect.ts). */
   seccompDir?: string;
+  /**
+   * Settles when the container may start (the engine's preflight, run.ts);
+   * awaited after create, so the check costs no wall time. If it rejects, the
+   * container is removed unstarted and its error is the session's.
+   */
+  startGate?: Promise<unknown>;
 }
 
 export async function runSession(engine: EngineClient, plan: RunPlan, io: SessionIo, options: SessionOptions = {}): Promise<SessionOutcome> {
@@ -72,6 +84,7 @@ export async function runSession(engine: EngineClient, plan: RunPlan, io: Sessio
   // A signal that arrives before the container exists must not be lost.
   let earlySignal: string | undefined;
   let keepForRecovery = false;
+  let removedByEngine = false;
   disposers.push(...(["SIGINT", "SIGTERM", "SIGHUP"] as const).map((s) => io.signals.on(s, () => (earlySignal ??= s))));
 
   try {
@@ -85,8 +98,21 @@ export async function runSession(engine: EngineClient, plan: RunPlan, io: Sessio
       body = placed.create;
       ignore = copyIgnore(await readIgnoreFile(plan.workspace), placed.excluded);
     }
-    containerId = await createContainer(engine, plan.name, body);
+    // Docker removes the container itself as it exits (AutoRemove, as `docker run --rm`),
+    // which saves a DELETE round trip after every run. Not with --keep, nor in copy mode
+    // (the changes come out after the exit), nor on Podman, whose AutoRemove and wait
+    // conditions differ (dialect.ts): there we remove it in `finally`.
+    const engineRemoves = !plan.keep && plan.workspaceMode !== "copy" && engineFlavor(engine.server) === "docker";
+    if (engineRemoves) body = { ...body, HostConfig: { ...body.HostConfig, AutoRemove: true } };
+    const gate = options.startGate ?? Promise.resolve();
+    try {
+      containerId = await createContainer(engine, plan.name, body);
+    } catch (err) {
+      await gate; // a refusal outranks the create's own failure
+      throw err;
+    }
     const id = containerId;
+    await gate;
     // Copy mode: the workspace goes in before start, its changes come back after exit (workspace-copy.ts).
     const manifest = ignore ? await copyIn(engine, id, { workspace: plan.workspace, target: plan.create.WorkingDir, ignore, ...copyOwner(plan.create.User) }) : undefined;
     // Docker never applies the archive's root entry to a volume's top folder; Podman does,
@@ -98,8 +124,11 @@ export async function runSession(engine: EngineClient, plan: RunPlan, io: Sessio
     }
     if (earlySignal) return { exitCode: exitCodeForSignal(earlySignal), reason: "signal", containerId: id, containerStatus: undefined };
 
-    socket = await attachContainer(engine, id, { stdin: plan.stdin });
+    // Attach and (with AutoRemove) the wait for removal are both in place before start.
+    let removal: RemovalWait | undefined;
+    [socket, removal] = await Promise.all([attachContainer(engine, id, { stdin: plan.stdin }), engineRemoves ? waitForRemoval(engine, id) : undefined]);
     const attached = socket;
+    if (removal) disposers.push(removal.cancel);
     attached.on("error", () => {});
     // Podman's init reports a missing command on stderr after start, not as a start error (see dialect.ts).
     const initFilter = !plan.tty && plan.create.HostConfig.Init && engineFlavor(engine.server) === "podman" ? new InitFailureFilter(io.stderr) : undefined;
@@ -119,7 +148,8 @@ export async function runSession(engine: EngineClient, plan: RunPlan, io: Sessio
     const pids = watchPids(engine, id);
     disposers.push(() => pids.stop());
 
-    const result = await superviseUntilExit(engine, id, plan, io, () => earlySignal, pids);
+    const waited = removal ? removal.exit.then((exit) => ((removedByEngine = true), exit)) : waitContainer(engine, id);
+    const result = await superviseUntilExit(engine, id, plan, io, waited, () => earlySignal, pids);
     pids.stop();
     await Promise.race([output, delay(OUTPUT_DRAIN_MS)]);
     if (initFilter) {
@@ -145,13 +175,13 @@ export async function runSession(engine: EngineClient, plan: RunPlan, io: Sessio
         }
       }
     }
-    return await describeOutcome(engine, id, plan, io, result, pids);
+    return await describeOutcome(engine, id, plan, io, result, pids, removedByEngine);
   } finally {
     restoreTerminal();
     for (const dispose of disposers) dispose();
     socket?.destroy();
-    if (containerId && !plan.keep && !keepForRecovery) await removeWithRetry(engine, containerId, io.reporter);
-    else if (containerId) io.reporter.info(`kept container ${plan.name} (${containerId.slice(0, 12)}); remove it with 'sandbox prune'`);
+    if (containerId && (plan.keep || keepForRecovery)) io.reporter.info(`kept container ${plan.name} (${containerId.slice(0, 12)}); remove it with 'sandbox prune'`);
+    else if (containerId && !removedByEngine) await removeWithRetry(engine, containerId, io.reporter);
     if (egress) {
       const closed = await egress.close(containerId);
       const [heading, ...details] = closed.summary;
@@ -170,10 +200,10 @@ async function superviseUntilExit(
   id: string,
   plan: RunPlan,
   io: SessionIo,
+  waited: Promise<WaitResult>,
   early: () => string | undefined,
   pids: PidsWatch,
 ): Promise<Supervised> {
-  const waited = waitContainer(engine, id);
   let timedOut = false;
   let signalled: string | undefined = early();
   let forwarded = 0;
@@ -211,7 +241,15 @@ async function superviseUntilExit(
   }
 }
 
-async function describeOutcome(engine: EngineClient, id: string, plan: RunPlan, io: SessionIo, result: Supervised, pids: PidsWatch): Promise<SessionOutcome> {
+async function describeOutcome(
+  engine: EngineClient,
+  id: string,
+  plan: RunPlan,
+  io: SessionIo,
+  result: Supervised,
+  pids: PidsWatch,
+  removedByEngine: boolean,
+): Promise<SessionOutcome> {
   const pidsNote = pidsLimitMessage(pids.peak(), plan.create.HostConfig.PidsLimit);
   if (pidsNote && (result.kind === "timeout" || (result.kind === "exited" && result.status !== 0 && result.status !== 137))) {
     io.stderr.write(`sandbox: ${pidsNote}\n`);
@@ -219,8 +257,9 @@ async function describeOutcome(engine: EngineClient, id: string, plan: RunPlan, 
   if (result.kind === "timeout") return { exitCode: EXIT.TIMEOUT, reason: "timeout", containerId: id, containerStatus: result.status };
   if (result.kind === "signal") return { exitCode: exitCodeForSignal(result.name), reason: "signal", containerId: id, containerStatus: result.status };
   if (result.status === 137) {
-    const details = await inspectContainer(engine, id).catch(() => undefined);
-    if (details?.State.OOMKilled) {
+    // A removed container cannot be inspected; the engine's event log still tells.
+    const oomKilled = removedByEngine ? await oomKilledFromEvents(engine, id).catch(() => undefined) : (await inspectContainer(engine, id).catch(() => undefined))?.State.OOMKilled;
+    if (oomKilled) {
       io.stderr.write(`sandbox: killed: out of memory (limit ${formatSize(plan.create.HostConfig.Memory)}; raise it with --memory)\n`);
       return { exitCode: 137, reason: "oom", containerId: id, containerStatus: 137 };
     }
@@ -238,10 +277,11 @@ async function describeOutcome(engine: EngineClient, id: string, plan: RunPlan, 
  * as a stream (raw mode); anything else through the pooled pump, which falls
  * back to the stream when fd 0 cannot be read directly (a non-blocking fd).
  */
-function forwardStdin(io: Pick<SessionIo, "stdin" | "readStdin">, socket: Duplex, onBytes: GcHint): () => void {
-  const { stdin, readStdin } = io;
+function forwardStdin(io: Pick<SessionIo, "stdin" | "stdinIsTTY" | "readStdin">, socket: Duplex, onBytes: GcHint): () => void {
+  const { readStdin } = io;
   let stopStream: (() => void) | undefined;
   const viaStream = () => {
+    const stdin = io.stdin;
     const onError = () => {};
     stdin.on("error", onError);
     stdin.pipe(socket, { end: true });
@@ -251,7 +291,7 @@ function forwardStdin(io: Pick<SessionIo, "stdin" | "readStdin">, socket: Duplex
       stdin.pause();
     };
   };
-  if (stdin.isTTY === true || !readStdin) {
+  if ((io.stdinIsTTY ?? io.stdin.isTTY === true) || !readStdin) {
     viaStream();
     return () => stopStream?.();
   }

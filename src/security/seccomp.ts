@@ -239,5 +239,25 @@ export function serializeProfile(profile: SeccompProfile): string {
 
 /** Identifies a profile by the text the engine receives (sha256, hex). */
 export function profileHash(profile: SeccompProfile): string {
-  return createHash("sha256").update(serializeProfile(profile)).digest("hex");
+  return hashText(serializeProfile(profile));
+}
+
+function hashText(text: string): string {
+  return createHash("sha256").update(text).digest("hex");
+}
+
+let builtInText: { json: string; hash: string } | undefined;
+
+/**
+ * The built-in profile as sent to the engine, and its hash: what every run
+ * needs, computed once from the embedded file without validating, copying
+ * and canonicalising the whole profile again (the test suite validates the
+ * file, and that its canonical text is this one).
+ */
+export function defaultSeccompText(): { json: string; hash: string } {
+  if (builtInText === undefined) {
+    const json = JSON.stringify(canonical(embeddedProfile));
+    builtInText = { json, hash: hashText(json) };
+  }
+  return builtInText;
 }

@@ -2,6 +2,7 @@ import { describe, expect, test } from "bun:test";
 import * as v from "valibot";
 import { stringify } from "yaml";
 import { effectiveSettings, loadConfig } from "../../src/config/load.ts";
+import { parseYaml } from "../../src/config/yaml.ts";
 import { GlobalConfigSchema, WorkspaceFileSchema } from "../../src/config/schema.ts";
 import { ConfigError } from "../../src/core/errors.ts";
 
@@ -178,7 +179,7 @@ describe("config loader fuzz", () => {
     test(`case ${n}`, () => {
       let loaded: ReturnType<typeof loadConfig> | undefined;
       try {
-        loaded = loadConfig({ env: c.env, homeDir: HOME, workspace: WORKSPACE, readFile: (path) => c.files[path] });
+        loaded = loadConfig({ env: c.env, homeDir: HOME, workspace: WORKSPACE, readFile: (path) => c.files[path], parseYaml });
       } catch (error) {
         if (!(error instanceof ConfigError)) {
           throw new Error(`case ${n}: ${String(error)}\n--- ${c.target}\n${c.files[c.target]}`);

@@ -2,8 +2,9 @@ import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { DEFAULTS, effectiveSettings, globalConfigPath, type LoadInput, loadConfig, mergeSettings } from "../../src/config/load.ts";
+import { configCandidates, DEFAULTS, effectiveSettings, globalConfigPath, type LoadInput, loadConfig, loadConfigFiles, mergeSettings } from "../../src/config/load.ts";
 import { withOverride } from "../../src/config/settings.ts";
+import { parseYaml } from "../../src/config/yaml.ts";
 import { ConfigError } from "../../src/core/errors.ts";
 
 let root: string;
@@ -33,7 +34,7 @@ function readFile(path: string): string | undefined {
 }
 
 function input(env: Record<string, string | undefined> = {}): LoadInput {
-  return { env, homeDir: home, workspace, readFile };
+  return { env, homeDir: home, workspace, readFile, parseYaml };
 }
 
 const xdgPath = () => join(home, ".config", "sandbox", "config.yaml");
@@ -299,5 +300,35 @@ describe("precedence: workspace file > global file > defaults", () => {
     expect(settings.user.value).toBe("1000");
     expect(settings.timeoutMs).toEqual({ value: 90_000, source: "/ws/.sandbox.yml" });
     expect(settings.readOnlyRoot).toEqual({ value: true, source: "default" });
+  });
+});
+
+describe("loadConfigFiles (the YAML parser loaded on demand)", () => {
+  const base = () => ({ env: {}, homeDir: home, workspace });
+
+  test("with no files it reads each candidate once and gives the defaults", async () => {
+    const reads: string[] = [];
+    const loaded = await loadConfigFiles({ ...base(), readFile: (path) => (reads.push(path), readFile(path)) });
+    expect(loaded.global).toEqual({});
+    expect(reads.sort()).toEqual(configCandidates({}, home, workspace).sort());
+  });
+
+  test("gives what loadConfig gives when files exist, still reading each once", async () => {
+    write(xdgPath(), "security:\n  memory: 2g\n");
+    write(workspacePath(), "network: none\n");
+    const reads: string[] = [];
+    const loaded = await loadConfigFiles({ ...base(), readFile: (path) => (reads.push(path), readFile(path)) });
+    expect(loaded).toEqual(loadConfig(input()));
+    expect(new Set(reads).size).toBe(reads.length);
+  });
+
+  test("an unreadable file is reported once, as loadConfig reports it", async () => {
+    const failing = { ...base(), readFile: (path: string) => {
+      if (path === xdgPath()) throw new Error("EACCES: permission denied");
+      return undefined;
+    } };
+    const error = await loadConfigFiles(failing).then(() => undefined, (e: unknown) => e);
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).message).toBe(`cannot read ${xdgPath()}: EACCES: permission denied`);
   });
 });

@@ -110,15 +110,25 @@ describe("pumpInto", () => {
 });
 
 describe("gcEvery", () => {
-  test("collects once per threshold crossed", () => {
+  test("looks at the resident size once per threshold crossed, and collects only when it grew past the budget", () => {
     let collections = 0;
-    const hint = gcEvery(100, () => collections++);
-    for (let i = 0; i < 25; i++) hint(10); // 250 bytes
-    expect(collections).toBe(2);
+    let looks = 0;
+    let resident = 1000;
+    const hint = gcEvery({ everyBytes: 100, growthBudget: 50 }, () => collections++, () => (looks++, resident));
+    for (let i = 0; i < 25; i++) hint(10); // 250 bytes: the base, then two looks, no growth
+    expect({ looks, collections }).toEqual({ looks: 3, collections: 0 });
+    resident = 1040; // within the budget
+    for (let i = 0; i < 10; i++) hint(10);
+    expect({ looks, collections }).toEqual({ looks: 4, collections: 0 });
+    resident = 1060;
+    for (let i = 0; i < 10; i++) hint(10);
+    expect({ looks, collections }).toEqual({ looks: 5, collections: 1 });
   });
 
   test("is a no-op where the runtime exposes no gc", () => {
-    const hint = gcEvery(1, undefined);
-    expect(() => hint(1000)).not.toThrow();
+    let looks = 0;
+    const hint = gcEvery({ everyBytes: 1, growthBudget: 0 }, undefined, () => looks++);
+    hint(1000);
+    expect(looks).toBe(0);
   });
 });

@@ -331,6 +331,14 @@ describe("hardened by default: limits", () => {
     expect(await leftovers()).toBe(0);
   }, 90_000);
 
+  test("a SIGKILL that is not an OOM kill is not reported as one", async () => {
+    const r = await run(["--memory", "64m", "sh", "-c", "kill -9 $$"]);
+    expect(r.code).toBe(137);
+    expect(r.stderr).toContain("sandbox: exit 137: the command was killed (SIGKILL) and the engine does not say why");
+    expect(r.stderr).not.toContain("killed: out of memory");
+    expect(await leftovers()).toBe(0);
+  }, 90_000);
+
   test("a fork bomb that holds the process table is stopped by --pids-limit: sandbox returns, reports the limit, leaves nothing", async () => {
     // One spawner forks until the kernel refuses (and then dies); the command
     // itself exec()s, so it needs no fork of its own and waits for the timeout.
@@ -469,13 +477,15 @@ describe("hardened by default: --seccomp PATH", () => {
 
 /**
  * A stand-in engine: a unix socket that forwards every request to the real
- * engine (attach included, as raw bytes after the upgrade), except that the
- * runc version in GET /info is replaced.
+ * engine (attach included, as raw bytes after the upgrade), except that GET
+ * /info is edited. It records each request line.
  */
-async function engineWithRunc(runcVersion: string): Promise<{ host: string; close: () => Promise<void> }> {
+async function engineWithInfo(edit: (info: Record<string, unknown>) => void): Promise<{ host: string; requests: string[]; close: () => Promise<void> }> {
+  const requests: string[] = [];
   const dir = mkdtempSync(join(tmpdir(), "sandbox-fake-engine-"));
   const socketPath = join(dir, "engine.sock");
   const server = http.createServer((req, res) => {
+    requests.push(`${req.method} ${req.url}`);
     const upstream = http.request({ socketPath: ENGINE_SOCKET, path: req.url, method: req.method, headers: req.headers }, (up) => {
       const headers = { ...up.headers };
       delete headers["transfer-encoding"];
@@ -485,8 +495,7 @@ async function engineWithRunc(runcVersion: string): Promise<{ host: string; clos
         up.on("data", (c: Buffer) => chunks.push(c));
         up.on("end", () => {
           const info = JSON.parse(Buffer.concat(chunks).toString("utf8"));
-          info.DefaultRuntime = "runc";
-          info.RuncCommit = { ID: runcVersion, Expected: runcVersion };
+          edit(info);
           const body = JSON.stringify(info);
           headers["content-length"] = String(Buffer.byteLength(body));
           res.writeHead(up.statusCode ?? 200, headers);
@@ -501,6 +510,7 @@ async function engineWithRunc(runcVersion: string): Promise<{ host: string; clos
     req.pipe(upstream);
   });
   server.on("upgrade", (req, client: net.Socket, head: Buffer) => {
+    requests.push(`${req.method} ${req.url}`);
     const upstream = net.connect({ path: ENGINE_SOCKET }, () => {
       const lines = [`${req.method} ${req.url} HTTP/1.1`];
       for (let i = 0; i < req.rawHeaders.length; i += 2) lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
@@ -515,6 +525,7 @@ async function engineWithRunc(runcVersion: string): Promise<{ host: string; clos
   await new Promise<void>((resolve) => server.listen(socketPath, resolve));
   return {
     host: `unix://${socketPath}`,
+    requests,
     close: async () => {
       server.closeAllConnections?.();
       await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -523,7 +534,33 @@ async function engineWithRunc(runcVersion: string): Promise<{ host: string; clos
   };
 }
 
+function engineWithRunc(runcVersion: string): ReturnType<typeof engineWithInfo> {
+  return engineWithInfo((info) => {
+    info.DefaultRuntime = "runc";
+    info.RuncCommit = { ID: runcVersion, Expected: runcVersion };
+  });
+}
+
 describe("hardened by default: engine check", () => {
+  test("an engine that reports no seccomp: refused with 125, the container never starts and is gone", async () => {
+    const engine = await engineWithInfo((info) => {
+      info.SecurityOptions = ((info.SecurityOptions as string[] | undefined) ?? []).filter((o) => !o.includes("seccomp"));
+    });
+    const ws = mkdtempSync(join(tmpdir(), "sandbox-preflight-"));
+    try {
+      const r = await run(["sh", "-c", "touch /work/ran"], { cwd: ws, env: { DOCKER_HOST: engine.host } });
+      expect(r.code).toBe(125);
+      expect(r.stderr).toContain("seccomp");
+      expect(r.stderr).toContain("--insecure-allow seccomp");
+      expect(existsSync(join(ws, "ran"))).toBe(false);
+      expect(engine.requests.some((line) => /\/containers\/[^/]+\/(start|attach)/.test(line))).toBe(false);
+      expect(await leftovers(`io.sandbox.workspace=${ws}`)).toBe(0);
+    } finally {
+      await engine.close();
+      rmSync(ws, { recursive: true, force: true });
+    }
+  }, 60_000);
+
   test("an engine with runc older than 1.1.12 gets one warning naming CVE-2024-21626, and the run still works", async () => {
     const engine = await engineWithRunc("v1.1.11-0-g4bccb38");
     try {

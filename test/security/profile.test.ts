@@ -29,6 +29,7 @@ import { UsageError } from "../../src/core/errors.ts";
 import {
   EXTRA_DENIALS,
   defaultSeccompProfile,
+  defaultSeccompText,
   loadSeccompProfileFile,
   parseSeccompProfile,
   profileHash,
@@ -619,6 +620,12 @@ describe("serializeProfile and profileHash", () => {
     expect(profileHash(ours)).toBe(createHash("sha256").update(text).digest("hex"));
     expect(profileHash(ours)).toMatch(/^[0-9a-f]{64}$/);
     expect(profileHash(defaultSeccompProfile())).toBe(profileHash(ours));
+  });
+
+  test("defaultSeccompText (what each run sends) is the validated built-in profile's text and hash", () => {
+    const sent = defaultSeccompText();
+    expect(sent.json).toBe(serializeProfile(defaultSeccompProfile()));
+    expect(sent.hash).toBe(profileHash(ours));
   });
 
   test("canonical: key order and whitespace do not change the text", () => {

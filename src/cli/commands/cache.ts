@@ -23,7 +23,7 @@ export async function cacheCommand(argv: readonly string[], ctx: CommandContext)
     ctx.stdout.write(CACHE_HELP);
     return sub === undefined ? 125 : 0;
   }
-  const configured = effectiveSettings(readConfig(ctx, ctx.cwd)).cacheDir.value;
+  const configured = effectiveSettings(await readConfig(ctx, ctx.cwd)).cacheDir.value;
   const dir = expandHome(configured ?? defaultCacheDir(ctx.env, ctx.homeDir), ctx.homeDir);
   switch (sub) {
     case "path":

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync 
 import { randomBytes } from "node:crypto";
 import { basename, dirname, resolve } from "node:path";
 import { UsageError } from "../../core/errors.ts";
-import { globalConfigPath, loadConfig, effectiveSettings } from "../../config/load.ts";
+import { globalConfigPath, loadConfigFiles, effectiveSettings } from "../../config/load.ts";
 import { WORKSPACE_FILE_NAME } from "../../config/schema.ts";
 import { CONFIG_TEMPLATE } from "../../config/template.ts";
 import { SETTING_KEYS } from "../../config/settings.ts";
@@ -33,20 +33,20 @@ export async function configCommand(argv: readonly string[], ctx: CommandContext
   }
   switch (sub) {
     case "show":
-      return show(ctx, flags.json === true);
+      return await show(ctx, flags.json === true);
     case "path":
       return paths(ctx);
     case "init":
       return init(ctx, flags.force === true);
     case "validate":
-      return validate(ctx, rest.find((a) => !a.startsWith("-")));
+      return await validate(ctx, rest.find((a) => !a.startsWith("-")));
     default:
       throw new UsageError(`sandbox config: unknown subcommand "${sub}"`, { hint: "Use show, path, init or validate." });
   }
 }
 
-function show(ctx: CommandContext, json: boolean): number {
-  const loaded = readConfig(ctx, ctx.cwd);
+async function show(ctx: CommandContext, json: boolean): Promise<number> {
+  const loaded = await readConfig(ctx, ctx.cwd);
   const eff = effectiveSettings(loaded);
   const rows = Object.entries(eff).map(([name, setting]) => ({
     key: SETTING_KEYS[name as keyof typeof SETTING_KEYS],
@@ -101,9 +101,9 @@ function init(ctx: CommandContext, force: boolean): number {
   return 0;
 }
 
-function validate(ctx: CommandContext, file: string | undefined): number {
+async function validate(ctx: CommandContext, file: string | undefined): Promise<number> {
   if (file === undefined) {
-    const loaded = readConfig(ctx, ctx.cwd);
+    const loaded = await readConfig(ctx, ctx.cwd);
     effectiveSettings(loaded);
     const files = [loaded.globalPath, loaded.legacyPath, loaded.workspacePath].filter(Boolean);
     ctx.stdout.write(files.length ? `valid: ${files.join(", ")}\n` : "valid: no config files, built-in defaults apply\n");
@@ -113,8 +113,8 @@ function validate(ctx: CommandContext, file: string | undefined): number {
   if (!existsSync(path)) throw new UsageError(`${path} does not exist`, { hint: "Pass the path of a config.yaml or .sandbox.yml." });
   const isWorkspace = basename(path) === WORKSPACE_FILE_NAME;
   const loaded = isWorkspace
-    ? readConfig({ ...ctx, env: { ...ctx.env, SANDBOX_CONFIG: undefined, XDG_CONFIG_HOME: "/nonexistent" }, homeDir: "/nonexistent" }, dirname(path))
-    : loadConfig({ env: { SANDBOX_CONFIG: path }, homeDir: "/nonexistent", workspace: "/nonexistent", readFile: (p) => (p === path ? readFileSync(p, "utf8") : undefined) });
+    ? await readConfig({ ...ctx, env: { ...ctx.env, SANDBOX_CONFIG: undefined, XDG_CONFIG_HOME: "/nonexistent" }, homeDir: "/nonexistent" }, dirname(path))
+    : await loadConfigFiles({ env: { SANDBOX_CONFIG: path }, homeDir: "/nonexistent", workspace: "/nonexistent", readFile: (p) => (p === path ? readFileSync(p, "utf8") : undefined) });
   effectiveSettings(loaded);
   ctx.stdout.write(`valid: ${path}\n`);
   return 0;

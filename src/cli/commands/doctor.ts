@@ -105,7 +105,7 @@ export async function doctorCommand(argv: readonly string[], ctx: CommandContext
       PROBE_SCRIPT,
     ];
     const options = parseRunArgs(runArgv);
-    const loaded = readConfig(ctx, probeDir);
+    const loaded = await readConfig(ctx, probeDir);
     const effective = resolveEffective(options, loaded);
     const seccomp = loadSeccomp(effective.seccomp.value, ctx.homeDir);
     const resolved = finishSettings(options, loaded, effective, seccomp, ctx.env);

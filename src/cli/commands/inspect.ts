@@ -2,7 +2,7 @@ import { NotManagedError, SandboxError, UsageError } from "../../core/errors.ts"
 import { EXIT } from "../../core/exit-codes.ts";
 import { isManaged } from "../../core/labels.ts";
 import { renderPosture, summarisePosture } from "../../core/posture.ts";
-import { defaultSeccompProfile, profileHash } from "../../security/seccomp.ts";
+import { defaultSeccompText } from "../../security/seccomp.ts";
 import { inspectContainer } from "../../engine/containers.ts";
 import { parseCommandLine } from "../args.ts";
 import type { CommandContext } from "../context.ts";
@@ -71,7 +71,7 @@ export async function inspectCommand(argv: readonly string[], ctx: CommandContex
     );
   }
   const now = Date.now();
-  const posture = summarisePosture(details, { now, builtInSeccompHash: profileHash(defaultSeccompProfile()) });
+  const posture = summarisePosture(details, { now, builtInSeccompHash: defaultSeccompText().hash });
   ctx.stdout.write(flags.json ? `${JSON.stringify(posture, null, 2)}\n` : renderPosture(posture, now));
   return 0;
 }

@@ -4,10 +4,10 @@ import { resolve } from "node:path";
 import { UsageError } from "../../core/errors.ts";
 import { buildRunPlan, redactPlan, resolveWorkspaceMode, type RunPlan, type SeccompChoice } from "../../core/plan.ts";
 import { VERSION } from "../../core/version.ts";
-import { loadConfig, type LoadedConfig } from "../../config/load.ts";
+import { loadConfigFiles, type LoadedConfig } from "../../config/load.ts";
 import { detectRunAgent, finishSettings, resolveEffective } from "../../config/run-settings.ts";
 import { defaultCacheDir, defaultStateDir, expandHome, planPersistence } from "../../core/persistence.ts";
-import { defaultSeccompProfile, loadSeccompProfileFile, profileHash, serializeProfile } from "../../security/seccomp.ts";
+import { defaultSeccompText, loadSeccompProfileFile, profileHash, serializeProfile } from "../../security/seccomp.ts";
 import { ensureImage } from "../../engine/ensure-image.ts";
 import { readEngineInfo, warnAboutEngine } from "../../engine/info.ts";
 import { enforcePreflight, evaluatePreflight } from "../../core/preflight.ts";
@@ -28,10 +28,19 @@ export async function runCommand(argv: readonly string[], ctx: CommandContext): 
     ctx.stdout.write(RUN_HELP);
     return 0;
   }
+  // Reach the engine (ping and /info) while the plan is built: the engine's
+  // answers then cost no wall time. The yield lets the requests go out first.
+  // Errors surface where the connection is awaited, after the plan's own.
+  const connecting = options.dryRun ? undefined : ctx.connect(options.host, { info: true });
+  if (connecting) {
+    connecting.catch(() => {});
+    await new Promise((resolve) => setImmediate(resolve));
+  }
   const reporter = makeReporter(ctx, options.quiet);
+  const stdinIsTTY = ctx.stdinIsTTY ?? ctx.stdin.isTTY === true;
   if (options.audit !== undefined) options.audit = resolve(ctx.cwd, options.audit);
   const workspace = resolveWorkspace(options.workspace ?? ctx.cwd, ctx.cwd);
-  const loaded = readConfig(ctx, workspace);
+  const loaded = await readConfig(ctx, workspace);
   const effective = resolveEffective(options, loaded);
   const seccomp = loadSeccomp(effective.seccomp.value, ctx.homeDir);
   const agent = detectRunAgent(options, ctx.env);
@@ -64,7 +73,7 @@ export async function runCommand(argv: readonly string[], ctx: CommandContext): 
       uid: ctx.uid,
       gid: ctx.gid,
       env: ctx.env,
-      stdinIsTTY: ctx.stdin.isTTY === true,
+      stdinIsTTY,
       stdoutIsTTY: ctx.stdout.isTTY === true,
       version: VERSION,
       now: new Date(),
@@ -72,7 +81,7 @@ export async function runCommand(argv: readonly string[], ctx: CommandContext): 
       terminalSize: terminalSize(ctx.stdout),
     },
   );
-  if (plan.tty && ctx.stdin.isTTY !== true && options.tty === true && options.interactive !== false) {
+  if (plan.tty && !stdinIsTTY && options.tty === true && options.interactive !== false) {
     // docker run -t without a terminal works, but raw mode cannot be set: say so once.
     reporter.info("--tty without a terminal on stdin: output is a TTY, input is not raw");
   }
@@ -85,24 +94,41 @@ export async function runCommand(argv: readonly string[], ctx: CommandContext): 
   for (const warning of plan.warnings) reporter.warn(warning);
 
   for (const dir of persistence.hostDirs) mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const { engine, ping } = await ctx.connect(options.host);
+  const { engine, ping, info: prefetched } = await (connecting ?? ctx.connect(options.host));
   // Refuse rather than run unfiltered where the proxy could not sit on the container's network.
   if (plan.egress) assertEgressEngine(engine.address, ctx.platform, ping.osType);
-  const info = readEngineInfo(engine);
+  const info = prefetched ?? readEngineInfo(engine);
   const engineChecked = warnAboutEngine(engine, (line) => reporter.warn(line), undefined, info);
-  // Fail closed (core/preflight.ts): refuse before any container exists if the engine would drop a protection.
+  // Fail closed (core/preflight.ts): the engine's answers are checked while the
+  // container is created, and it starts only once they pass; a refusal removes
+  // it unstarted. With --egress the check comes first, as a network is made
+  // before the container.
   const preflight = info.then((body) => enforcePreflight(evaluatePreflight(body, plan), options.insecureAllow));
-  const [checked, guard] = await Promise.all([preflight, guarding, ensureImage(engine, plan.image, plan.pull, pullReporter(ctx.stderr, options.quiet))]);
-  for (const warning of [...checked.warnings, ...guard.warnings]) reporter.warn(warning);
-  await engineChecked;
+  const cleared = Promise.all([preflight, engineChecked]).then(([checked]) => {
+    for (const warning of checked.warnings) reporter.warn(warning);
+  });
+  cleared.catch(() => {});
+  const [guard] = await Promise.all([guarding, ensureImage(engine, plan.image, plan.pull, pullReporter(ctx.stderr, options.quiet))]);
+  for (const warning of guard.warnings) reporter.warn(warning);
+  if (plan.egress) await cleared;
   // A remote engine cannot see this machine's files: copy the workspace unless --workspace-mode says otherwise.
   const placed = resolveWorkspaceMode(plan, isLocalAddress(engine.address));
   const outcome = await withStandIns(withGuardMounts(placed, guard), (guarded) =>
     runSession(
       engine,
       guarded,
-      { stdin: ctx.stdin, readStdin: ctx.readStdin, stdout: ctx.stdout, stderr: ctx.stderr, signals: ctx.signals, reporter },
-      { seccompDir: `${defaultStateDir(ctx.env, ctx.homeDir)}/seccomp` },
+      {
+        get stdin() {
+          return ctx.stdin;
+        },
+        stdinIsTTY,
+        readStdin: ctx.readStdin,
+        stdout: ctx.stdout,
+        stderr: ctx.stderr,
+        signals: ctx.signals,
+        reporter,
+      },
+      { seccompDir: `${defaultStateDir(ctx.env, ctx.homeDir)}/seccomp`, startGate: cleared },
     ),
   );
   return outcome.exitCode;
@@ -122,8 +148,8 @@ function resolveWorkspace(path: string, cwd: string): string {
   return real;
 }
 
-export function readConfig(ctx: CommandContext, workspace: string): LoadedConfig {
-  return loadConfig({
+export function readConfig(ctx: CommandContext, workspace: string): Promise<LoadedConfig> {
+  return loadConfigFiles({
     env: ctx.env,
     homeDir: ctx.homeDir,
     workspace,
@@ -141,8 +167,7 @@ export function readConfig(ctx: CommandContext, workspace: string): LoadedConfig
 export function loadSeccomp(setting: string, homeDir: string): SeccompChoice {
   if (setting === "unconfined") return { kind: "unconfined" };
   if (setting === "default" || setting === "") {
-    const profile = defaultSeccompProfile();
-    return { kind: "default", json: serializeProfile(profile), hash: profileHash(profile) };
+    return { kind: "default", ...defaultSeccompText() };
   }
   const path = setting.startsWith("~/") ? `${homeDir}/${setting.slice(2)}` : setting;
   const profile = loadSeccompProfileFile(path);
