@@ -18,7 +18,7 @@
  *   bun scripts/bench-egress.ts
  */
 import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { request as httpsRequest } from "node:https";
 import { connect as netConnect, type Socket } from "node:net";
 import { connect as tlsConnect } from "node:tls";
@@ -37,6 +37,7 @@ const IMAGE = process.env.SANDBOX_TEST_IMAGE ?? "sandbox-test/busybox:1";
 const MB = Number(process.env.BENCH_EGRESS_MB ?? 256);
 const RUNS = Number(process.env.BENCH_EGRESS_RUNS ?? 3);
 const BYTES = MB * 1024 * 1024;
+const BIN = process.env.SANDBOX_BIN ?? resolve(ROOT, "dist/sandbox");
 
 // --- child mode: just the proxy, in its own process like in a real run -------------
 if (process.argv[2] === "proxy-child") {
@@ -53,6 +54,7 @@ if (process.argv[2] === "proxy-child") {
 }
 
 async function main(): Promise<void> {
+  if (!existsSync(BIN)) spawnSync(process.execPath, [resolve(ROOT, "scripts/build.ts")], { cwd: ROOT, stdio: "inherit" });
   const engine = await testEngine();
   const tag = Math.random().toString(16).slice(2, 10);
   const net = `sandbox-bench-egress-${tag}`;
@@ -145,7 +147,8 @@ async function main(): Promise<void> {
 }
 
 function sandboxRun(flags: string[], script: string, work: string): string {
-  const r = spawnSync(process.execPath, [resolve(ROOT, "src/main.ts"), "run", "--image", IMAGE, ...flags, "sh", "-c", script], {
+  // The compiled binary, as users run it (its JIT settings are the build's, scripts/build.ts).
+  const r = spawnSync(BIN, ["run", "--image", IMAGE, ...flags, "sh", "-c", script], {
     cwd: work,
     env: { ...process.env, SANDBOX_EGRESS_HOSTS: join(work, "hosts") },
     encoding: "utf8",

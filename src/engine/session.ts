@@ -26,9 +26,9 @@ import {
 } from "./containers.ts";
 import { DemuxWriter } from "./demux.ts";
 import { createBodyFor, engineFlavor, InitFailureFilter } from "./dialect.ts";
-import { chownVolumeRoot, copyIgnore, copyIn, copyModeMounts, copyOut, copyOwner, readIgnoreFile, type Ignore } from "./workspace-copy.ts";
+import type { Ignore } from "./workspace-copy.ts";
 import { pidsLimitMessage, watchPids, type PidsWatch } from "./stats.ts";
-import { openEgress, type OpenEgress } from "../egress/gateway.ts";
+import type { OpenEgress } from "../egress/gateway.ts";
 import { pumpInto, type ReadInto } from "./stdin-pump.ts";
 import { gcEvery, type GcHint } from "./gc-hint.ts";
 
@@ -89,14 +89,16 @@ export async function runSession(engine: EngineClient, plan: RunPlan, io: Sessio
 
   try {
     // The per-run network and its proxy exist before the container and outlive it (see finally).
-    if (plan.egress) egress = await openEgress(engine, plan.egress);
+    // Egress and copy mode load their code on use: most runs need neither, and start faster without.
+    if (plan.egress) egress = await (await import("../egress/gateway.ts")).openEgress(engine, plan.egress);
+    const copy = plan.workspaceMode === "copy" ? await import("./workspace-copy.ts") : undefined;
     const create = egress ? egress.containerBody(plan.create) : plan.create;
     let body = createBodyFor(engine, create, options.seccompDir);
     let ignore: Ignore | undefined;
-    if (plan.workspaceMode === "copy") {
-      const placed = copyModeMounts(body, plan.create.WorkingDir);
+    if (copy) {
+      const placed = copy.copyModeMounts(body, plan.create.WorkingDir);
       body = placed.create;
-      ignore = copyIgnore(await readIgnoreFile(plan.workspace), placed.excluded);
+      ignore = copy.copyIgnore(await copy.readIgnoreFile(plan.workspace), placed.excluded);
     }
     // Docker removes the container itself as it exits (AutoRemove, as `docker run --rm`),
     // which saves a DELETE round trip after every run. Not with --keep, nor in copy mode
@@ -114,12 +116,12 @@ export async function runSession(engine: EngineClient, plan: RunPlan, io: Sessio
     const id = containerId;
     await gate;
     // Copy mode: the workspace goes in before start, its changes come back after exit (workspace-copy.ts).
-    const manifest = ignore ? await copyIn(engine, id, { workspace: plan.workspace, target: plan.create.WorkingDir, ignore, ...copyOwner(plan.create.User) }) : undefined;
+    const manifest = copy && ignore ? await copy.copyIn(engine, id, { workspace: plan.workspace, target: plan.create.WorkingDir, ignore, ...copy.copyOwner(plan.create.User) }) : undefined;
     // Docker never applies the archive's root entry to a volume's top folder; Podman does,
     // but resets an empty volume's top folder to the image's on first start.
-    if (manifest && (engineFlavor(engine.server) === "docker" || manifest.size === 0)) {
-      const owner = copyOwner(plan.create.User);
-      const problem = await chownVolumeRoot(engine, id, { image: body.Image, target: plan.create.WorkingDir, ...owner, labels: body.Labels });
+    if (copy && manifest && (engineFlavor(engine.server) === "docker" || manifest.size === 0)) {
+      const owner = copy.copyOwner(plan.create.User);
+      const problem = await copy.chownVolumeRoot(engine, id, { image: body.Image, target: plan.create.WorkingDir, ...owner, labels: body.Labels });
       if (problem) io.reporter.warn(problem);
     }
     if (earlySignal) return { exitCode: exitCodeForSignal(earlySignal), reason: "signal", containerId: id, containerStatus: undefined };
@@ -158,11 +160,11 @@ export async function runSession(engine: EngineClient, plan: RunPlan, io: Sessio
         throw mapStartError(new Error(`exec: ${initFilter.failure === "not-found" ? "no such file or directory" : "permission denied"}`), plan.command[0] ?? "");
       }
     }
-    if (manifest && ignore) {
+    if (copy && manifest && ignore) {
       if (plan.workspaceReadOnly) io.reporter.info("read-only workspace: the container's changes were not copied back");
       else {
         try {
-          const copied = await copyOut(engine, id, { workspace: plan.workspace, target: plan.create.WorkingDir, ignore, manifest });
+          const copied = await copy.copyOut(engine, id, { workspace: plan.workspace, target: plan.create.WorkingDir, ignore, manifest });
           for (const line of copied.warnings) io.reporter.warn(line);
           if (copied.written + copied.deleted > 0) io.reporter.info(`copied back ${copied.written} change(s) and ${copied.deleted} deletion(s) to ${plan.workspace}`);
         } catch (err) {

@@ -14,7 +14,6 @@ import { enforcePreflight, evaluatePreflight } from "../../core/preflight.ts";
 import { prepareGuard, withGuardMounts, withStandIns } from "../../workspace/guard.ts";
 import { runSession } from "../../engine/session.ts";
 import { isLocalAddress } from "../../engine/address.ts";
-import { assertEgressEngine } from "../../egress/gateway.ts";
 import { makeReporter, type CommandContext } from "../context.ts";
 import { parseRunArgs } from "../run-options.ts";
 import { RUN_HELP } from "../help.ts";
@@ -96,7 +95,7 @@ export async function runCommand(argv: readonly string[], ctx: CommandContext): 
   for (const dir of persistence.hostDirs) mkdirSync(dir, { recursive: true, mode: 0o700 });
   const { engine, ping, info: prefetched } = await (connecting ?? ctx.connect(options.host));
   // Refuse rather than run unfiltered where the proxy could not sit on the container's network.
-  if (plan.egress) assertEgressEngine(engine.address, ctx.platform, ping.osType);
+  if (plan.egress) (await import("../../egress/gateway.ts")).assertEgressEngine(engine.address, ctx.platform, ping.osType);
   const info = prefetched ?? readEngineInfo(engine);
   const engineChecked = warnAboutEngine(engine, (line) => reporter.warn(line), undefined, info);
   // Fail closed (core/preflight.ts): the engine's answers are checked while the
