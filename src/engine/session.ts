@@ -276,37 +276,25 @@ async function describeOutcome(
 /**
  * stdin → container, with back-pressure; at EOF we half-close so the command
  * sees end of input while its output keeps flowing back. A terminal is read
- * as a stream (raw mode); anything else through the pooled pump, which falls
- * back to the stream when fd 0 cannot be read directly (a non-blocking fd).
+ * as a stream (raw mode); anything else through the pooled pump.
  */
 function forwardStdin(io: Pick<SessionIo, "stdin" | "stdinIsTTY" | "readStdin">, socket: Duplex, onBytes: GcHint): () => void {
   const { readStdin } = io;
-  let stopStream: (() => void) | undefined;
-  const viaStream = () => {
+  if ((io.stdinIsTTY ?? io.stdin.isTTY === true) || !readStdin) {
     const stdin = io.stdin;
     const onError = () => {};
     stdin.on("error", onError);
     stdin.pipe(socket, { end: true });
-    stopStream = () => {
+    return () => {
       stdin.unpipe(socket);
       stdin.off("error", onError);
       stdin.pause();
     };
-  };
-  if ((io.stdinIsTTY ?? io.stdin.isTTY === true) || !readStdin) {
-    viaStream();
-    return () => stopStream?.();
   }
   const pump = pumpInto(readStdin, socket, { onBytes });
-  pump.done.catch((err: unknown) => {
-    if (pump.bytes === 0 && (err as NodeJS.ErrnoException).code === "EAGAIN") viaStream();
-    // Any other read error ends the input, as a closed pipe would.
-    else socket.end();
-  });
-  return () => {
-    pump.stop();
-    stopStream?.();
-  };
+  // A read error ends the input, as a closed pipe would.
+  pump.done.catch(() => socket.end());
+  return () => pump.stop();
 }
 
 /** docker run's mapping: not found → 127, not executable → 126, anything else → 125. */

@@ -13,6 +13,8 @@ export interface Pump {
 
 const CHUNK = 64 * 1024;
 const BUFFERS = 2;
+/** Longest pause between two reads of a non-blocking input that had nothing (EAGAIN). */
+const MAX_RETRY_MS = 50;
 
 /**
  * Copies a reader into a writable through a fixed pool of buffers, so piping
@@ -23,6 +25,12 @@ const BUFFERS = 2;
  * writable may still hold it until then), and reading stops while the
  * writable is above its high-water mark: back-pressure, not buffering.
  * At end of input the writable is ended (half-close).
+ *
+ * A caller may leave fd 0 non-blocking; a read then fails with EAGAIN while
+ * no data is there. That is "not yet", not an error: the read is retried
+ * after a short pause (1 ms, doubling up to 50 ms while nothing comes).
+ * Bun's own process.stdin takes such an EAGAIN for the end of input and
+ * loses what comes later.
  */
 export function pumpInto(read: ReadInto, out: Writable, options: { chunkSize?: number; buffers?: number; onBytes?: (n: number) => void } = {}): Pump {
   const size = options.chunkSize ?? CHUNK;
@@ -31,6 +39,7 @@ export function pumpInto(read: ReadInto, out: Writable, options: { chunkSize?: n
   let blocked = false;
   let finished = false;
   let bytes = 0;
+  let retryMs = 0;
   let settle: (how: "eof" | "stopped") => void = () => {};
   let fail: (err: unknown) => void = () => {};
   const done = new Promise<"eof" | "stopped">((resolve, reject) => {
@@ -64,6 +73,7 @@ export function pumpInto(read: ReadInto, out: Writable, options: { chunkSize?: n
           return;
         }
         bytes += n;
+        retryMs = 0;
         options.onBytes?.(n);
         const ok = out.write(buffer.subarray(0, n), (err?: Error | null) => {
           free.push(buffer);
@@ -78,6 +88,13 @@ export function pumpInto(read: ReadInto, out: Writable, options: { chunkSize?: n
       },
       (error: unknown) => {
         reading = false;
+        const code = (error as { code?: string }).code;
+        if (code === "EAGAIN" || code === "EWOULDBLOCK") {
+          free.push(buffer);
+          retryMs = Math.min(Math.max(1, retryMs * 2), MAX_RETRY_MS);
+          setTimeout(next, retryMs);
+          return;
+        }
         finish({ error });
       },
     );

@@ -93,11 +93,27 @@ describe("pumpInto", () => {
         buffer.fill(1, 0, 10);
         return 10;
       }
-      throw Object.assign(new Error("read EAGAIN"), { code: "EAGAIN" });
+      throw Object.assign(new Error("read EIO"), { code: "EIO" });
     };
     const pump = pumpInto(read, slowSink().stream);
-    await expect(pump.done).rejects.toThrow("EAGAIN");
+    await expect(pump.done).rejects.toThrow("EIO");
     expect(pump.bytes).toBe(10);
+  });
+
+  test("EAGAIN (a non-blocking input with nothing yet) is retried, and what comes later arrives", async () => {
+    // "ab", then nothing three times, then "cd", then nothing again, then the end.
+    const script: Array<string | "EAGAIN"> = ["ab", "EAGAIN", "EAGAIN", "EAGAIN", "cd", "EAGAIN", ""];
+    const read: ReadInto = async (buffer) => {
+      const step = script.shift();
+      if (step === "EAGAIN") throw Object.assign(new Error("read EAGAIN"), { code: "EAGAIN" });
+      buffer.set(Buffer.from(step ?? ""));
+      return (step ?? "").length;
+    };
+    const sink = slowSink();
+    const pump = pumpInto(read, sink.stream);
+    expect(await pump.done).toBe("eof");
+    await new Promise((r) => sink.stream.on("finish", r));
+    expect(sink.data().toString()).toBe("abcd");
   });
 
   test("reports every byte to onBytes", async () => {

@@ -3,7 +3,8 @@ import { createHash, randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { runSandbox, TEST_IMAGE } from "../helpers/sandbox.ts";
+import { runSandbox, sandboxArgv, TEST_IMAGE } from "../helpers/sandbox.ts";
+import { spawnSync } from "node:child_process";
 import { managedContainers } from "../helpers/engine.ts";
 
 const img = ["--image", TEST_IMAGE];
@@ -103,6 +104,24 @@ describe("sandbox run: byte-exact pipes", () => {
     expect(Buffer.compare(r.stdout, data)).toBe(0);
     const h = await runSandbox(["run", ...img, "sha256sum"], { cwd: work, input: data });
     expect(h.stdout.toString().split(" ")[0]).toBe(createHash("sha256").update(data).digest("hex"));
+  });
+
+  // sandbox reads a piped stdin straight from fd 0; a non-blocking fd (left so by
+  // the caller) answers EAGAIN, and sandbox must then fall back to the stream.
+  test.skipIf(spawnSync("python3", ["--version"]).status !== 0)("a non-blocking stdin whose data comes late still arrives whole", async () => {
+    const launcher = ["python3", "-c", "import os, sys; os.set_blocking(0, False); os.execvp(sys.argv[1], sys.argv[1:])", ...sandboxArgv()];
+    const r = await runSandbox(["run", ...img, "sh", "-c", "cat; echo done"], {
+      cwd: work,
+      launcher,
+      holdStdin: true,
+      onSpawn: (child) => {
+        setTimeout(() => child.stdin?.write("late "), 500);
+        setTimeout(() => child.stdin?.end("data\n"), 1000);
+      },
+    });
+    expect(r.stderr).toBe("");
+    expect(r.stdout.toString()).toBe("late data\ndone\n");
+    expect(r.code).toBe(0);
   });
 
   test("a stdin that never closes does not hang a command that does not read it", async () => {
