@@ -17,7 +17,10 @@ export interface DemuxTargets {
 
 const HEADER = 8;
 
-export class DemuxWriter extends Writable {
+type Piece = { to: NodeJS.WritableStream; data: Buffer };
+
+/** Splits the attach stream into payloads for stdout and stderr, across chunk boundaries. */
+export class FrameSplitter {
   private readonly targets: DemuxTargets;
   private readonly raw: boolean;
   private header = Buffer.alloc(HEADER);
@@ -25,22 +28,14 @@ export class DemuxWriter extends Writable {
   private remaining = 0;
   private current: NodeJS.WritableStream | undefined;
 
-  private readonly onBytes: ((n: number) => void) | undefined;
-
-  constructor(targets: DemuxTargets, opts: { raw: boolean; onBytes?: (n: number) => void }) {
-    super({ highWaterMark: 64 * 1024 });
+  constructor(targets: DemuxTargets, raw: boolean) {
     this.targets = targets;
-    this.raw = opts.raw;
-    this.onBytes = opts.onBytes;
+    this.raw = raw;
   }
 
-  override _write(chunk: Buffer, _enc: BufferEncoding, done: (err?: Error | null) => void): void {
-    this.onBytes?.(chunk.length);
-    if (this.raw) {
-      writeWithBackpressure(this.targets.stdout, chunk, done);
-      return;
-    }
-    const pieces: Array<{ to: NodeJS.WritableStream; data: Buffer }> = [];
+  split(chunk: Buffer): Piece[] {
+    if (this.raw) return [{ to: this.targets.stdout, data: chunk }];
+    const pieces: Piece[] = [];
     let offset = 0;
     while (offset < chunk.length) {
       if (this.remaining === 0) {
@@ -60,11 +55,60 @@ export class DemuxWriter extends Writable {
       this.remaining -= take;
       offset += take;
     }
-    writeAll(pieces, done);
+    return pieces;
   }
 }
 
-function writeAll(pieces: Array<{ to: NodeJS.WritableStream; data: Buffer }>, done: (err?: Error | null) => void): void {
+export class DemuxWriter extends Writable {
+  private readonly splitter: FrameSplitter;
+  private readonly onBytes: ((n: number) => void) | undefined;
+
+  constructor(targets: DemuxTargets, opts: { raw: boolean; onBytes?: (n: number) => void }) {
+    super({ highWaterMark: 64 * 1024 });
+    this.splitter = new FrameSplitter(targets, opts.raw);
+    this.onBytes = opts.onBytes;
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, done: (err?: Error | null) => void): void {
+    this.onBytes?.(chunk.length);
+    writeAll(this.splitter.split(chunk), done);
+  }
+}
+
+/**
+ * The attach stream demultiplexed straight from the socket: what
+ * `pipeline(source, new DemuxWriter(...))` does, without a Writable between
+ * them, which under Bun cost CPU on every chunk (the engine sends output in
+ * ~34 KiB reads). `source` is paused while a target is above its mark.
+ * Resolves when the source ends, closes or fails.
+ */
+export function demuxInto(source: NodeJS.ReadableStream & { destroyed?: boolean }, targets: DemuxTargets, opts: { raw: boolean; onBytes?: (n: number) => void }): Promise<void> {
+  const splitter = new FrameSplitter(targets, opts.raw);
+  return new Promise((resolve) => {
+    let paused = false;
+    source.on("data", (chunk: Buffer) => {
+      opts.onBytes?.(chunk.length);
+      let drained = false;
+      writeAll(splitter.split(chunk), () => {
+        drained = true;
+        if (paused) {
+          paused = false;
+          source.resume();
+        }
+      });
+      if (!drained) {
+        paused = true;
+        source.pause();
+      }
+    });
+    source.once("end", () => resolve());
+    source.once("close", () => resolve());
+    source.once("error", () => resolve());
+    source.resume();
+  });
+}
+
+function writeAll(pieces: Piece[], done: (err?: Error | null) => void): void {
   let waiting = 0;
   let finished = false;
   const settle = () => {
@@ -83,9 +127,4 @@ function writeAll(pieces: Array<{ to: NodeJS.WritableStream; data: Buffer }>, do
   }
   finished = true;
   settle();
-}
-
-function writeWithBackpressure(to: NodeJS.WritableStream, data: Buffer, done: (err?: Error | null) => void): void {
-  if (to.write(data)) done();
-  else to.once("drain", () => done());
 }

@@ -1,5 +1,4 @@
 import type { Duplex } from "node:stream";
-import { pipeline } from "node:stream/promises";
 import { EngineError, SandboxError } from "../core/errors.ts";
 import { EXIT, exitCodeForSignal } from "../core/exit-codes.ts";
 import { formatDuration } from "../core/duration.ts";
@@ -24,7 +23,7 @@ import {
   type RemovalWait,
   type WaitResult,
 } from "./containers.ts";
-import { DemuxWriter } from "./demux.ts";
+import { demuxInto } from "./demux.ts";
 import { createBodyFor, engineFlavor, InitFailureFilter } from "./dialect.ts";
 import type { Ignore } from "./workspace-copy.ts";
 import { pidsLimitMessage, watchPids, type PidsWatch } from "./stats.ts";
@@ -135,7 +134,7 @@ export async function runSession(engine: EngineClient, plan: RunPlan, io: Sessio
     // Podman's init reports a missing command on stderr after start, not as a start error (see dialect.ts).
     const initFilter = !plan.tty && plan.create.HostConfig.Init && engineFlavor(engine.server) === "podman" ? new InitFailureFilter(io.stderr) : undefined;
     const gcHint = gcEvery();
-    const output = pipeline(attached, new DemuxWriter({ stdout: io.stdout, stderr: initFilter ?? io.stderr }, { raw: plan.tty, onBytes: gcHint })).catch(() => {});
+    const output = demuxInto(attached, { stdout: io.stdout, stderr: initFilter ?? io.stderr }, { raw: plan.tty, onBytes: gcHint });
 
     if (plan.tty) restoreTerminal = enterRawMode(io.stdin);
     try {

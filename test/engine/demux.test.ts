@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { PassThrough, Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { DemuxWriter } from "../../src/engine/demux.ts";
+import { demuxInto, DemuxWriter } from "../../src/engine/demux.ts";
 
 function frame(kind: number, data: Buffer): Buffer {
   const h = Buffer.alloc(8);
@@ -17,14 +17,22 @@ function sink(): { stream: PassThrough; data: () => Buffer } {
   return { stream, data: () => Buffer.concat(chunks) };
 }
 
+/** stdout, stderr, then binary stdout, framed as the engine sends them. */
+const MIXED = Buffer.concat([frame(1, Buffer.from("hello ")), frame(2, Buffer.from("oops")), frame(1, Buffer.from([0, 255, 10]))]);
+
+/** The bytes as a stream of one-byte chunks: every frame boundary falls mid-chunk somewhere. */
+function bytewise(all: Buffer): Readable {
+  return Readable.from((function* () {
+    for (const b of all) yield Buffer.from([b]);
+  })());
+}
+
 describe("DemuxWriter", () => {
   test("splits frames to stdout and stderr even when cut at every byte", async () => {
     const out = sink();
     const err = sink();
-    const all = Buffer.concat([frame(1, Buffer.from("hello ")), frame(2, Buffer.from("oops")), frame(1, Buffer.from([0, 255, 10]))]);
-    const oneByteAtATime = Readable.from((function* () {
-      for (const b of all) yield Buffer.from([b]);
-    })());
+    const all = MIXED;
+    const oneByteAtATime = bytewise(all);
     await pipeline(oneByteAtATime, new DemuxWriter({ stdout: out.stream, stderr: err.stream }, { raw: false }));
     expect(out.data()).toEqual(Buffer.concat([Buffer.from("hello "), Buffer.from([0, 255, 10])]));
     expect(err.data().toString()).toBe("oops");
@@ -63,5 +71,48 @@ describe("DemuxWriter", () => {
     expect(produced).toBe(200);
     // Each 4 KiB frame exceeds the 1 KiB mark, so the writer must have waited every time.
     expect(maxPending).toBeLessThanOrEqual(2);
+  });
+});
+
+describe("demuxInto", () => {
+  test("splits frames cut at every byte, raw mode passes bytes through, and it resolves at the end", async () => {
+    const out = sink();
+    const err = sink();
+    const all = MIXED;
+    const oneByteAtATime = bytewise(all);
+    let counted = 0;
+    await demuxInto(oneByteAtATime, { stdout: out.stream, stderr: err.stream }, { raw: false, onBytes: (n) => (counted += n) });
+    expect(out.data()).toEqual(Buffer.concat([Buffer.from("hello "), Buffer.from([0, 255, 10])]));
+    expect(err.data().toString()).toBe("oops");
+    expect(counted).toBe(all.length);
+
+    const raw = sink();
+    await demuxInto(Readable.from([Buffer.from([1, 0, 0, 0, 0, 0, 0, 2, 65])]), { stdout: raw.stream, stderr: err.stream }, { raw: true });
+    expect(raw.data()).toEqual(Buffer.from([1, 0, 0, 0, 0, 0, 0, 2, 65]));
+  });
+
+  test("pauses the source while a destination is above its mark (back-pressure)", async () => {
+    let maxBuffered = 0;
+    const slow: Writable = new Writable({
+      highWaterMark: 1024,
+      write(_chunk, _enc, cb) {
+        maxBuffered = Math.max(maxBuffered, slow.writableLength);
+        setTimeout(cb, 1);
+      },
+    });
+    const source = new PassThrough({ highWaterMark: 4096 });
+    let written = 0;
+    const done = demuxInto(source, { stdout: slow, stderr: slow }, { raw: false });
+    // Feed as fast as the source accepts: with the demuxer paused, the source fills and says so.
+    for (let i = 0; i < 200; i++) {
+      if (!source.write(frame(1, Buffer.alloc(4096, 7)))) await new Promise((r) => source.once("drain", r));
+      written++;
+    }
+    source.end();
+    await done;
+    await new Promise((r) => slow.end(r));
+    expect(written).toBe(200);
+    // Waiting for the slow side keeps its queue to a few frames, not the 800 KiB sent.
+    expect(maxBuffered).toBeLessThan(64 * 1024);
   });
 });
