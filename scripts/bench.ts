@@ -5,7 +5,7 @@
  *  2. `dist/sandbox --version` cold start median;
  *  3. wall time and peak RSS piping N MiB through `sandbox run cat` vs
  *     `docker run -i` (GNU time's %M).
- * Env: BENCH_RUNS (default 10), BENCH_PIPE_MB (256), BENCH_PIPE_RUNS (2), SANDBOX_TEST_IMAGE.
+ * Env: BENCH_RUNS (default 10), BENCH_PIPE_MB (256), BENCH_PIPE_RUNS (3), SANDBOX_TEST_IMAGE.
  */
 import { $ } from "bun";
 import { existsSync, mkdtempSync, writeFileSync, rmSync } from "node:fs";
@@ -19,7 +19,7 @@ const BIN = resolve(ROOT, "dist/sandbox");
 const IMAGE = process.env.SANDBOX_TEST_IMAGE ?? "sandbox-test/busybox:1";
 const RUNS = Number(process.env.BENCH_RUNS ?? 10);
 const PIPE_MB = Number(process.env.BENCH_PIPE_MB ?? 256);
-const PIPE_RUNS = Number(process.env.BENCH_PIPE_RUNS ?? 2);
+const PIPE_RUNS = Number(process.env.BENCH_PIPE_RUNS ?? 3);
 
 if (!existsSync(BIN)) await $`bun scripts/build.ts`.cwd(ROOT);
 
