@@ -4,10 +4,10 @@ import type { RunPlan } from "./plan.ts";
 /**
  * Fail closed: before a container may start, check that the engine will
  * apply every protection the plan asks for (run.ts checks while the
- * container is created and starts it only after; a refused one is removed). An engine without seccomp, or
- * without the memory cgroup, accepts the container and only logs a warning
- * ("Limitation discarded"); the command would then run with less than
- * `--dry-run` promised. Each check here names one protection; a run refuses
+ * container is created and starts it only after; a refused one is removed).
+ * An engine without seccomp, or without the memory cgroup, accepts the
+ * container and only logs a warning ("Limitation discarded"); the command
+ * would then run with less than `--dry-run` promised. Each check here names one protection; a run refuses
  * (exit 125) when one it needs is missing, unless the user passed
  * `--insecure-allow NAME` for it.
  *

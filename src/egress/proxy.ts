@@ -711,7 +711,6 @@ async function dial(addresses: readonly string[], port: number, timeoutMs: numbe
   return { error: last };
 }
 
-/** Resolves when both sides are closed; the first error (if any) describes the ending. */
 /**
  * Bytes from `from` to `to`, pausing `from` while `to` is above its
  * high-water mark, ending `to` when `from` ends: what `from.pipe(to)` does,
@@ -732,6 +731,7 @@ function relay(from: Socket, to: Socket): void {
   from.resume();
 }
 
+/** Resolves when both sides are closed; the first error (if any) describes the ending. */
 function bothClosed(a: Socket, b: Socket): Promise<string | undefined> {
   return new Promise((resolve) => {
     let error: string | undefined;

@@ -1,4 +1,5 @@
 import { EngineError } from "../core/errors.ts";
+import type { IncomingMessage } from "node:http";
 import type { EngineClient } from "./client.ts";
 
 /** The subset of GET /containers/{id}/json that sandbox reads. */
@@ -95,7 +96,7 @@ export interface RemovalWait {
  * without it (the request reached the engine long before).
  */
 export async function waitForRemoval(engine: EngineClient, id: string, headWithinMs = 250): Promise<RemovalWait> {
-  let res: import("node:http").IncomingMessage | undefined;
+  let res: IncomingMessage | undefined;
   let cancelled = false;
   // Untimed: docker-modem's timer would otherwise run until that held-back head.
   const head = engine.stream({ method: "POST", path: `/containers/${id}/wait`, query: { condition: "removed" }, ok: [200], untimed: true }).then((r) => {
@@ -117,7 +118,7 @@ export async function waitForRemoval(engine: EngineClient, id: string, headWithi
   };
 }
 
-function readWaitResult(res: import("node:http").IncomingMessage, id: string): Promise<WaitResult> {
+function readWaitResult(res: IncomingMessage, id: string): Promise<WaitResult> {
   return new Promise<WaitResult>((resolve, reject) => {
     const chunks: Buffer[] = [];
     res.on("data", (c: Buffer) => chunks.push(c));
@@ -145,7 +146,7 @@ function readWaitResult(res: import("node:http").IncomingMessage, id: string): P
  */
 export async function oomKilledFromEvents(engine: EngineClient, id: string, timeoutMs = 2000): Promise<boolean | undefined> {
   const filters = { type: ["container"], container: [id], event: ["oom", "destroy"] };
-  let res: import("node:http").IncomingMessage;
+  let res: IncomingMessage;
   try {
     res = await engine.stream({ method: "GET", path: "/events", query: { since: "0", filters }, ok: [200] });
   } catch {

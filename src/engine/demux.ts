@@ -1,12 +1,10 @@
-import { Writable } from "node:stream";
-
 /**
  * Docker's multiplexed attach stream: frames of an 8-byte header
  * [stream, 0, 0, 0, size(uint32 BE)] then `size` bytes. Stream 1 is stdout,
  * 2 is stderr. Without a TTY the engine always frames; with a TTY it sends
  * raw bytes, and `raw` mode forwards them as they are.
  *
- * Back-pressure: a chunk is acknowledged only once its payload was accepted
+ * Back-pressure: the socket is paused until a chunk's payload was accepted
  * by the destination (or the destination drained), so a slow reader of our
  * stdout slows the container instead of growing our memory.
  */
@@ -59,30 +57,13 @@ export class FrameSplitter {
   }
 }
 
-export class DemuxWriter extends Writable {
-  private readonly splitter: FrameSplitter;
-  private readonly onBytes: ((n: number) => void) | undefined;
-
-  constructor(targets: DemuxTargets, opts: { raw: boolean; onBytes?: (n: number) => void }) {
-    super({ highWaterMark: 64 * 1024 });
-    this.splitter = new FrameSplitter(targets, opts.raw);
-    this.onBytes = opts.onBytes;
-  }
-
-  override _write(chunk: Buffer, _enc: BufferEncoding, done: (err?: Error | null) => void): void {
-    this.onBytes?.(chunk.length);
-    writeAll(this.splitter.split(chunk), done);
-  }
-}
-
 /**
- * The attach stream demultiplexed straight from the socket: what
- * `pipeline(source, new DemuxWriter(...))` does, without a Writable between
- * them, which under Bun cost CPU on every chunk (the engine sends output in
- * ~34 KiB reads). `source` is paused while a target is above its mark.
+ * The attach stream demultiplexed straight from the socket, with no
+ * Writable between them: under Bun a stream stage costs CPU on every chunk
+ * (the engine sends output in ~34 KiB reads). `source` is paused while a target is above its mark.
  * Resolves when the source ends, closes or fails.
  */
-export function demuxInto(source: NodeJS.ReadableStream & { destroyed?: boolean }, targets: DemuxTargets, opts: { raw: boolean; onBytes?: (n: number) => void }): Promise<void> {
+export function demuxInto(source: NodeJS.ReadableStream, targets: DemuxTargets, opts: { raw: boolean; onBytes?: (n: number) => void }): Promise<void> {
   const splitter = new FrameSplitter(targets, opts.raw);
   return new Promise((resolve) => {
     let paused = false;

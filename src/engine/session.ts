@@ -103,7 +103,7 @@ export async function runSession(engine: EngineClient, plan: RunPlan, io: Sessio
     // which saves a DELETE round trip after every run. Not with --keep, nor in copy mode
     // (the changes come out after the exit), nor on Podman, whose AutoRemove and wait
     // conditions differ (dialect.ts): there we remove it in `finally`.
-    const engineRemoves = !plan.keep && plan.workspaceMode !== "copy" && engineFlavor(engine.server) === "docker";
+    const engineRemoves = !plan.keep && !copy && engineFlavor(engine.server) === "docker";
     if (engineRemoves) body = { ...body, HostConfig: { ...body.HostConfig, AutoRemove: true } };
     const gate = options.startGate ?? Promise.resolve();
     try {
