@@ -19,6 +19,14 @@
  *
  * The kernel version is unknown here, so entries that depend on it are
  * resolved against us: counted as present in our profile, absent in Docker's.
+ *
+ * Docker's side comes from test/fixtures/docker-default-seccomp-facts.json,
+ * not from Docker's profile itself (which is not part of this repository):
+ * what moby/profiles' seccomp/default.json at commit
+ * cd3bed8061c7b7378b61fc6827c7885779417a75 (tag seccomp/v0.2.3, Apache-2.0)
+ * allows on amd64 and arm64 with no added capabilities, written down by
+ * scripts/docker-seccomp-facts.ts. The test rebuilds a profile in Docker's
+ * format from those facts, so the same parser and model judge both sides.
  */
 import { describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
@@ -38,21 +46,91 @@ import {
   type SeccompSyscall,
 } from "../../src/security/seccomp.ts";
 
-const REFERENCE_PATH = path.resolve(import.meta.dir, "../../../shared/reference/moby-seccomp-default.json");
+const FACTS_PATH = path.resolve(import.meta.dir, "../fixtures/docker-default-seccomp-facts.json");
 const OURS_PATH = path.resolve(import.meta.dir, "../../src/security/seccomp-profile.json");
+
+/** One argument condition, as scripts/docker-seccomp-facts.ts writes it. */
+interface FactCond {
+  index: number;
+  op: string;
+  value: number;
+  valueTwo: number;
+}
+
+/** What Docker's default allows on one architecture, with no added capabilities. */
+interface ArchFacts {
+  architecture: string;
+  subArchitectures: string[];
+  /** Allowed whatever the arguments. */
+  allow: string[];
+  /** Allowed when one of the alternatives holds (each one entry's conditions). */
+  allowIf: Record<string, FactCond[][]>;
+  /** minKernel -> allowed only on that kernel or newer. */
+  allowFromKernel: Record<string, string[]>;
+  /** Refusing rules. */
+  refuse: Record<string, { action: string; errnoRet?: number }[]>;
+}
+
+interface DockerFacts {
+  source: { repository: string; path: string; commit: string; license: string };
+  defaultAction: string;
+  defaultErrnoRet?: number;
+  syscallEntries: number;
+  arches: Record<string, ArchFacts>;
+}
+
+let factsCache: DockerFacts | undefined;
+
+/** The recorded facts; their absence fails the test instead of skipping it. */
+function dockerFacts(): DockerFacts {
+  if (factsCache === undefined) {
+    if (!existsSync(FACTS_PATH)) {
+      throw new Error(
+        `the facts about Docker's default seccomp profile are missing: expected ${FACTS_PATH}. ` +
+          "Regenerate them with scripts/docker-seccomp-facts.ts.",
+      );
+    }
+    factsCache = JSON.parse(readFileSync(FACTS_PATH, "utf8")) as DockerFacts;
+  }
+  return factsCache;
+}
+
+/**
+ * Docker's default profile as far as the facts reach, in Docker's format:
+ * per architecture, one entry per fact, limited to that architecture with
+ * `includes.arches` (and to newer kernels with `includes.minKernel`), as
+ * Docker's own profile limits them.
+ */
+function rebuiltReferenceText(facts: DockerFacts): string {
+  const syscalls: unknown[] = [];
+  for (const arch of ARCHES) {
+    const f = facts.arches[arch];
+    if (f === undefined) throw new Error(`${FACTS_PATH} has no facts for ${arch}`);
+    const arches = [arch];
+    syscalls.push({ names: f.allow, action: "SCMP_ACT_ALLOW", includes: { arches } });
+    for (const [name, alternatives] of Object.entries(f.allowIf)) {
+      for (const args of alternatives) syscalls.push({ names: [name], action: "SCMP_ACT_ALLOW", args, includes: { arches } });
+    }
+    for (const [minKernel, names] of Object.entries(f.allowFromKernel)) {
+      syscalls.push({ names, action: "SCMP_ACT_ALLOW", includes: { arches, minKernel } });
+    }
+    for (const [name, rules] of Object.entries(f.refuse)) {
+      for (const rule of rules) syscalls.push({ names: [name], ...rule, includes: { arches } });
+    }
+  }
+  const archMap = ARCHES.map((arch) => ({
+    architecture: facts.arches[arch]?.architecture,
+    subArchitectures: facts.arches[arch]?.subArchitectures,
+  }));
+  return JSON.stringify({ defaultAction: facts.defaultAction, defaultErrnoRet: facts.defaultErrnoRet, archMap, syscalls });
+}
 
 let referenceCache: SeccompProfile | undefined;
 
-/** Docker's default profile; its absence fails the test instead of skipping it. */
+/** Docker's default profile, rebuilt from the facts and read by our parser. */
 function reference(): SeccompProfile {
   if (referenceCache === undefined) {
-    if (!existsSync(REFERENCE_PATH)) {
-      throw new Error(
-        `Docker's default seccomp profile is missing: expected ${REFERENCE_PATH}. ` +
-          "The subset test cannot run without it; check out the shared/ folder next to this repository.",
-      );
-    }
-    referenceCache = parseSeccompProfile(readFileSync(REFERENCE_PATH, "utf8"), REFERENCE_PATH);
+    referenceCache = parseSeccompProfile(rebuiltReferenceText(dockerFacts()), FACTS_PATH);
   }
   return referenceCache;
 }
@@ -317,6 +395,13 @@ const ours = defaultSeccompProfile();
 
 describe("built-in seccomp profile vs Docker's default (no added capabilities)", () => {
   test("Docker's reference profile is present and valid", () => {
+    expect(dockerFacts().source).toMatchObject({
+      repository: "https://github.com/moby/profiles",
+      path: "seccomp/default.json",
+      commit: "cd3bed8061c7b7378b61fc6827c7885779417a75",
+      license: "Apache-2.0",
+    });
+    expect(Object.keys(dockerFacts().arches).sort()).toEqual([...ARCHES].sort());
     expect(reference().defaultAction).toBe("SCMP_ACT_ERRNO");
   });
 
@@ -522,6 +607,9 @@ function parseError(text: string, source = "/tmp/my-profile.json"): UsageError {
 
 describe("parseSeccompProfile", () => {
   test("accepts Docker's own default profile", () => {
+    // scripts/docker-seccomp-facts.ts parses Docker's file with this parser
+    // before it records anything; here, the same profile rebuilt from the facts.
+    expect(dockerFacts().syscallEntries).toBeGreaterThan(10);
     expect(reference().syscalls?.length).toBeGreaterThan(10);
   });
 
