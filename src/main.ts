@@ -7,7 +7,8 @@ import { createReadStream, existsSync, read, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { isatty } from "node:tty";
 import { main } from "./cli/app.ts";
-import type { CommandContext, SignalName, SignalSource } from "./cli/context.ts";
+import type { CommandContext } from "./cli/context.ts";
+import type { SignalName, SignalSource } from "./term/io.ts";
 
 const signals: SignalSource = {
   on(signal: SignalName, handler: () => void) {

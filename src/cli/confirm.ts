@@ -1,4 +1,4 @@
-import type { TerminalIn, TerminalOut } from "./context.ts";
+import type { TerminalIn, TerminalOut } from "../term/io.ts";
 
 /** `y` or `yes`, any case; everything else (an empty line included) is no. */
 export function isYes(answer: string): boolean {

@@ -1,21 +1,6 @@
-import type { Readable, Writable } from "node:stream";
+import type { Readable } from "node:stream";
+import type { SignalSource, TerminalIn, TerminalOut } from "../term/io.ts";
 import type { Connected, ConnectOptions } from "../engine/connect.ts";
-
-/** Signals the run loop cares about; `on` returns an unsubscribe function. */
-export type SignalName = "SIGINT" | "SIGTERM" | "SIGHUP" | "SIGWINCH";
-export interface SignalSource {
-  on(signal: SignalName, handler: () => void): () => void;
-}
-
-export interface TerminalIn extends Readable {
-  isTTY?: boolean;
-  setRawMode?: (raw: boolean) => unknown;
-}
-export interface TerminalOut extends Writable {
-  isTTY?: boolean;
-  columns?: number;
-  rows?: number;
-}
 
 /**
  * Everything a command handler may touch. Only src/main.ts builds one from
@@ -47,21 +32,3 @@ export interface CommandContext {
   connect(hostFlag?: string, options?: ConnectOptions): Promise<Connected>;
 }
 
-/** sandbox's own lines on stderr: silenced by --quiet, never coloured off a terminal. */
-export interface Reporter {
-  info(line: string): void;
-  warn(line: string): void;
-}
-
-export function makeReporter(ctx: Pick<CommandContext, "stderr" | "env">, quiet: boolean): Reporter {
-  const colour = ctx.stderr.isTTY === true && ctx.env.NO_COLOR === undefined && ctx.env.TERM !== "dumb";
-  const yellow = (s: string) => (colour ? `\u001b[33m${s}\u001b[0m` : s);
-  return {
-    info(line) {
-      if (!quiet) ctx.stderr.write(`sandbox: ${line}\n`);
-    },
-    warn(line) {
-      ctx.stderr.write(`${yellow("sandbox: warning:")} ${line}\n`);
-    },
-  };
-}

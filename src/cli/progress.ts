@@ -1,5 +1,5 @@
 import type { PullReporter } from "../engine/ensure-image.ts";
-import type { TerminalOut } from "./context.ts";
+import type { TerminalOut } from "../term/io.ts";
 
 /**
  * Pull progress: one line redrawn in place on a terminal; off a terminal

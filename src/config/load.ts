@@ -9,9 +9,11 @@ import {
   type WorkspaceFile,
   WorkspaceFileSchema,
 } from "./schema.ts";
-import { DEFAULT_SOURCE, DEFAULTS, type EffectiveSettings, mergeSettings, SETTING_KEYS } from "./settings.ts";
+import { mergeSettings } from "./resolve.ts";
+import { DEFAULT_SOURCE, type EffectiveSettings, SETTING_KEYS } from "./settings.ts";
 
-export { DEFAULTS, mergeSettings } from "./settings.ts";
+export { DEFAULTS } from "./settings.ts";
+export { mergeSettings } from "./resolve.ts";
 export type { EffectiveSettings, Setting, Settings } from "./settings.ts";
 
 /**
@@ -213,11 +215,11 @@ export async function loadConfigFiles(input: Omit<LoadInput, "parseYaml">): Prom
   return loadConfig({ ...input, readFile, parseYaml });
 }
 
-/** Defaults < global config < workspace file; the plan builder adds flags with `withOverride`. */
+/** Defaults < global config < workspace file; flags go on top with `withFlags` (resolve.ts). */
 export function effectiveSettings(loaded: LoadedConfig): EffectiveSettings {
   const workspace =
     loaded.workspaceFile !== undefined && loaded.workspacePath !== undefined
       ? { file: loaded.workspaceFile, path: loaded.workspacePath }
       : undefined;
-  return mergeSettings(DEFAULTS, { config: loaded.global, sources: loaded.sources }, workspace);
+  return mergeSettings({ config: loaded.global, sources: loaded.sources }, workspace);
 }

@@ -1,56 +1,414 @@
-import { parseDuration } from "../core/duration.ts";
+import * as v from "valibot";
+import { agentNames } from "../core/agents.ts";
+import { normalizeCap } from "../core/capabilities.ts";
+import { formatDuration, parseDuration } from "../core/duration.ts";
+import { parseEnvFlag, type EnvFlag } from "../core/env-filter.ts";
 import { ConfigError } from "../core/errors.ts";
-import { parseSize } from "../core/size.ts";
-import type { GlobalConfig, WorkspaceFile } from "./schema.ts";
+import type { PullPolicy, WorkspaceMode } from "../core/plan.ts";
+import { parseInsecureAllow, PROTECTIONS, type ProtectionName } from "../core/preflight.ts";
+import { formatSize, parseSize } from "../core/size.ts";
+import { parseAllowEntry, splitEgressList } from "../egress/allowlist.ts";
+import { setting, type DeclarationTable, type ValuesOf } from "./declare.ts";
+import * as val from "./values.ts";
 
 /**
- * The effective run settings and where each one came from.
+ * Every setting of `sandbox run`, declared once (see declare.ts): its flag,
+ * its keys in the user's config and in `.sandbox.yml`, the schema that checks
+ * them, the default and the help text. Flag parsing, `--help`, completion,
+ * the config schemas, `config show` and resolution all read this table.
  *
- * Precedence is flags > workspace file > global config > built-in defaults.
- * `mergeSettings` applies the last three; the plan builder applies flags on
- * top with `withOverride`, so `--dry-run` can say of every value whether it
- * is a default, which file set it, or which flag.
- *
+ * Precedence is flags > workspace file > user config > defaults, with the
+ * exceptions resolve.ts names (a repository cannot loosen the network).
  * Values are normalised: durations in milliseconds, sizes in bytes,
  * capability names without the `CAP_` prefix.
  */
-export interface Settings {
-  /** container.timeout, in milliseconds. */
-  timeoutMs: number;
-  /** container.network: "bridge", "none" or a network name. */
-  network: string;
-  /** container.remove: delete the container when the command exits. */
-  remove: boolean;
-  /** security.memory, in bytes. */
-  memoryBytes: number;
-  /** security.cpus; undefined leaves the engine's default (no limit). */
-  cpus: number | undefined;
-  /** security.pids */
-  pids: number;
-  /** security.seccomp: "default", "unconfined" or a profile path. */
-  seccomp: string;
-  /** security.read_only_root */
-  readOnlyRoot: boolean;
-  /** security.user; undefined lets the plan builder pick the invoking user. */
-  user: string | undefined;
-  /** security.cap_add, without the CAP_ prefix. */
-  capAdd: readonly string[];
-  /** paths.workspace: where the workspace is mounted in the container. */
-  workspacePath: string;
-  /** paths.cache: host directory for package caches, as written (may start with ~/). */
-  cacheDir: string | undefined;
-  /** env.allow: globs added to the built-in allow list. */
-  envAllow: readonly string[];
-  /** env.block: globs added to the built-in block list. */
-  envBlock: readonly string[];
-  /** network.egress: hosts the container may reach. */
-  egress: readonly string[];
-  /** workspace.mask: globs hidden from the container. */
-  mask: readonly string[];
-  /** workspace.protect: paths mounted read-only. */
-  protect: readonly string[];
+
+function toMs(written: string | number): number {
+  const parsed = parseDuration(String(written));
+  if (!parsed.ok) throw new ConfigError(parsed.error);
+  return parsed.value;
 }
 
+function toBytes(written: string | number): number {
+  const parsed = parseSize(written);
+  if (!parsed.ok) throw new ConfigError(parsed.error);
+  return parsed.value;
+}
+
+function capName(written: string): string {
+  return written.startsWith("CAP_") ? written.slice("CAP_".length) : written;
+}
+
+const last = (texts: readonly string[]): string => texts[texts.length - 1] as string;
+
+function oneOf<const T extends string>(flag: string, words: readonly T[]) {
+  return (texts: readonly string[]): T => {
+    const text = last(texts);
+    if (!(words as readonly string[]).includes(text)) throw new Error(`--${flag} "${text}" is not ${words.length === 2 ? words.join(" or ") : `one of ${words.join(", ")}`}.`);
+    return text as T;
+  };
+}
+
+function named(flag: string, what: string) {
+  return (texts: readonly string[]): string => {
+    const text = last(texts);
+    if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(text)) throw new Error(`--${flag} "${text}" ${what}`);
+    return text;
+  };
+}
+
+const shown = (items: readonly string[]) => (items.length ? items.join(", ") : "[]");
+const mapping = (value: Readonly<Record<string, unknown>>) => (Object.keys(value).length ? JSON.stringify(value) : "{}");
+
+export const SETTINGS = {
+  // ------------------------------------------------------------ image and lifecycle
+  image: setting<string | undefined>({
+    default: undefined,
+    flag: { long: "image", arg: "IMAGE", group: "Image and lifecycle", help: "Image to run (default: chosen from the command and config)" },
+  }),
+  workspaceImage: setting<string | undefined>({ default: undefined, workspace: { key: "image", schema: val.image } }),
+  images: setting<Readonly<Record<string, string>>>({
+    default: {},
+    config: { key: "images", schema: val.dictionary(val.image, "names to images") },
+    show: mapping,
+  }),
+  pull: setting<PullPolicy>({
+    default: "missing",
+    flag: {
+      long: "pull",
+      arg: "POLICY",
+      group: "Image and lifecycle",
+      help: "missing (default), always or never",
+      complete: { words: ["missing", "always", "never"] },
+      parse: oneOf("pull", ["missing", "always", "never"]),
+    },
+  }),
+  agent: setting<string | undefined>({
+    default: undefined,
+    flag: {
+      long: "agent",
+      arg: "NAME",
+      group: "Image and lifecycle",
+      help: "Use NAME's profile instead of detecting it from the command",
+      complete: { words: agentNames() },
+    },
+  }),
+  agents: setting<Readonly<Record<string, { image?: string; env?: string[]; persist_state?: boolean }>>>({
+    default: {},
+    config: {
+      key: "agents",
+      schema: val.dictionary(
+        val.section({
+          image: v.optional(val.image),
+          /** Host variables this agent may receive: the only way secrets are forwarded. */
+          env: v.optional(val.list(val.envName, "variable names")),
+          persist_state: v.optional(val.boolean),
+        }),
+        "agent names to agent settings",
+      ),
+    },
+    show: mapping,
+  }),
+  timeoutMs: setting<number>({
+    default: 30 * 60_000,
+    config: { key: "container.timeout", schema: val.duration, transform: toMs },
+    workspace: { key: "timeout", schema: val.duration, transform: toMs },
+    flag: {
+      long: "timeout",
+      arg: "DURATION",
+      group: "Image and lifecycle",
+      help: "Stop the command after DURATION (e.g. 90s, 30m; default 30m) -> exit 124",
+      parse: (texts) => {
+        const parsed = parseDuration(last(texts));
+        if (!parsed.ok) throw new Error(`--timeout ${parsed.error}.`);
+        if (parsed.value <= 0) throw new Error("--timeout must be longer than zero.");
+        return parsed.value;
+      },
+    },
+    show: formatDuration,
+  }),
+  keep: setting<boolean>({
+    default: false,
+    flag: { long: "keep", group: "Image and lifecycle", help: "Keep the container after it exits (remove later with 'sandbox prune')" },
+  }),
+  remove: setting<boolean>({ default: true, config: { key: "container.remove", schema: val.boolean } }),
+  name: setting<string | undefined>({
+    default: undefined,
+    flag: {
+      long: "name",
+      arg: "NAME",
+      group: "Image and lifecycle",
+      help: "Container name (default sandbox-<command>-<random>)",
+      parse: named("name", "may only contain letters, digits, '_', '.' and '-'."),
+    },
+  }),
+  dryRun: setting<boolean>({
+    default: false,
+    flag: { long: "dry-run", group: "Image and lifecycle", help: "Print the container plan as JSON and exit; only a /_ping reaches the engine (docs/commands.md)" },
+  }),
+  quiet: setting<boolean>({
+    default: false,
+    flag: { long: "quiet", short: "q", group: "Image and lifecycle", help: "Silence sandbox's own informational lines" },
+  }),
+  help: setting<boolean>({ default: false, flag: { long: "help", short: "h", group: "Image and lifecycle", help: "Show this help" } }),
+
+  // ----------------------------------------------------------- terminal and streams
+  tty: setting<boolean | undefined>({
+    default: undefined,
+    flag: { long: "tty", short: "t", negatable: true, group: "Terminal and streams", help: "Force a TTY on or off (default: on when stdin and stdout are terminals)" },
+  }),
+  interactive: setting<boolean | undefined>({
+    default: undefined,
+    flag: {
+      long: "interactive",
+      short: "i",
+      negatable: true,
+      group: "Terminal and streams",
+      help: "Forward stdin (default: when stdin is not a terminal, or with a TTY)",
+    },
+  }),
+
+  // ---------------------------------------------------------------------- workspace
+  workspace: setting<string | undefined>({
+    default: undefined,
+    flag: { long: "workspace", short: "w", arg: "DIR", group: "Workspace", help: "Directory mounted at /work (default: current directory)", complete: { dirs: true } },
+  }),
+  workspacePath: setting<string>({ default: "/work", config: { key: "paths.workspace", schema: val.containerPath } }),
+  readOnlyWorkspace: setting<boolean>({
+    default: false,
+    flag: { long: "read-only-workspace", group: "Workspace", help: "Mount the workspace read-only" },
+  }),
+  workspaceMode: setting<WorkspaceMode>({
+    default: "auto",
+    flag: {
+      long: "workspace-mode",
+      arg: "MODE",
+      group: "Workspace",
+      help: "bind (mount the folder) or copy (send it in, copy changes back;\nhonours .sandboxignore). Default: bind for local engines, copy\nfor tcp:// and ssh:// ones, which cannot see this machine's files",
+      complete: { words: ["bind", "copy"] },
+      parse: oneOf("workspace-mode", ["bind", "copy"]),
+    },
+  }),
+  noMask: setting<boolean>({
+    default: false,
+    flag: { long: "no-mask", group: "Workspace", help: "Do not hide secret-looking files (.env, *.key, .ssh/, ...; see docs/guard.md)" },
+  }),
+  mask: setting<readonly string[]>({
+    default: [],
+    config: { key: "workspace.mask", schema: val.list(val.glob, "globs") },
+    show: shown,
+  }),
+  protect: setting<readonly string[]>({
+    default: [],
+    config: { key: "workspace.protect", schema: val.list(val.relativePath, "paths") },
+    show: shown,
+  }),
+  cache: setting<boolean>({
+    default: false,
+    flag: { long: "cache", group: "Workspace", help: "Persistent package cache at ~/.cache inside (npm, pip, go, cargo, ...)" },
+  }),
+  cacheDir: setting<string | undefined>({ default: undefined, config: { key: "paths.cache", schema: val.hostDir } }),
+  setup: setting<readonly string[]>({
+    default: [],
+    workspace: { key: "setup", schema: val.list(val.text("a shell command", /\S/, 64 * 1024), "shell commands") },
+    show: shown,
+  }),
+
+  // ------------------------------------------------------------ security and limits
+  env: setting<readonly EnvFlag[]>({
+    default: [],
+    flag: {
+      long: "env",
+      short: "e",
+      arg: "KEY=VALUE|KEY",
+      repeatable: true,
+      group: "Security and limits (defaults are strict)",
+      help: "Set a variable, or forward KEY from the host on purpose",
+      complete: { envNames: true },
+      parse: (texts) =>
+        texts.map((text) => {
+          const parsed = parseEnvFlag(text);
+          if ("error" in parsed) throw new Error(parsed.error);
+          return parsed;
+        }),
+    },
+    show: (flags) => shown(flags.map((f) => f.name)),
+  }),
+  envValues: setting<Readonly<Record<string, string>>>({
+    default: {},
+    workspace: { key: "env", schema: val.workspaceEnv },
+    // Names only: literal values from a repository are not secrets, but `config show` prints no values of variables.
+    show: (values) => shown(Object.keys(values)),
+  }),
+  envAllow: setting<readonly string[]>({ default: [], config: { key: "env.allow", schema: val.list(val.glob, "globs") }, show: shown }),
+  envBlock: setting<readonly string[]>({ default: [], config: { key: "env.block", schema: val.list(val.glob, "globs") }, show: shown }),
+  memoryBytes: setting<number>({
+    default: 4 * 1024 ** 3,
+    config: { key: "security.memory", schema: val.size, transform: toBytes },
+    flag: {
+      long: "memory",
+      short: "m",
+      arg: "SIZE",
+      group: "Security and limits (defaults are strict)",
+      help: "Memory limit, swap included (default 4g)",
+      parse: (texts) => {
+        const parsed = parseSize(last(texts));
+        if (!parsed.ok) throw new Error(`--memory ${parsed.error}.`);
+        if (parsed.value < 6 * 1024 * 1024) throw new Error("--memory must be at least 6m (the engine's minimum).");
+        return parsed.value;
+      },
+    },
+    show: formatSize,
+  }),
+  cpus: setting<number | undefined>({
+    default: undefined,
+    config: { key: "security.cpus", schema: val.cpus },
+    flag: {
+      long: "cpus",
+      arg: "N",
+      group: "Security and limits (defaults are strict)",
+      help: "CPU limit (e.g. 1.5)",
+      parse: (texts) => {
+        const text = last(texts);
+        const cpus = Number(text);
+        if (!/^\d+(\.\d+)?$/.test(text) || !(cpus > 0)) throw new Error(`--cpus "${text}" is not a positive number such as 1 or 1.5.`);
+        return cpus;
+      },
+    },
+  }),
+  pids: setting<number>({
+    default: 512,
+    config: { key: "security.pids", schema: val.pids },
+    flag: {
+      long: "pids-limit",
+      arg: "N",
+      group: "Security and limits (defaults are strict)",
+      help: "Maximum processes (default 512)",
+      parse: (texts) => {
+        const text = last(texts);
+        const pids = Number(text);
+        if (!/^\d+$/.test(text) || pids < 1) throw new Error(`--pids-limit "${text}" is not a positive whole number such as 512.`);
+        return pids;
+      },
+    },
+  }),
+  network: setting<string>({
+    default: "bridge",
+    config: { key: "container.network", schema: val.network },
+    workspace: { key: "network", schema: val.workspaceNetwork },
+    flag: {
+      long: "network",
+      arg: "NET",
+      group: "Security and limits (defaults are strict)",
+      help: "bridge (default), none, or a network name",
+      complete: { words: ["bridge", "none"] },
+      parse: named("network", "is not bridge, none or a network name."),
+    },
+  }),
+  egress: setting<readonly string[]>({
+    default: [],
+    config: { key: "network.egress", schema: val.list(val.host, "host names") },
+    flag: {
+      long: "egress",
+      arg: "HOSTS",
+      repeatable: true,
+      group: "Security and limits (defaults are strict)",
+      help: "Only reach these hosts, through sandbox's proxy: host[:port],\n*.domain, IP or CIDR, comma-separated (docs/egress.md)",
+      parse: (texts) => {
+        const entries = texts.flatMap(splitEgressList);
+        if (entries.length === 0) throw new Error("--egress needs hosts, e.g. --egress api.example.com,*.github.com (use --network none for no network).");
+        for (const entry of entries) {
+          const parsed = parseAllowEntry(entry);
+          if (!parsed.ok) throw new Error(`--egress ${parsed.error}.`);
+        }
+        return entries;
+      },
+    },
+    show: shown,
+  }),
+  audit: setting<string | undefined>({
+    default: undefined,
+    flag: {
+      long: "audit",
+      arg: "FILE",
+      group: "Security and limits (defaults are strict)",
+      help: "With --egress: write every connection as JSON lines to FILE",
+      complete: { files: true },
+      parse: (texts) => {
+        if (last(texts) === "") throw new Error("--audit needs a file name.");
+        return last(texts);
+      },
+    },
+  }),
+  user: setting<string | undefined>({
+    default: undefined,
+    config: { key: "security.user", schema: val.user, transform: (written: string | number) => String(written) },
+    flag: {
+      long: "user",
+      short: "u",
+      arg: "UID[:GID]",
+      group: "Security and limits (defaults are strict)",
+      help: "User inside (default: your uid:gid)",
+      parse: (texts) => {
+        const text = last(texts);
+        if (!/^[a-zA-Z0-9_.-]+(:[a-zA-Z0-9_.-]+)?$/.test(text)) throw new Error(`--user "${text}" is not a user such as 1000 or 1000:1000.`);
+        return text;
+      },
+    },
+  }),
+  capAdd: setting<readonly string[]>({
+    default: [],
+    config: { key: "security.cap_add", schema: val.list(val.capability, "capability names"), transform: (written: string[]) => [...new Set(written.map(capName))] },
+    flag: {
+      long: "cap-add",
+      arg: "CAP",
+      repeatable: true,
+      appends: true,
+      group: "Security and limits (defaults are strict)",
+      help: "Add a capability back (all are dropped; dangerous ones warn)",
+      parse: (texts) =>
+        texts.map((text) => {
+          const cap = normalizeCap(text);
+          if (!cap) throw new Error(`--cap-add "${text}" is not a capability name such as NET_BIND_SERVICE.`);
+          return cap;
+        }),
+    },
+    show: shown,
+  }),
+  seccomp: setting<string>({
+    default: "default",
+    config: { key: "security.seccomp", schema: val.seccomp },
+    flag: {
+      long: "seccomp",
+      arg: "PATH|unconfined",
+      group: "Security and limits (defaults are strict)",
+      help: "Custom seccomp profile (default: sandbox's built-in allow-list)",
+      complete: { words: ["unconfined", "default"], files: true },
+    },
+  }),
+  readOnlyRoot: setting<boolean>({ default: true, config: { key: "security.read_only_root", schema: val.boolean } }),
+  insecureAllow: setting<readonly ProtectionName[]>({
+    default: [],
+    flag: {
+      long: "insecure-allow",
+      arg: "NAME",
+      repeatable: true,
+      group: "Security and limits (defaults are strict)",
+      help: "Run even though the engine cannot apply protection NAME (seccomp,\nno-new-privileges, memory-limit, swap-limit, pids-limit, cpu-limit,\nruntime); without it such a run is refused with exit 125",
+      complete: { words: PROTECTIONS },
+      parse: parseInsecureAllow,
+    },
+    show: shown,
+  }),
+  host: setting<string | undefined>({
+    default: undefined,
+    flag: { long: "host", short: "H", arg: "ADDR", group: "Security and limits (defaults are strict)", help: "Engine address (default DOCKER_HOST or /var/run/docker.sock)" },
+  }),
+} satisfies DeclarationTable;
+
+export type SettingsTable = typeof SETTINGS;
+/** Every run setting's value. */
+export type Settings = ValuesOf<SettingsTable>;
 export type SettingName = keyof Settings;
 
 /** Where a value came from: "default", a file path, or e.g. "flag --memory". */
@@ -62,162 +420,26 @@ export interface Setting<T> {
   /**
    * Set when a lower-trust layer asked for something it may not have, e.g.
    * .sandbox.yml asking for a network the user's config restricts. The
-   * value stays as it was; the CLI should print the note as a warning. A
-   * flag applied with `withOverride` replaces the setting and its note.
+   * value stays as it was; the CLI prints the note as a warning. A flag
+   * applied on top replaces the setting and its note.
    */
   readonly note?: string;
 }
 
+/** Each setting with where it came from. */
 export type EffectiveSettings = { readonly [K in SettingName]: Setting<Settings[K]> };
-
-/** The config key path behind each setting, for messages and `sources`. */
-export const SETTING_KEYS: { readonly [K in SettingName]: string } = {
-  timeoutMs: "container.timeout",
-  network: "container.network",
-  remove: "container.remove",
-  memoryBytes: "security.memory",
-  cpus: "security.cpus",
-  pids: "security.pids",
-  seccomp: "security.seccomp",
-  readOnlyRoot: "security.read_only_root",
-  user: "security.user",
-  capAdd: "security.cap_add",
-  workspacePath: "paths.workspace",
-  cacheDir: "paths.cache",
-  envAllow: "env.allow",
-  envBlock: "env.block",
-  egress: "network.egress",
-  mask: "workspace.mask",
-  protect: "workspace.protect",
-};
 
 export const DEFAULT_SOURCE = "default";
 
-export const DEFAULTS: Readonly<Settings> = Object.freeze({
-  timeoutMs: 30 * 60_000,
-  network: "bridge",
-  remove: true,
-  memoryBytes: 4 * 1024 ** 3,
-  cpus: undefined,
-  pids: 512,
-  seccomp: "default",
-  readOnlyRoot: true,
-  user: undefined,
-  capAdd: [],
-  workspacePath: "/work",
-  cacheDir: undefined,
-  envAllow: [],
-  envBlock: [],
-  egress: [],
-  mask: [],
-  protect: [],
-});
+/** The user-config key path of each setting that has one, for messages. */
+export const SETTING_KEYS = Object.fromEntries(
+  Object.entries(SETTINGS as DeclarationTable).flatMap(([name, d]) => (d.config ? [[name, d.config.key]] : [])),
+) as Readonly<Record<string, string>> & { readonly network: string; readonly egress: string };
 
-export interface GlobalLayer {
-  readonly config: GlobalConfig;
-  /** Key path -> file that set it (LoadedConfig.sources). */
-  readonly sources: Readonly<Record<string, string>>;
+export function defaultsOf<Table extends DeclarationTable>(table: Table): ValuesOf<Table> {
+  const out: Record<string, unknown> = {};
+  for (const [name, d] of Object.entries(table)) out[name] = d.default;
+  return out as ValuesOf<Table>;
 }
 
-export interface WorkspaceLayer {
-  readonly file: WorkspaceFile;
-  readonly path: string;
-}
-
-function toMs(raw: string | number): number {
-  const parsed = parseDuration(String(raw));
-  if (!parsed.ok) throw new ConfigError(parsed.error);
-  return parsed.value;
-}
-
-function toBytes(raw: string | number): number {
-  const parsed = parseSize(raw);
-  if (!parsed.ok) throw new ConfigError(parsed.error);
-  return parsed.value;
-}
-
-function capName(raw: string): string {
-  return raw.startsWith("CAP_") ? raw.slice("CAP_".length) : raw;
-}
-
-/** Global config values, normalised; absent keys are left out. */
-function fromGlobal(config: GlobalConfig): Partial<Settings> {
-  const out: Partial<Settings> = {};
-  const { container, security, paths, env, network, workspace } = config;
-  if (container?.timeout !== undefined) out.timeoutMs = toMs(container.timeout);
-  if (container?.network !== undefined) out.network = container.network;
-  if (container?.remove !== undefined) out.remove = container.remove;
-  if (security?.memory !== undefined) out.memoryBytes = toBytes(security.memory);
-  if (security?.cpus !== undefined) out.cpus = security.cpus;
-  if (security?.pids !== undefined) out.pids = security.pids;
-  if (security?.seccomp !== undefined) out.seccomp = security.seccomp;
-  if (security?.read_only_root !== undefined) out.readOnlyRoot = security.read_only_root;
-  if (security?.user !== undefined) out.user = String(security.user);
-  if (security?.cap_add !== undefined) out.capAdd = [...new Set(security.cap_add.map(capName))];
-  if (paths?.workspace !== undefined) out.workspacePath = paths.workspace;
-  if (paths?.cache !== undefined) out.cacheDir = paths.cache;
-  if (env?.allow !== undefined) out.envAllow = env.allow;
-  if (env?.block !== undefined) out.envBlock = env.block;
-  if (network?.egress !== undefined) out.egress = network.egress;
-  if (workspace?.mask !== undefined) out.mask = workspace.mask;
-  if (workspace?.protect !== undefined) out.protect = workspace.protect;
-  return out;
-}
-
-/**
- * A workspace file may tighten the network to "none" but never loosen what
- * the user chose: with `network: none` or an egress allow-list in the user's
- * config, another network from the repository is ignored (with a note)
- * rather than failing, so `--network` on the command line can still allow it.
- */
-function workspaceNetwork(wanted: string, current: Setting<string>, egress: Setting<readonly string[]>, path: string): Setting<string> {
-  if (wanted === "none" || wanted === current.value) return { value: wanted, source: path };
-  const restriction =
-    current.value === "none"
-      ? `${SETTING_KEYS.network}: none (${current.source})`
-      : egress.value.length > 0
-        ? `${SETTING_KEYS.egress} (${egress.source})`
-        : undefined;
-  if (restriction === undefined) return { value: wanted, source: path };
-  return {
-    ...current,
-    note: `ignored network "${wanted}" from ${path}: it would loosen ${restriction}; pass --network ${wanted} to allow it`,
-  };
-}
-
-/** defaults < global config < workspace file, each value with its source. */
-export function mergeSettings(defaults: Readonly<Settings>, global: GlobalLayer, workspace?: WorkspaceLayer): EffectiveSettings {
-  const merged = {} as { -readonly [K in SettingName]: Setting<Settings[K]> };
-  const fromConfig = fromGlobal(global.config);
-  for (const name of Object.keys(SETTING_KEYS) as SettingName[]) {
-    const key = SETTING_KEYS[name];
-    const set = Object.hasOwn(fromConfig, name);
-    const value = set ? fromConfig[name] : defaults[name];
-    const source = set ? (global.sources[key] ?? "config") : DEFAULT_SOURCE;
-    (merged as Record<SettingName, Setting<unknown>>)[name] = { value, source };
-  }
-  if (workspace?.file.timeout !== undefined) {
-    merged.timeoutMs = { value: toMs(workspace.file.timeout), source: workspace.path };
-  }
-  if (workspace?.file.network !== undefined) {
-    merged.network = workspaceNetwork(workspace.file.network, merged.network, merged.egress, workspace.path);
-  }
-  return merged;
-}
-
-/** Applies one flag (or any later layer) on top: `withOverride(s, "memoryBytes", n, "flag --memory")`. */
-export function withOverride<K extends SettingName>(
-  settings: EffectiveSettings,
-  name: K,
-  value: Settings[K],
-  source: Source,
-): EffectiveSettings {
-  return { ...settings, [name]: { value, source } };
-}
-
-/** Just the values, for code that does not care where they came from. */
-export function settingValues(settings: EffectiveSettings): Settings {
-  const out = {} as Record<SettingName, unknown>;
-  for (const name of Object.keys(settings) as SettingName[]) out[name] = settings[name].value;
-  return out as unknown as Settings;
-}
+export const DEFAULTS: Readonly<Settings> = Object.freeze(defaultsOf(SETTINGS));

@@ -1,5 +1,6 @@
 import type { AgentProfile } from "./agents.ts";
-import { CONTAINER_HOME, type MountSpec } from "./plan.ts";
+import type { MountSpec } from "./engine-api.ts";
+import { CONTAINER_HOME } from "./plan.ts";
 
 /**
  * What survives between runs, and only when asked for: the package cache

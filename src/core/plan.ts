@@ -1,6 +1,8 @@
 import { buildLabels, LABELS } from "./labels.ts";
 import { DEFAULT_ENV_ALLOW, DEFAULT_ENV_BLOCK, filterHostEnv, globMatcher, type EnvFlag } from "./env-filter.ts";
 import { DANGEROUS_CAPS } from "./capabilities.ts";
+import type { CreateBody, HostConfig, MountSpec } from "./engine-api.ts";
+
 
 /**
  * A RunPlan is everything needed to create and drive one container, built by
@@ -17,6 +19,12 @@ export type SeccompChoice =
   | { kind: "unconfined" };
 
 /** Effective settings after config files and flags were merged. */
+/**
+ * What the plan is built from: the resolved settings (config/settings.ts
+ * declares them; this names the ones the plan reads) plus what was derived
+ * from them (the image choice, the agent, the loaded seccomp profile, the
+ * persistence mounts, the egress set-up).
+ */
 export interface RunSettings {
   image: string;
   imageRule: string;
@@ -48,6 +56,14 @@ export interface RunSettings {
   setup: string[];
   /** Set when the run goes through the egress proxy (--egress / network.egress); `network` is then ignored. */
   egress?: EgressSettings | undefined;
+  /** Force a TTY on or off; undefined: when stdin and stdout are terminals. */
+  tty: boolean | undefined;
+  /** Forward stdin; undefined: when it carries data or with a TTY. */
+  interactive: boolean | undefined;
+  /** --keep */
+  keep: boolean;
+  /** --workspace-mode; "auto" (the default) is settled once the engine is known (container-body.ts). */
+  workspaceMode: WorkspaceMode;
 }
 
 export interface EgressSettings {
@@ -70,14 +86,6 @@ export interface EgressPlan extends EgressSettings {
   labels: Record<string, string>;
 }
 
-export interface MountSpec {
-  Type: "bind" | "volume" | "tmpfs";
-  Source?: string;
-  Target: string;
-  ReadOnly?: boolean;
-  TmpfsOptions?: { SizeBytes?: number; Mode?: number };
-  VolumeOptions?: { NoCopy?: boolean };
-}
 
 /** Facts about the host, gathered by the CLI shell before planning. */
 export interface HostFacts {
@@ -94,14 +102,6 @@ export interface HostFacts {
   randomId: string;
   /** The caller's terminal size, when stdout is a terminal. */
   terminalSize?: { rows: number; columns: number } | undefined;
-}
-
-export interface RunFlags {
-  tty: boolean | undefined;
-  interactive: boolean | undefined;
-  keep: boolean;
-  /** --workspace-mode; "auto" (the default) is settled once the engine is known: see resolveWorkspaceMode. */
-  workspaceMode?: WorkspaceMode;
 }
 
 /**
@@ -145,47 +145,7 @@ export interface RunPlan {
   egress?: EgressPlan | undefined;
 }
 
-export interface CreateBody {
-  Image: string;
-  Cmd: string[];
-  Entrypoint?: string[];
-  Env: string[];
-  WorkingDir: string;
-  User: string;
-  Tty: boolean;
-  OpenStdin: boolean;
-  StdinOnce: boolean;
-  AttachStdin: boolean;
-  AttachStdout: true;
-  AttachStderr: true;
-  Labels: Record<string, string>;
-  HostConfig: HostConfig;
-  NetworkDisabled?: boolean;
-}
 
-export interface HostConfig {
-  Init: true;
-  /** Set by the engine layer on engines that remove the container themselves (session.ts). */
-  AutoRemove: boolean;
-  Privileged: false;
-  Mounts: MountSpec[];
-  CapDrop: ["ALL"];
-  CapAdd: string[];
-  SecurityOpt: string[];
-  ReadonlyRootfs: boolean;
-  Tmpfs: Record<string, string>;
-  ShmSize: number;
-  Memory: number;
-  MemorySwap: number;
-  NanoCpus?: number;
-  PidsLimit: number;
-  Ulimits: Array<{ Name: string; Soft: number; Hard: number }>;
-  NetworkMode: string;
-  /** DNS servers for the engine's resolver; set at run time for egress runs (src/egress/gateway.ts). */
-  Dns?: string[];
-  /** [rows, columns]: engines on API 1.42+ size the TTY before the command starts. */
-  ConsoleSize?: [number, number];
-}
 
 export const CONTAINER_HOME = "/home/sandbox";
 export const MIB = 1024 * 1024;
@@ -207,12 +167,12 @@ export function defaultUser(uid: number | undefined, gid: number | undefined): s
   return `${uid}:${gid}`;
 }
 
-export function buildRunPlan(command: string[], flags: RunFlags, settings: RunSettings, host: HostFacts): RunPlan {
+export function buildRunPlan(command: string[], settings: RunSettings, host: HostFacts): RunPlan {
   const warnings: string[] = [];
-  const tty = flags.tty ?? (host.stdinIsTTY && host.stdoutIsTTY);
+  const tty = settings.tty ?? (host.stdinIsTTY && host.stdoutIsTTY);
   // Forward stdin when it carries data (a pipe or file) or the user asked;
   // a terminal stdin without a TTY would only make the command wait.
-  const stdin = flags.interactive ?? (tty || !host.stdinIsTTY);
+  const stdin = settings.interactive ?? (tty || !host.stdinIsTTY);
 
   const env = resolveEnv(settings, host, warnings);
   const user = settings.user ?? defaultUser(host.uid, host.gid);
@@ -238,7 +198,7 @@ export function buildRunPlan(command: string[], flags: RunFlags, settings: RunSe
     "/run": `rw,noexec,nosuid,nodev,size=${TMPFS_SIZES.run},mode=0755`,
   };
 
-  const workspaceMode = flags.workspaceMode ?? "auto";
+  const workspaceMode = settings.workspaceMode;
   const workspaceMount = workspaceMountFor(workspaceMode, host.workspace, settings.workspaceTarget, settings.readOnlyWorkspace);
 
   const { cmd, entrypoint } = commandWithSetup(command, settings);
@@ -281,6 +241,7 @@ export function buildRunPlan(command: string[], flags: RunFlags, settings: RunSe
     Labels: labels,
     HostConfig: {
       Init: true,
+      // Decided with the run-time facts (container-body.ts).
       AutoRemove: false,
       Privileged: false,
       Mounts: [workspaceMount, ...settings.extraMounts],
@@ -310,7 +271,7 @@ export function buildRunPlan(command: string[], flags: RunFlags, settings: RunSe
     agent: settings.agent,
     tty,
     stdin,
-    keep: flags.keep || !settings.remove,
+    keep: settings.keep || !settings.remove,
     timeoutMs: settings.timeoutMs,
     stopGraceSeconds: STOP_GRACE_SECONDS,
     seccomp: settings.seccomp.kind,
@@ -327,25 +288,16 @@ export function buildRunPlan(command: string[], flags: RunFlags, settings: RunSe
   };
 }
 
-function workspaceMountFor(mode: WorkspaceMode, source: string, target: string, readOnly: boolean): MountSpec {
-  // Copy mode: an anonymous volume (removed with the container) the archive
-  // API can write into before start, although the root is read-only. It
-  // stays writable: --read-only-workspace then means "changes are not copied back".
-  // NoCopy: the image's own files at the target must not join the workspace
-  // (they would be copied back as new files).
+/**
+ * Copy mode: an anonymous volume (removed with the container) the archive API
+ * can write into before start, although the root is read-only. It stays
+ * writable: --read-only-workspace then means "changes are not copied back".
+ * NoCopy: the image's own files at the target must not join the workspace
+ * (they would be copied back as new files).
+ */
+export function workspaceMountFor(mode: WorkspaceMode, source: string, target: string, readOnly: boolean): MountSpec {
   if (mode === "copy") return { Type: "volume", Target: target, VolumeOptions: { NoCopy: true } };
   return { Type: "bind", Source: source, Target: target, ReadOnly: readOnly };
-}
-
-/** Settle "auto": bind for an engine on this machine (unix socket, named pipe), copy for tcp:// and ssh://. */
-export function resolveWorkspaceMode(plan: RunPlan, engineIsLocal: boolean): RunPlan {
-  if (plan.workspaceMode !== "auto") return plan;
-  const mode = engineIsLocal ? "bind" : "copy";
-  const target = plan.create.WorkingDir;
-  const Mounts = plan.create.HostConfig.Mounts.map((m) =>
-    m.Type === "bind" && m.Source === plan.workspace && m.Target === target ? workspaceMountFor(mode, plan.workspace, target, m.ReadOnly === true) : m,
-  );
-  return { ...plan, workspaceMode: mode, create: { ...plan.create, HostConfig: { ...plan.create.HostConfig, Mounts } } };
 }
 
 interface ResolvedEnv {
@@ -417,17 +369,22 @@ export function shellQuote(text: string): string {
   return `'${text.replace(/'/g, `'\\''`)}'`;
 }
 
-/** The create body as shown to people: secret values masked, the profile abbreviated. */
-export function redactPlan(plan: RunPlan): RunPlan {
+/** A create body as shown to people: secret values masked, the profile abbreviated. */
+export function redactBody(body: CreateBody, plan: Pick<RunPlan, "secretEnvNames" | "seccomp" | "seccompHash">): CreateBody {
   const secret = new Set(plan.secretEnvNames);
-  const Env = plan.create.Env.map((entry) => {
+  const Env = body.Env.map((entry) => {
     const name = entry.slice(0, entry.indexOf("="));
     return secret.has(name) ? `${name}=***` : entry;
   });
-  const SecurityOpt = plan.create.HostConfig.SecurityOpt.map((opt) =>
-    opt.startsWith("seccomp=") && opt !== "seccomp=unconfined"
+  const SecurityOpt = body.HostConfig.SecurityOpt.map((opt) =>
+    opt.startsWith("seccomp=") && opt !== "seccomp=unconfined" && opt.slice("seccomp=".length).trimStart().startsWith("{")
       ? `seccomp=<${plan.seccomp} profile sha256:${plan.seccompHash} (${opt.length - 8} bytes)>`
       : opt,
   );
-  return { ...plan, create: { ...plan.create, Env, HostConfig: { ...plan.create.HostConfig, SecurityOpt } } };
+  return { ...body, Env, HostConfig: { ...body.HostConfig, SecurityOpt } };
+}
+
+/** The plan with its body redacted (redactBody). */
+export function redactPlan(plan: RunPlan): RunPlan {
+  return { ...plan, create: redactBody(plan.create, plan) };
 }

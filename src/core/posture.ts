@@ -12,7 +12,7 @@
  * names come from our io.sandbox.env label.
  */
 import { createHash } from "node:crypto";
-import type { ContainerDetails } from "../engine/containers.ts";
+import type { ContainerDetails } from "./engine-api.ts";
 import { createdAt, formatAge } from "./age.ts";
 import { formatDuration } from "./duration.ts";
 import { LABELS } from "./labels.ts";

@@ -1,5 +1,5 @@
 import { SecurityError } from "./errors.ts";
-import type { MountSpec } from "./plan.ts";
+import type { MountSpec } from "./engine-api.ts";
 
 /**
  * Guarding the host from what runs in the container, at the workspace mount:

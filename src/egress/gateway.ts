@@ -2,30 +2,26 @@ import { readFileSync } from "node:fs";
 import { networkInterfaces } from "node:os";
 import { SandboxError } from "../core/errors.ts";
 import { EXIT } from "../core/exit-codes.ts";
-import type { CreateBody, EgressPlan } from "../core/plan.ts";
+import type { EgressPlan } from "../core/plan.ts";
 import type { EngineAddress } from "../engine/address.ts";
 import type { EngineClient } from "../engine/client.ts";
 import { createNetwork, disconnectNetwork, inspectNetwork, networkGateway, networkSubnet, removeNetwork } from "../engine/networks.ts";
 import { parseCidr, parseIp } from "./address-policy.ts";
 import { parseAllowList } from "./allowlist.ts";
 import { AuditLog, openAuditFile, type AuditSink } from "./audit.ts";
-import { EgressProxy, parseHostsTable, systemResolver, tableResolver, type Resolver } from "./proxy.ts";
+import { EgressProxy } from "./proxy.ts";
+import { parseHostsTable, systemResolver, tableResolver, type Resolver } from "./resolve.ts";
 
 /**
  * One run's egress set-up, in order: the per-run `internal` network (no
- * route out), the proxy listening on that network's gateway address (the
- * bridge's address on this host), and the container body pointed at it.
+ * route out) and the proxy listening on that network's gateway address (the
+ * bridge's address on this host). The container body points at the proxy
+ * (core/container-body.ts) once its address is known.
  * `close()` undoes it all: proxy stopped, audit file closed, network removed.
  */
 
 /** The proxy's preferred port, so a host firewall rule can name it; any free port when taken. */
 export const PREFERRED_PROXY_PORT = 3128;
-
-/** Variables every common HTTP client reads (curl, wget, pip, npm, git, Go, Python, Node with a proxy agent). */
-const PROXY_VARS = ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"] as const;
-const NO_PROXY_VARS = ["NO_PROXY", "no_proxy"] as const;
-/** The container's own loopback is not egress. */
-export const NO_PROXY_VALUE = "localhost,127.0.0.1,::1";
 
 /**
  * Why --egress cannot be enforced with this engine, or undefined when it can.
@@ -48,22 +44,6 @@ export function assertEgressEngine(address: EngineAddress, platform: string, eng
   });
 }
 
-/** Pure: the create body with the proxy variables (ours win) and DNS pointed at the gateway. */
-export function withEgressRuntime(create: CreateBody, proxy: { host: string; port: number }): CreateBody {
-  const url = `http://${proxy.host}:${proxy.port}`;
-  const ours = new Map<string, string>([...PROXY_VARS.map((n) => [n, url] as const), ...NO_PROXY_VARS.map((n) => [n, NO_PROXY_VALUE] as const)]);
-  const Env = [...create.Env.filter((e) => !ours.has(e.slice(0, e.indexOf("=")))), ...[...ours].map(([k, v]) => `${k}=${v}`)];
-  return {
-    ...create,
-    Env,
-    // The engine's embedded resolver forwards what it cannot answer to these servers. The gateway
-    // is this host, where sandbox runs no DNS server, so lookups fail instead of leaking (names
-    // are resolved by the proxy, on the host). A loopback address would not do: newer engines
-    // forward loopback resolvers from the host's own namespace.
-    HostConfig: { ...create.HostConfig, Dns: [proxy.host] },
-  };
-}
-
 export interface EgressDeps {
   /** Reads the hosts file named by SANDBOX_EGRESS_HOSTS (plan.hostsFile). */
   readFile?: (path: string) => string;
@@ -78,7 +58,6 @@ export interface OpenEgress {
   gateway: string;
   proxy: { host: string; port: number };
   audit: AuditLog;
-  containerBody(create: CreateBody): CreateBody;
   /** Stop the proxy, close the audit, remove the network. Returns the denial summary lines. Never throws. */
   close(container?: string): Promise<{ summary: string[]; problems: string[] }>;
 }
@@ -134,7 +113,6 @@ export async function openEgress(engine: EngineClient, plan: EgressPlan, deps: E
       gateway,
       proxy: bound,
       audit,
-      containerBody: (create) => withEgressRuntime(create, bound),
       close: (container) => closeEgress(engine, running, audit, id, plan, container),
     };
   } catch (err) {

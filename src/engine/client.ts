@@ -4,18 +4,9 @@ import https from "node:https";
 import type { Duplex } from "node:stream";
 import { EngineError } from "../core/errors.ts";
 import type { EngineAddress } from "./address.ts";
-import type { SshMaterial } from "./discovery.ts";
 import { HijackError, hijackRequest } from "./hijack.ts";
 import { SshTransport } from "./ssh.ts";
-
-/** TLS material for tcp:// engines (DOCKER_CERT_PATH or a context's TLS folder). */
-export interface TlsMaterial {
-  ca?: string | Buffer;
-  cert?: string | Buffer;
-  key?: string | Buffer;
-  /** DOCKER_TLS_VERIFY=1: check the server certificate against `ca`. */
-  verify: boolean;
-}
+import type { SshMaterial, TlsMaterial } from "./transport-types.ts";
 
 export interface RequestSpec {
   method: "GET" | "POST" | "DELETE" | "PUT" | "HEAD";

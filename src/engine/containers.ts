@@ -1,48 +1,10 @@
 import { EngineError } from "../core/errors.ts";
 import type { IncomingMessage } from "node:http";
 import type { EngineClient } from "./client.ts";
+import type { ContainerDetails, EngineCreateBody } from "../core/engine-api.ts";
 
-/** The subset of GET /containers/{id}/json that sandbox reads. */
-export interface ContainerDetails {
-  Id: string;
-  Name: string;
-  Created: string;
-  Path: string;
-  Args: string[];
-  State: {
-    Status: string;
-    Running: boolean;
-    ExitCode: number;
-    OOMKilled: boolean;
-    Error?: string;
-    StartedAt?: string;
-    FinishedAt?: string;
-  };
-  Config: {
-    Image: string;
-    Cmd?: string[] | null;
-    Entrypoint?: string[] | null;
-    Env?: string[] | null;
-    Labels?: Record<string, string> | null;
-    User?: string;
-    WorkingDir?: string;
-    Tty?: boolean;
-  };
-  HostConfig: Record<string, unknown> & {
-    CapAdd?: string[] | null;
-    CapDrop?: string[] | null;
-    SecurityOpt?: string[] | null;
-    ReadonlyRootfs?: boolean;
-    Memory?: number;
-    MemorySwap?: number;
-    NanoCpus?: number;
-    PidsLimit?: number | null;
-    NetworkMode?: string;
-    Init?: boolean | null;
-  };
-  Mounts?: Array<{ Type: string; Source?: string; Destination: string; RW: boolean; Name?: string }>;
-  Image: string;
-}
+export type { ContainerDetails } from "../core/engine-api.ts";
+
 
 export interface ContainerSummary {
   Id: string;
@@ -56,7 +18,7 @@ export interface ContainerSummary {
   SizeRw?: number;
 }
 
-export async function createContainer(engine: EngineClient, name: string | undefined, body: unknown): Promise<string> {
+export async function createContainer(engine: EngineClient, name: string | undefined, body: EngineCreateBody): Promise<string> {
   const reply = await engine.json<{ Id: string; Warnings?: string[] | null }>({
     method: "POST",
     path: "/containers/create",

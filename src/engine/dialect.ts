@@ -1,77 +1,16 @@
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, renameSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname } from "node:path";
 import { Writable } from "node:stream";
-import { SecurityError } from "../core/errors.ts";
-import type { CreateBody } from "../core/plan.ts";
-import { isLocalAddress } from "./address.ts";
-import type { EngineClient } from "./client.ts";
+import type { EngineFlavor } from "../core/engine-dialect.ts";
 
-/**
- * The engines speak one API with a few dialects. A plan is written for
- * Docker; these pure functions rewrite the create body for the engine that
- * answered /_ping, so the same protections hold on both.
- */
-export type EngineFlavor = "docker" | "podman";
-
-/** Podman answers /_ping with `Server: Libpod/4.3.1 (linux)`; Docker with `Docker/20.10.24 (linux)`. */
-export function engineFlavor(server: string | undefined): EngineFlavor {
-  return /libpod|podman/i.test(server ?? "") ? "podman" : "docker";
-}
-
-export interface DialectInput {
-  flavor: EngineFlavor;
-  /**
-   * Podman only: where the seccomp profile was written on the engine's host
-   * (undefined when the engine is remote and no file can be placed there).
-   */
-  seccompPath?: string | undefined;
-}
-
-/** The `seccomp=` value of SecurityOpt when it carries a profile's JSON text. */
-export function inlineSeccomp(create: CreateBody): string | undefined {
-  const entry = create.HostConfig.SecurityOpt.find((o) => o.startsWith("seccomp="));
-  const value = entry?.slice("seccomp=".length);
-  return value !== undefined && value.trimStart().startsWith("{") ? value : undefined;
-}
-
-/**
- * Rewrite the create body for the engine:
- *  - Podman's compat API reads `seccomp=` as a file path (Docker takes the
- *    JSON itself, which is what the docker CLI sends): point it at the file.
- *  - Podman rejects the tmpfs options `uid=`/`gid=`; its `U` option chowns
- *    the mount to the container's user, which is the same user here.
- */
-export function adaptCreateBody(create: CreateBody, input: DialectInput): CreateBody {
-  if (input.flavor === "docker") return create;
-  let SecurityOpt = create.HostConfig.SecurityOpt;
-  if (inlineSeccomp(create) !== undefined) {
-    if (!input.seccompPath) {
-      throw new SecurityError("this Podman engine is remote: it reads seccomp profiles only from files on its own host, so sandbox's profile cannot be applied", {
-        hint: "Use a local Podman socket, or a Docker engine (which accepts the profile in the request).",
-      });
-    }
-    SecurityOpt = SecurityOpt.map((o) => (o.startsWith("seccomp=") ? `seccomp=${input.seccompPath}` : o));
-  }
-  const Tmpfs: Record<string, string> = {};
-  for (const [path, options] of Object.entries(create.HostConfig.Tmpfs)) Tmpfs[path] = podmanTmpfsOptions(options);
-  return { ...create, HostConfig: { ...create.HostConfig, SecurityOpt, Tmpfs } };
-}
-
-/** `…,uid=1000,gid=1000` → `…,U`: Podman chowns the tmpfs to the container's user itself. */
-export function podmanTmpfsOptions(options: string): string {
-  const parts = options.split(",");
-  const owned = parts.some((p) => p.startsWith("uid=") || p.startsWith("gid="));
-  const kept = parts.filter((p) => !p.startsWith("uid=") && !p.startsWith("gid="));
-  return (owned ? [...kept, "U"] : kept).join(",");
-}
 
 /**
  * Write the profile where a local Podman can read it, named by its hash so
  * runs share one file and a changed profile never overwrites one in use.
  */
-export function writeSeccompFile(dir: string, json: string, hash: string): string {
-  const path = join(dir, `seccomp-${hash}.json`);
+export function writeSeccompFile(path: string, json: string): string {
+  const dir = dirname(path);
   if (!existsSync(path)) {
     mkdirSync(dir, { recursive: true, mode: 0o755 });
     const temp = `${path}.${randomBytes(6).toString("hex")}.tmp`;
@@ -80,19 +19,6 @@ export function writeSeccompFile(dir: string, json: string, hash: string): strin
     renameSync(temp, path);
   }
   return path;
-}
-
-/**
- * The create body for the engine this client negotiated with. A local
- * Podman gets the profile as a file under `seccompDir`; a remote one cannot.
- */
-export function createBodyFor(engine: Pick<EngineClient, "server" | "address">, create: CreateBody, seccompDir: string | undefined): CreateBody {
-  const flavor = engineFlavor(engine.server);
-  if (flavor === "docker") return create;
-  const json = inlineSeccomp(create);
-  const local = isLocalAddress(engine.address);
-  const seccompPath = json !== undefined && local && seccompDir ? writeSeccompFile(seccompDir, json, createHash("sha256").update(json).digest("hex")) : undefined;
-  return adaptCreateBody(create, { flavor, seccompPath });
 }
 
 /**

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { UsageError } from "../core/errors.ts";
 import { DEFAULT_UNIX_SOCKET, parseEngineAddress, type EngineAddress } from "./address.ts";
-import type { TlsMaterial } from "./client.ts";
+import type { SshMaterial, TlsMaterial } from "./transport-types.ts";
 
 /** Which engine to talk to, and how we found it (shown by `sandbox version`). */
 export interface EngineChoice {
@@ -13,18 +13,6 @@ export interface EngineChoice {
   tried?: string[];
   /** ssh:// engines: what to authenticate with (the docker CLI leaves this to the ssh binary). */
   ssh?: SshMaterial;
-}
-
-export interface SshMaterial {
-  /** SSH_AUTH_SOCK (or the Windows agent pipe), when set. */
-  agent: string | undefined;
-  /** Default identity files that exist (~/.ssh/id_ed25519, …), with their contents. */
-  identities: Array<{ path: string; key: string | Buffer }>;
-  /** ~/.ssh/known_hosts, checked against the engine host's key. */
-  knownHosts: string | undefined;
-  knownHostsPath: string;
-  /** The login name when the address has none (ssh's default: the local user). */
-  user: string | undefined;
 }
 
 export interface DiscoveryInput {

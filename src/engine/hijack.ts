@@ -2,7 +2,7 @@ import net from "node:net";
 import tls from "node:tls";
 import type { Duplex } from "node:stream";
 import type { EngineAddress } from "./address.ts";
-import type { TlsMaterial } from "./client.ts";
+import type { TlsMaterial } from "./transport-types.ts";
 
 /**
  * A hijacked HTTP connection spoken by hand over node:net / node:tls.

@@ -3,8 +3,9 @@ import { EngineError, SandboxError } from "../core/errors.ts";
 import { EXIT, exitCodeForSignal } from "../core/exit-codes.ts";
 import { formatDuration } from "../core/duration.ts";
 import { formatSize } from "../core/size.ts";
+import type { CreateBody } from "../core/engine-api.ts";
 import type { RunPlan } from "../core/plan.ts";
-import type { Reporter, SignalSource, TerminalIn, TerminalOut } from "../cli/context.ts";
+import type { Reporter, SignalSource, TerminalIn, TerminalOut } from "../term/io.ts";
 import { enterRawMode } from "../term/raw-mode.ts";
 import { followResize } from "../term/resize.ts";
 import type { EngineClient } from "./client.ts";
@@ -24,10 +25,9 @@ import {
   type WaitResult,
 } from "./containers.ts";
 import { demuxInto } from "./demux.ts";
-import { createBodyFor, engineFlavor, InitFailureFilter } from "./dialect.ts";
-import type { Ignore } from "./workspace-copy.ts";
+import { engineFlavor } from "../core/engine-dialect.ts";
+import { InitFailureFilter } from "./dialect.ts";
 import { pidsLimitMessage, watchPids, type PidsWatch } from "./stats.ts";
-import type { OpenEgress } from "../egress/gateway.ts";
 import { pumpInto, type ReadInto } from "./stdin-pump.ts";
 import { gcEvery, type GcHint } from "./gc-hint.ts";
 
@@ -59,27 +59,56 @@ const OUTPUT_DRAIN_MS = 3000;
 const PIDS_LAST_SAMPLE_MS = 2000;
 
 /**
- * Create, attach, start, wait, remove: one container, driven by a plan.
- * Every exit path goes through the `finally` below, which restores the
- * terminal, unsubscribes signals and removes the container (unless kept).
+ * What the session sends and how it drives it: the final create body
+ * (core/container-body.ts), sent as it is, and the plan's run-time choices
+ * (name, TTY, stdin, timeout).
  */
+export interface SessionRun {
+  plan: Pick<RunPlan, "name" | "command" | "tty" | "stdin" | "keep" | "timeoutMs" | "stopGraceSeconds">;
+  body: CreateBody;
+}
+
+/**
+ * Steps that belong to other parts of a run, called at their moment. The
+ * session owns the container's life; these own what happens around it
+ * (copy mode's transfers: engine/workspace-copy.ts; egress: egress/gateway.ts).
+ */
+export interface SessionHooks {
+  /** The container exists (its id, for cleaning up after the session). */
+  created?(id: string): void;
+  /** After create, before start (copy mode: the workspace goes in). */
+  beforeStart?(id: string): Promise<void>;
+  /**
+   * After the command exited, before the container is removed (copy mode:
+   * the changes come back). If it throws, the container is kept, as the work
+   * may exist only there, and its error is the session's.
+   */
+  afterExit?(id: string): Promise<void>;
+}
+
 export interface SessionOptions {
-  /** Where a local Podman can read the seccomp profile from (it takes only paths; see dialect.ts). */
-  seccompDir?: string;
   /**
    * Settles when the container may start (the engine's preflight, run.ts);
    * awaited after create, so the check costs no wall time. If it rejects, the
    * container is removed unstarted and its error is the session's.
    */
   startGate?: Promise<unknown>;
+  hooks?: SessionHooks;
 }
 
-export async function runSession(engine: EngineClient, plan: RunPlan, io: SessionIo, options: SessionOptions = {}): Promise<SessionOutcome> {
+/**
+ * Create, attach, start, wait, remove: one container, driven by its final
+ * body. Every exit path goes through the `finally` below, which restores the
+ * terminal, unsubscribes signals and removes the container (unless kept, or
+ * removed by the engine itself: `AutoRemove` in the body).
+ */
+export async function runSession(engine: EngineClient, run: SessionRun, io: SessionIo, options: SessionOptions = {}): Promise<SessionOutcome> {
+  const { plan, body } = run;
+  const hooks = options.hooks ?? {};
   const disposers: Array<() => void> = [];
   let restoreTerminal = () => {};
   let containerId: string | undefined;
   let socket: Duplex | undefined;
-  let egress: OpenEgress | undefined;
   // A signal that arrives before the container exists must not be lost.
   let earlySignal: string | undefined;
   let keepForRecovery = false;
@@ -87,24 +116,7 @@ export async function runSession(engine: EngineClient, plan: RunPlan, io: Sessio
   disposers.push(...(["SIGINT", "SIGTERM", "SIGHUP"] as const).map((s) => io.signals.on(s, () => (earlySignal ??= s))));
 
   try {
-    // The per-run network and its proxy exist before the container and outlive it (see finally).
-    // Egress and copy mode load their code on use: most runs need neither, and start faster without.
-    if (plan.egress) egress = await (await import("../egress/gateway.ts")).openEgress(engine, plan.egress);
-    const copy = plan.workspaceMode === "copy" ? await import("./workspace-copy.ts") : undefined;
-    const create = egress ? egress.containerBody(plan.create) : plan.create;
-    let body = createBodyFor(engine, create, options.seccompDir);
-    let ignore: Ignore | undefined;
-    if (copy) {
-      const placed = copy.copyModeMounts(body, plan.create.WorkingDir);
-      body = placed.create;
-      ignore = copy.copyIgnore(await copy.readIgnoreFile(plan.workspace), placed.excluded);
-    }
-    // Docker removes the container itself as it exits (AutoRemove, as `docker run --rm`),
-    // which saves a DELETE round trip after every run. Not with --keep, nor in copy mode
-    // (the changes come out after the exit), nor on Podman, whose AutoRemove and wait
-    // conditions differ (dialect.ts): there we remove it in `finally`.
-    const engineRemoves = !plan.keep && !copy && engineFlavor(engine.server) === "docker";
-    if (engineRemoves) body = { ...body, HostConfig: { ...body.HostConfig, AutoRemove: true } };
+    const engineRemoves = body.HostConfig.AutoRemove;
     const gate = options.startGate ?? Promise.resolve();
     try {
       containerId = await createContainer(engine, plan.name, body);
@@ -113,16 +125,9 @@ export async function runSession(engine: EngineClient, plan: RunPlan, io: Sessio
       throw err;
     }
     const id = containerId;
+    hooks.created?.(id);
     await gate;
-    // Copy mode: the workspace goes in before start, its changes come back after exit (workspace-copy.ts).
-    const manifest = copy && ignore ? await copy.copyIn(engine, id, { workspace: plan.workspace, target: plan.create.WorkingDir, ignore, ...copy.copyOwner(plan.create.User) }) : undefined;
-    // Docker never applies the archive's root entry to a volume's top folder; Podman does,
-    // but resets an empty volume's top folder to the image's on first start.
-    if (copy && manifest && (engineFlavor(engine.server) === "docker" || manifest.size === 0)) {
-      const owner = copy.copyOwner(plan.create.User);
-      const problem = await copy.chownVolumeRoot(engine, id, { image: body.Image, target: plan.create.WorkingDir, ...owner, labels: body.Labels });
-      if (problem) io.reporter.warn(problem);
-    }
+    await hooks.beforeStart?.(id);
     if (earlySignal) return { exitCode: exitCodeForSignal(earlySignal), reason: "signal", containerId: id, containerStatus: undefined };
 
     // Attach and (with AutoRemove) the wait for removal are both in place before start.
@@ -132,7 +137,7 @@ export async function runSession(engine: EngineClient, plan: RunPlan, io: Sessio
     if (removal) disposers.push(removal.cancel);
     attached.on("error", () => {});
     // Podman's init reports a missing command on stderr after start, not as a start error (see dialect.ts).
-    const initFilter = !plan.tty && plan.create.HostConfig.Init && engineFlavor(engine.server) === "podman" ? new InitFailureFilter(io.stderr) : undefined;
+    const initFilter = !plan.tty && body.HostConfig.Init && engineFlavor(engine.server) === "podman" ? new InitFailureFilter(io.stderr) : undefined;
     const gcHint = gcEvery();
     const output = demuxInto(attached, { stdout: io.stdout, stderr: initFilter ?? io.stderr }, { raw: plan.tty, onBytes: gcHint });
 
@@ -159,37 +164,21 @@ export async function runSession(engine: EngineClient, plan: RunPlan, io: Sessio
         throw mapStartError(new Error(`exec: ${initFilter.failure === "not-found" ? "no such file or directory" : "permission denied"}`), plan.command[0] ?? "");
       }
     }
-    if (copy && manifest && ignore) {
-      if (plan.workspaceReadOnly) io.reporter.info("read-only workspace: the container's changes were not copied back");
-      else {
-        try {
-          const copied = await copy.copyOut(engine, id, { workspace: plan.workspace, target: plan.create.WorkingDir, ignore, manifest });
-          for (const line of copied.warnings) io.reporter.warn(line);
-          if (copied.written + copied.deleted > 0) io.reporter.info(`copied back ${copied.written} change(s) and ${copied.deleted} deletion(s) to ${plan.workspace}`);
-        } catch (err) {
-          // The work exists only in the container now: keep it rather than remove it.
-          keepForRecovery = true;
-          throw new EngineError(`could not copy the workspace back from the container: ${(err as Error).message}`, {
-            hint: `The container ${plan.name} was kept; copy the files out with 'docker cp ${plan.name}:${plan.create.WorkingDir}/. <dir>', then remove it with 'sandbox prune'.`,
-            cause: err,
-          });
-        }
+    if (hooks.afterExit) {
+      try {
+        await hooks.afterExit(id);
+      } catch (err) {
+        keepForRecovery = true;
+        throw err;
       }
     }
-    return await describeOutcome(engine, id, plan, io, result, pids, removedByEngine);
+    return await describeOutcome(engine, id, run, io, result, pids, removedByEngine);
   } finally {
     restoreTerminal();
     for (const dispose of disposers) dispose();
     socket?.destroy();
     if (containerId && (plan.keep || keepForRecovery)) io.reporter.info(`kept container ${plan.name} (${containerId.slice(0, 12)}); remove it with 'sandbox prune'`);
     else if (containerId && !removedByEngine) await removeWithRetry(engine, containerId, io.reporter);
-    if (egress) {
-      const closed = await egress.close(containerId);
-      const [heading, ...details] = closed.summary;
-      if (heading) io.reporter.warn(heading);
-      for (const line of details) io.stderr.write(`${line}\n`);
-      for (const problem of closed.problems) io.reporter.warn(problem);
-    }
   }
 }
 
@@ -199,7 +188,7 @@ type Supervised = { kind: "exited"; status: number } | { kind: "timeout"; status
 async function superviseUntilExit(
   engine: EngineClient,
   id: string,
-  plan: RunPlan,
+  plan: SessionRun["plan"],
   io: SessionIo,
   waited: Promise<WaitResult>,
   early: () => string | undefined,
@@ -245,13 +234,13 @@ async function superviseUntilExit(
 async function describeOutcome(
   engine: EngineClient,
   id: string,
-  plan: RunPlan,
+  { body }: SessionRun,
   io: SessionIo,
   result: Supervised,
   pids: PidsWatch,
   removedByEngine: boolean,
 ): Promise<SessionOutcome> {
-  const pidsNote = pidsLimitMessage(pids.peak(), plan.create.HostConfig.PidsLimit);
+  const pidsNote = pidsLimitMessage(pids.peak(), body.HostConfig.PidsLimit);
   if (pidsNote && (result.kind === "timeout" || (result.kind === "exited" && result.status !== 0 && result.status !== 137))) {
     io.stderr.write(`sandbox: ${pidsNote}\n`);
   }
@@ -261,12 +250,12 @@ async function describeOutcome(
     // A removed container cannot be inspected; the engine's event log still tells.
     const oomKilled = removedByEngine ? await oomKilledFromEvents(engine, id).catch(() => undefined) : (await inspectContainer(engine, id).catch(() => undefined))?.State.OOMKilled;
     if (oomKilled) {
-      io.stderr.write(`sandbox: killed: out of memory (limit ${formatSize(plan.create.HostConfig.Memory)}; raise it with --memory)\n`);
+      io.stderr.write(`sandbox: killed: out of memory (limit ${formatSize(body.HostConfig.Memory)}; raise it with --memory)\n`);
       return { exitCode: 137, reason: "oom", containerId: id, containerStatus: 137 };
     }
     // Some engines never set OOMKilled (Podman 4.3 on cgroup v1), and the kernel's OOM killer is the usual sender.
     io.stderr.write(
-      `sandbox: exit 137: the command was killed (SIGKILL) and the engine does not say why; if it ran out of memory (limit ${formatSize(plan.create.HostConfig.Memory)}), raise it with --memory\n`,
+      `sandbox: exit 137: the command was killed (SIGKILL) and the engine does not say why; if it ran out of memory (limit ${formatSize(body.HostConfig.Memory)}), raise it with --memory\n`,
     );
   }
   return { exitCode: result.status, reason: "exited", containerId: id, containerStatus: result.status };

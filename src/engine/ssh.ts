@@ -1,7 +1,7 @@
 import { createHmac } from "node:crypto";
 import http from "node:http";
 import type { Duplex } from "node:stream";
-import type { SshMaterial } from "./discovery.ts";
+import type { SshMaterial } from "./transport-types.ts";
 
 /**
  * ssh:// engines, the way the docker CLI reaches them: an SSH session runs

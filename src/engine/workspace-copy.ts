@@ -5,8 +5,11 @@ import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { EngineError } from "../core/errors.ts";
 import { ignoreMatcher } from "../core/ignore.ts";
-import type { CreateBody, MountSpec } from "../core/plan.ts";
+import type { CreateBody } from "../core/engine-api.ts";
+import type { Reporter } from "../term/io.ts";
 import type { EngineClient } from "./client.ts";
+import { engineFlavor } from "../core/engine-dialect.ts";
+import type { SessionHooks } from "./session.ts";
 import { encodeHeader, END_OF_ARCHIVE, entryPadding, readTar, TarFormatError, type TarHeader } from "./tar.ts";
 
 /**
@@ -387,21 +390,49 @@ export async function readIgnoreFile(workspace: string): Promise<string | undefi
 }
 
 /**
- * In copy mode, mounts the plan placed inside the workspace (secret masks,
- * protected paths) are bind mounts of host paths a remote engine cannot
- * see. They are dropped, and their paths kept out of the copy both ways:
- * a masked file is never sent, a protected one never written back.
+ * Copy mode's part of a session: the workspace goes in after create, before
+ * start (the root is read-only, the volume is not); the changes come back
+ * after the exit. `excluded` are the workspace paths the final body keeps
+ * out both ways (masked or protected: core/container-body.ts).
  */
-export function copyModeMounts(create: CreateBody, target: string): { create: CreateBody; excluded: string[] } {
-  const base = target.replace(/\/+$/, "");
-  const excluded: string[] = [];
-  const Mounts: MountSpec[] = [];
-  for (const mount of create.HostConfig.Mounts) {
-    const inside = mount.Target.startsWith(`${base}/`);
-    if (inside && mount.Type === "bind") excluded.push(mount.Target.slice(base.length + 1));
-    else Mounts.push(mount);
-  }
-  return { create: { ...create, HostConfig: { ...create.HostConfig, Mounts } }, excluded };
+export async function copyModeHooks(
+  engine: EngineClient,
+  opts: { workspace: string; body: CreateBody; excluded: readonly string[]; readOnly: boolean; name: string; reporter: Reporter },
+): Promise<SessionHooks> {
+  const { workspace, body, reporter } = opts;
+  const target = body.WorkingDir;
+  const owner = copyOwner(body.User);
+  const ignore = copyIgnore(await readIgnoreFile(workspace), opts.excluded);
+  let manifest: Manifest | undefined;
+  return {
+    async beforeStart(id) {
+      manifest = await copyIn(engine, id, { workspace, target, ignore, ...owner });
+      // Docker never applies the archive's root entry to a volume's top folder; Podman does,
+      // but resets an empty volume's top folder to the image's on first start.
+      if (engineFlavor(engine.server) === "docker" || manifest.size === 0) {
+        const problem = await chownVolumeRoot(engine, id, { image: body.Image, target, ...owner, labels: body.Labels });
+        if (problem) reporter.warn(problem);
+      }
+    },
+    async afterExit(id) {
+      if (!manifest) return;
+      if (opts.readOnly) {
+        reporter.info("read-only workspace: the container's changes were not copied back");
+        return;
+      }
+      try {
+        const copied = await copyOut(engine, id, { workspace, target, ignore, manifest });
+        for (const line of copied.warnings) reporter.warn(line);
+        if (copied.written + copied.deleted > 0) reporter.info(`copied back ${copied.written} change(s) and ${copied.deleted} deletion(s) to ${workspace}`);
+      } catch (err) {
+        // The work exists only in the container now: the session keeps it.
+        throw new EngineError(`could not copy the workspace back from the container: ${(err as Error).message}`, {
+          hint: `The container ${opts.name} was kept; copy the files out with 'docker cp ${opts.name}:${target}/. <dir>', then remove it with 'sandbox prune'.`,
+          cause: err,
+        });
+      }
+    },
+  };
 }
 
 /** The numeric owner for copied files: the container's user when numeric, else root. */

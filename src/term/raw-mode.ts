@@ -1,4 +1,4 @@
-import type { TerminalIn } from "../cli/context.ts";
+import type { TerminalIn } from "./io.ts";
 
 /**
  * Put the caller's terminal in raw mode and hand back the one function that

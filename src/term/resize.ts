@@ -1,4 +1,4 @@
-import type { SignalSource, TerminalOut } from "../cli/context.ts";
+import type { SignalSource, TerminalOut } from "./io.ts";
 
 export interface TerminalSize {
   rows: number;

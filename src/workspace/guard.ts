@@ -12,7 +12,7 @@ import {
   WALK_SKIP_DIRS,
   type GuardPlan,
 } from "../core/workspace-guard.ts";
-import type { RunPlan } from "../core/plan.ts";
+import type { MountSpec } from "../core/engine-api.ts";
 import { lookUp, nodeWalkFs, walkForMasks, type WalkFs, type WalkLimits } from "./walk.ts";
 
 /**
@@ -81,28 +81,14 @@ export async function prepareGuard(options: GuardOptions): Promise<PreparedGuard
 }
 
 /**
- * The plan with the guard's mounts added after its own, and its warnings.
- * In copy mode (a remote engine) the read-write pins are left out: they only
- * matter on a live bind mount, and the copy (engine/workspace-copy.ts) keeps
- * every read-only guard path out both ways by path, which also defeats
- * moving a parent aside. Left in, a pin would keep all of `.git` out.
- */
-export function withGuardMounts(plan: RunPlan, guard: GuardPlan): RunPlan {
-  const mounts = plan.workspaceMode === "copy" ? guard.mounts.filter((m) => m.ReadOnly === true) : guard.mounts;
-  const HostConfig = { ...plan.create.HostConfig, Mounts: [...plan.create.HostConfig.Mounts, ...mounts] };
-  return { ...plan, warnings: [...plan.warnings, ...guard.warnings], create: { ...plan.create, HostConfig } };
-}
-
-/**
- * Runs `fn` with the placeholders replaced by a real empty file (0444) and
+ * Runs `fn` with the guard mounts' placeholders replaced by a real empty file (0444) and
  * folder (0555) in a private temp folder of the caller's, removed afterwards
  * whatever happens. Under os.tmpdir() because Docker Desktop shares it with
  * its VM by default ($XDG_RUNTIME_DIR it does not). Bind sources are read
  * by the engine, so this assumes a local engine, as the workspace mount does.
  */
-export async function withStandIns<T>(plan: RunPlan, fn: (plan: RunPlan) => Promise<T>, baseDir: string = tmpdir()): Promise<T> {
-  const mounts = plan.create.HostConfig.Mounts;
-  if (!mounts.some((m) => m.Source === EMPTY_FILE_PLACEHOLDER || m.Source === EMPTY_DIR_PLACEHOLDER)) return fn(plan);
+export async function withStandIns<T>(mounts: readonly MountSpec[], fn: (mounts: MountSpec[]) => Promise<T>, baseDir: string = tmpdir()): Promise<T> {
+  if (!mounts.some((m) => m.Source === EMPTY_FILE_PLACEHOLDER || m.Source === EMPTY_DIR_PLACEHOLDER)) return fn([...mounts]);
   const dir = mkdtempSync(join(baseDir, "sandbox-mask-"));
   try {
     const file = join(dir, "empty");
@@ -111,10 +97,7 @@ export async function withStandIns<T>(plan: RunPlan, fn: (plan: RunPlan) => Prom
     chmodSync(file, 0o444);
     mkdirSync(folder, { mode: 0o555 });
     chmodSync(folder, 0o555);
-    const Mounts = mounts.map((m) =>
-      m.Source === EMPTY_FILE_PLACEHOLDER ? { ...m, Source: file } : m.Source === EMPTY_DIR_PLACEHOLDER ? { ...m, Source: folder } : m,
-    );
-    return await fn({ ...plan, create: { ...plan.create, HostConfig: { ...plan.create.HostConfig, Mounts } } });
+    return await fn(mounts.map((m) => (m.Source === EMPTY_FILE_PLACEHOLDER ? { ...m, Source: file } : m.Source === EMPTY_DIR_PLACEHOLDER ? { ...m, Source: folder } : m)));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -8,16 +8,17 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { bashScript, buildSpec, fishScript, helpDescriptions, RUN_FLAG_VALUES, SUBCOMMANDS, zshScript } from "../../src/cli/completion/generate.ts";
+import { bashScript, buildSpec, fishScript, flagSpecs, SUBCOMMANDS, zshScript } from "../../src/cli/completion/generate.ts";
 import { COMMANDS } from "../../src/cli/commands/index.ts";
-import { MAIN_HELP, RUN_HELP } from "../../src/cli/help.ts";
+import { MAIN_HELP } from "../../src/cli/help.ts";
 import { RUN_OPTIONS } from "../../src/cli/run-options.ts";
+import { SETTINGS } from "../../src/config/settings.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");
 const work = mkdtempSync(join(tmpdir(), "sandbox-completion-"));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-const spec = buildSpec(Object.keys(COMMANDS), MAIN_HELP, RUN_OPTIONS, RUN_HELP);
+const spec = buildSpec(Object.keys(COMMANDS), MAIN_HELP, SETTINGS);
 const scripts = { bash: bashScript(spec), zsh: zshScript(spec), fish: fishScript(spec) };
 
 function has(shell: string): boolean {
@@ -67,19 +68,19 @@ describe("completion scripts", () => {
     }
   });
 
-  test("value tables refer only to real value-taking run flags and real commands", () => {
-    for (const key of Object.keys(RUN_FLAG_VALUES)) {
-      expect(RUN_OPTIONS).toHaveProperty(key);
-      expect((RUN_OPTIONS as Record<string, { type: string }>)[key]?.type).toBe("string");
+  test("values are offered only for value-taking run flags; subcommands only for real commands", () => {
+    for (const flag of spec.runFlags.filter((f) => f.value)) {
+      expect((RUN_OPTIONS as Record<string, { type: string }>)[flag.long]?.type).toBe("string");
     }
     for (const command of Object.keys(SUBCOMMANDS)) expect(COMMANDS).toHaveProperty(command);
   });
 
-  test("descriptions come from the help text", () => {
-    const d = helpDescriptions(RUN_HELP);
+  test("descriptions come from the declarations' help text", () => {
+    const d = new Map(flagSpecs(SETTINGS).map((f) => [f.long, f.description]));
     expect(d.get("image")).toStartWith("Image to run");
-    expect(d.get("no-tty")).toBe(d.get("tty") as string); // `--tty / --no-tty` share one line
-    expect(d.get("seccomp")).toContain("seccomp profile"); // text on the line after the flag
+    expect(d.get("no-tty")).toBe(d.get("tty") as string); // `--tty / --no-tty` share one text
+    expect(d.get("seccomp")).toContain("seccomp profile");
+    expect(d.get("workspace-mode")).toContain("honours .sandboxignore"); // continuation lines joined
   });
 
   test.skipIf(!has("zsh"))("zsh: passes zsh -n and defines _sandbox after compinit", () => {

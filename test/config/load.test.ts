@@ -2,8 +2,8 @@ import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { configCandidates, DEFAULTS, effectiveSettings, globalConfigPath, type LoadInput, loadConfig, loadConfigFiles, mergeSettings } from "../../src/config/load.ts";
-import { withOverride } from "../../src/config/settings.ts";
+import { configCandidates, effectiveSettings, globalConfigPath, type LoadInput, loadConfig, loadConfigFiles, mergeSettings } from "../../src/config/load.ts";
+import { withOverride } from "../../src/config/resolve.ts";
 import { parseYaml } from "../../src/config/yaml.ts";
 import { ConfigError } from "../../src/core/errors.ts";
 
@@ -292,7 +292,6 @@ describe("precedence: workspace file > global file > defaults", () => {
 
   test("mergeSettings is pure and takes the layers directly", () => {
     const settings = mergeSettings(
-      DEFAULTS,
       { config: { security: { pids: 64, user: 1000 } }, sources: { "security.pids": "/cfg.yaml" } },
       { file: { timeout: 90 }, path: "/ws/.sandbox.yml" },
     );

@@ -78,9 +78,9 @@ describe("global config schema", () => {
 
   test("every unknown key is reported at its own path", () => {
     expect(globalProblems({ bogus: 1, security: { memroy: "4g", foo: 1 } })).toEqual([
-      "security.memroy: unknown key (expected one of: memory, cpus, pids, seccomp, read_only_root, user, cap_add)",
-      "security.foo: unknown key (expected one of: memory, cpus, pids, seccomp, read_only_root, user, cap_add)",
-      "bogus: unknown key (expected one of: images, env, container, security, agents, paths, network, workspace)",
+      "security.memroy: unknown key (expected one of: memory, cpus, pids, user, cap_add, seccomp, read_only_root)",
+      "security.foo: unknown key (expected one of: memory, cpus, pids, user, cap_add, seccomp, read_only_root)",
+      "bogus: unknown key (expected one of: images, agents, container, paths, workspace, env, security, network)",
     ]);
     expect(globalProblems({ agents: { claude: { persist: true } } })[0]).toStartWith("agents.claude.persist: unknown key");
   });
@@ -94,7 +94,7 @@ describe("global config schema", () => {
   });
 
   test("a list where a mapping belongs", () => {
-    expect(globalProblems([1, 2])[0]).toStartWith("(top level): expected a mapping with keys images, env");
+    expect(globalProblems([1, 2])[0]).toStartWith("(top level): expected a mapping with keys images, agents, container");
     expect(globalProblems({ security: ["memory"] })[0]).toStartWith("security: expected a mapping with keys memory");
     expect(globalProblems({ images: ["python"] })).toEqual(["images: expected a mapping of names to images, got a list"]);
   });
@@ -153,7 +153,7 @@ describe("workspace file schema", () => {
   });
 
   test("other unknown keys list what is accepted", () => {
-    expect(workspaceProblems({ imgae: "x" })).toEqual(["imgae: unknown key (.sandbox.yml accepts only image, setup, env, network, timeout)"]);
+    expect(workspaceProblems({ imgae: "x" })).toEqual(["imgae: unknown key (.sandbox.yml accepts only image, timeout, setup, env, network)"]);
   });
 
   test("env may set values but not forward host variables", () => {

@@ -17,11 +17,10 @@ const host = (over: Partial<HostFacts> = {}): HostFacts => ({
   ...over,
 });
 
-const flags = { tty: undefined, interactive: undefined, keep: false };
 
 describe("buildRunPlan", () => {
   test("hardened defaults", () => {
-    const plan = buildRunPlan(["echo", "hi"], flags, settings(), host());
+    const plan = buildRunPlan(["echo", "hi"], settings(), host());
     const hc = plan.create.HostConfig;
     expect(hc.CapDrop).toEqual(["ALL"]);
     expect(hc.CapAdd).toEqual([]);
@@ -43,7 +42,7 @@ describe("buildRunPlan", () => {
   });
 
   test("env: only the allow-list passes, the block-list wins, values never in labels", () => {
-    const plan = buildRunPlan(["env"], flags, settings({ envAllow: ["GITHUB_*"] }), host());
+    const plan = buildRunPlan(["env"], settings({ envAllow: ["GITHUB_*"] }), host());
     const env = plan.create.Env;
     expect(env).toContain("LANG=C.UTF-8");
     expect(env).toContain("HOME=/home/sandbox");
@@ -55,7 +54,7 @@ describe("buildRunPlan", () => {
   });
 
   test("--env NAME forwards a blocked variable on purpose, warns, and dry-run masks it", () => {
-    const plan = buildRunPlan(["env"], flags, settings({ envFlags: [{ name: "GITHUB_TOKEN", fromHost: true }, { name: "FOO", value: "bar", fromHost: false }] }), host());
+    const plan = buildRunPlan(["env"], settings({ envFlags: [{ name: "GITHUB_TOKEN", fromHost: true }, { name: "FOO", value: "bar", fromHost: false }] }), host());
     expect(plan.create.Env).toContain("GITHUB_TOKEN=ghp_secret");
     expect(plan.create.Env).toContain("FOO=bar");
     expect(plan.warnings.join("\n")).toContain("GITHUB_TOKEN");
@@ -67,18 +66,18 @@ describe("buildRunPlan", () => {
   });
 
   test("TTY and stdin follow the terminals unless flags say otherwise", () => {
-    expect(buildRunPlan(["sh"], flags, settings(), host({ stdinIsTTY: true, stdoutIsTTY: true })).tty).toBe(true);
-    const piped = buildRunPlan(["cat"], flags, settings(), host({ stdinIsTTY: false, stdoutIsTTY: true }));
+    expect(buildRunPlan(["sh"], settings(), host({ stdinIsTTY: true, stdoutIsTTY: true })).tty).toBe(true);
+    const piped = buildRunPlan(["cat"], settings(), host({ stdinIsTTY: false, stdoutIsTTY: true }));
     expect(piped.tty).toBe(false);
     expect(piped.stdin).toBe(true);
-    const hook = buildRunPlan(["true"], flags, settings(), host({ stdinIsTTY: true, stdoutIsTTY: false }));
+    const hook = buildRunPlan(["true"], settings(), host({ stdinIsTTY: true, stdoutIsTTY: false }));
     expect(hook.stdin).toBe(false);
-    expect(buildRunPlan(["sh"], { ...flags, tty: false }, settings(), host({ stdinIsTTY: true, stdoutIsTTY: true })).tty).toBe(false);
-    expect(buildRunPlan(["sh"], { ...flags, interactive: false }, settings(), host()).stdin).toBe(false);
+    expect(buildRunPlan(["sh"], settings({ tty: false }), host({ stdinIsTTY: true, stdoutIsTTY: true })).tty).toBe(false);
+    expect(buildRunPlan(["sh"], settings({ interactive: false }), host()).stdin).toBe(false);
   });
 
   test("dangerous capabilities and unconfined seccomp warn", () => {
-    const plan = buildRunPlan(["x"], flags, settings({ capAdd: ["SYS_ADMIN", "NET_BIND_SERVICE"], seccomp: { kind: "unconfined" } }), host());
+    const plan = buildRunPlan(["x"], settings({ capAdd: ["SYS_ADMIN", "NET_BIND_SERVICE"], seccomp: { kind: "unconfined" } }), host());
     expect(plan.create.HostConfig.CapAdd).toEqual(["SYS_ADMIN", "NET_BIND_SERVICE"]);
     expect(plan.create.HostConfig.SecurityOpt).toContain("seccomp=unconfined");
     expect(plan.warnings.some((w) => w.includes("SYS_ADMIN"))).toBe(true);
@@ -87,7 +86,7 @@ describe("buildRunPlan", () => {
   });
 
   test("labels mark the container as ours", () => {
-    const plan = buildRunPlan(["python3", "app.py"], flags, settings(), host());
+    const plan = buildRunPlan(["python3", "app.py"], settings(), host());
     expect(plan.create.Labels["io.sandbox.managed"]).toBe("true");
     expect(plan.create.Labels["io.sandbox.workspace"]).toBe("/home/me/project");
     expect(plan.create.Labels["io.sandbox.command"]).toBe('["python3","app.py"]');
@@ -96,14 +95,14 @@ describe("buildRunPlan", () => {
   });
 
   test("setup steps wrap the command in sh and exec it", () => {
-    const plan = buildRunPlan(["node", "x.js"], flags, settings({ setup: ["npm ci"] }), host());
+    const plan = buildRunPlan(["node", "x.js"], settings({ setup: ["npm ci"] }), host());
     expect(plan.create.Entrypoint).toEqual(["/bin/sh"]);
     expect(plan.create.Cmd.slice(-2)).toEqual(["node", "x.js"]);
     expect(plan.create.Cmd[1]).toContain("exec \"$@\"");
   });
 
   test("a caller without uid (Windows) runs as 1000:1000", () => {
-    expect(buildRunPlan(["x"], flags, settings(), host({ uid: undefined, gid: undefined })).create.User).toBe("1000:1000");
+    expect(buildRunPlan(["x"], settings(), host({ uid: undefined, gid: undefined })).create.User).toBe("1000:1000");
   });
 });
 

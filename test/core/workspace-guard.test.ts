@@ -404,14 +404,15 @@ describe("on a real folder", () => {
 
   test("withStandIns makes an empty 0444 file and 0555 folder for the run and removes them after", async () => {
     const { statSync, readdirSync, existsSync } = await import("node:fs");
-    const plan = {
-      create: { HostConfig: { Mounts: [{ Type: "bind", Source: EMPTY_FILE_PLACEHOLDER, Target: "/work/.env" }, { Type: "bind", Source: EMPTY_DIR_PLACEHOLDER, Target: "/work/.ssh" }] } },
-    } as never;
+    const mounts = [
+      { Type: "bind", Source: EMPTY_FILE_PLACEHOLDER, Target: "/work/.env" },
+      { Type: "bind", Source: EMPTY_DIR_PLACEHOLDER, Target: "/work/.ssh" },
+    ] as const;
     let seen: string[] = [];
     await withStandIns(
-      plan,
-      async (p) => {
-        seen = p.create.HostConfig.Mounts.map((m) => m.Source ?? "");
+      mounts,
+      async (real) => {
+        seen = real.map((m) => m.Source ?? "");
         expect(statSync(seen[0] as string).size).toBe(0);
         expect(statSync(seen[0] as string).mode & 0o777).toBe(0o444);
         expect(statSync(seen[1] as string).mode & 0o777).toBe(0o555);

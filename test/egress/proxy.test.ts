@@ -7,18 +7,8 @@ import { join } from "node:path";
 import { parseCidr } from "../../src/egress/address-policy.ts";
 import { parseAllowList } from "../../src/egress/allowlist.ts";
 import { AuditLog, openAuditFile, type AuditEntry } from "../../src/egress/audit.ts";
-import {
-  ChunkedTracker,
-  EgressProxy,
-  parseAbsoluteTarget,
-  parseConnectTarget,
-  parseHostsTable,
-  parseRequestHead,
-  requestFraming,
-  ResponseRewriter,
-  rewriteRequestHead,
-  tableResolver,
-} from "../../src/egress/proxy.ts";
+import { EgressProxy } from "../../src/egress/proxy.ts";
+import { parseHostsTable, tableResolver } from "../../src/egress/resolve.ts";
 import { captureClientHello, makeCert, rawExchange, startServers, type TestServers, type TlsMaterial } from "./fixtures.ts";
 
 const LOOP = "127.0.0.1";
@@ -109,97 +99,6 @@ function tunnel(port: number, target: string, servername: string | undefined): P
     setTimeout(() => raw.destroy(), 8000);
   });
 }
-
-describe("parsing", () => {
-  test("request heads are strict", () => {
-    const text = "GET http://a.test/x HTTP/1.1\r\nHost: a.test\r\nX-A: 1\r\n\r\n";
-    const ok = parseRequestHead(Buffer.from(`${text}BODY`));
-    expect(ok.kind).toBe("head");
-    if (ok.kind === "head") {
-      expect(ok.head.headers).toEqual([["Host", "a.test"], ["X-A", "1"]]);
-      expect(ok.length).toBe(text.length);
-    }
-    expect(parseRequestHead(Buffer.from("GET / HTTP/1.1\r\nHost: a")).kind).toBe("incomplete");
-    expect(parseRequestHead(Buffer.from("GET / HTTP/1.1\r\nHost : a\r\n\r\n")).kind).toBe("bad");
-    expect(parseRequestHead(Buffer.from("GET / HTTP/1.1\r\nX: a\r\n folded\r\n\r\n")).kind).toBe("bad");
-    expect(parseRequestHead(Buffer.from("get / HTTP/1.1\r\n\r\n")).kind).toBe("bad");
-    expect(parseRequestHead(Buffer.from("GET / HTTP/2.0\r\n\r\n")).kind).toBe("bad");
-  });
-
-  test("CONNECT targets need a port; names are normalised, IPv4-mapped literals canonical", () => {
-    expect(parseConnectTarget("Allowed.Test.:443")).toEqual({ host: "allowed.test", port: 443 });
-    expect(parseConnectTarget("[::ffff:127.0.0.1]:443")).toEqual({ host: "::ffff:7f00:1", port: 443 });
-    expect(parseConnectTarget("allowed.test")).toBeUndefined();
-    expect(parseConnectTarget("allowed.test:0")).toBeUndefined();
-    expect(parseConnectTarget("allowed.test:99999")).toBeUndefined();
-    expect(parseConnectTarget("a b:443")).toBeUndefined();
-  });
-
-  test("absolute targets: http only, numeric hosts become addresses", () => {
-    expect(parseAbsoluteTarget("http://Allowed.test:8080/a?b=1")).toEqual({ host: "allowed.test", port: 8080, path: "/a?b=1", authority: "allowed.test:8080" });
-    expect(parseAbsoluteTarget("http://2130706433/")).toMatchObject({ host: "127.0.0.1", port: 80 });
-    expect(parseAbsoluteTarget("http://0x7f.1/")).toMatchObject({ host: "127.0.0.1" });
-    expect(parseAbsoluteTarget("https://a.test/")).toHaveProperty("error");
-    expect(parseAbsoluteTarget("/relative")).toHaveProperty("error");
-    expect(parseAbsoluteTarget("http://u:p@a.test/")).toHaveProperty("error");
-  });
-
-  test("framing: both lengths or odd codings are refused", () => {
-    const head = (lines: string) => {
-      const r = parseRequestHead(Buffer.from(`POST http://a.test/ HTTP/1.1\r\n${lines}\r\n\r\n`));
-      if (r.kind !== "head") throw new Error("bad head");
-      return r.head;
-    };
-    expect(requestFraming(head("Content-Length: 5"))).toEqual({ kind: "length", length: 5 });
-    expect(requestFraming(head("Content-Length: 5\r\nContent-Length: 5"))).toEqual({ kind: "length", length: 5 });
-    expect(requestFraming(head("Content-Length: 5\r\nContent-Length: 6")).kind).toBe("bad");
-    expect(requestFraming(head("Transfer-Encoding: chunked"))).toEqual({ kind: "chunked" });
-    expect(requestFraming(head("Transfer-Encoding: chunked\r\nContent-Length: 3")).kind).toBe("bad");
-    expect(requestFraming(head("Transfer-Encoding: gzip, chunked")).kind).toBe("bad");
-    expect(requestFraming(head("X: y"))).toEqual({ kind: "none" });
-  });
-
-  test("the forwarded head is origin-form, Host from the URL, hop-by-hop headers and proxy credentials gone", () => {
-    const r = parseRequestHead(
-      Buffer.from("GET http://a.test:81/p?q HTTP/1.1\r\nHost: evil.test\r\nProxy-Authorization: Basic x\r\nConnection: keep-alive, X-Drop\r\nX-Drop: 1\r\nX-Keep: 2\r\n\r\n"),
-    );
-    if (r.kind !== "head") throw new Error("bad head");
-    expect(rewriteRequestHead(r.head, "/p?q", "a.test:81")).toBe("GET /p?q HTTP/1.1\r\nHost: a.test:81\r\nX-Keep: 2\r\nConnection: close\r\n\r\n");
-  });
-
-  test("chunked tracker finds the end of the body, fed byte by byte or at once", () => {
-    const body = Buffer.from("5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nTrailer: x\r\n\r\nGET http://next/ HTTP/1.1\r\n");
-    const end = body.indexOf("GET");
-    const whole = new ChunkedTracker();
-    expect(whole.feed(body)).toBe(end);
-    expect(whole.done).toBe(true);
-    const bytewise = new ChunkedTracker();
-    let consumed = 0;
-    for (let i = 0; i < body.length && !bytewise.done; i++) consumed += bytewise.feed(body.subarray(i, i + 1));
-    expect(consumed).toBe(end);
-    const bad = new ChunkedTracker();
-    bad.feed(Buffer.from("zz\r\n"));
-    expect(bad.error).toBeDefined();
-  });
-
-  test("response heads get Connection: close, after any 1xx", () => {
-    const rw = new ResponseRewriter();
-    const out = Buffer.concat([
-      rw.feed(Buffer.from("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nConn")) ?? Buffer.alloc(0),
-      rw.feed(Buffer.from("ection: keep-alive\r\nKeep-Alive: timeout=5\r\nContent-Length: 2\r\n\r\nhi")) ?? Buffer.alloc(0),
-      rw.feed(Buffer.from("HTTP/1.1 200 not a head, body bytes")) ?? Buffer.alloc(0),
-    ]).toString();
-    expect(out).toBe("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhiHTTP/1.1 200 not a head, body bytes");
-    expect(new ResponseRewriter().feed(Buffer.from("SSH-2.0-x\r\n\r\n"))).toBeUndefined();
-  });
-
-  test("hosts tables: several names and addresses, comments", () => {
-    const t = parseHostsTable("# c\n10.0.0.1 a.test B.test # x\n::1 a.test\nnot-an-ip c.test\n");
-    expect(t.get("a.test")).toEqual(["10.0.0.1", "::1"]);
-    expect(t.get("b.test")).toEqual(["10.0.0.1"]);
-    expect(t.has("c.test")).toBe(false);
-  });
-});
 
 describe("plain HTTP forwarding", () => {
   test("an allowed host is reached with its own Host header, and audited with byte counts", async () => {

@@ -11,14 +11,15 @@ import { detectAgent } from "../../src/core/agents.ts";
 import { UsageError, ConfigError } from "../../src/core/errors.ts";
 import { buildRunPlan, type HostFacts, type RunSettings } from "../../src/core/plan.ts";
 import { testSettings } from "../helpers/run-settings.ts";
-import { egressEngineProblem, NO_PROXY_VALUE, withEgressRuntime } from "../../src/egress/gateway.ts";
+import { egressEngineProblem } from "../../src/egress/gateway.ts";
+import { NO_PROXY_VALUE, withEgressRuntime } from "../../src/core/container-body.ts";
 
-type Eff = Parameters<typeof egressSettings>[1];
-const eff = (network: string, networkSource: string, egress: string[], egressSource = "/home/me/.config/sandbox/config.yml"): Eff => ({
+type Eff = Parameters<typeof egressSettings>[0];
+const eff = (network: string, networkSource: string, egress: string[], egressSource = "/home/me/.config/sandbox/config.yml", audit?: string): Eff => ({
   network: { value: network, source: networkSource },
   egress: { value: egress, source: egress.length ? egressSource : "default" },
+  audit: { value: audit, source: audit === undefined ? "default" : "flag --audit" },
 });
-const none = { egress: undefined, audit: undefined, network: undefined };
 const generic = { egress: undefined };
 
 describe("--egress and --audit flags", () => {
@@ -41,35 +42,35 @@ describe("--egress and --audit flags", () => {
 
 describe("egressSettings: when the proxy is in effect", () => {
   test("--egress turns it on, with the agent's own API host added", () => {
-    const r = egressSettings({ ...none, egress: ["github.com"] }, eff("bridge", "default", ["github.com"], "flag --egress"), detectAgent(["claude"]), {});
+    const r = egressSettings(eff("bridge", "default", ["github.com"], "flag --egress"), detectAgent(["claude"]), {});
     expect(r.settings).toEqual({ allow: ["github.com", "api.anthropic.com:443"], agentDefaults: ["api.anthropic.com:443"], audit: undefined, hostsFile: undefined });
   });
 
   test("the config list applies when no network flag is given", () => {
-    const r = egressSettings(none, eff("bridge", "default", ["pypi.org"]), detectAgent(["codex"]), { SANDBOX_EGRESS_HOSTS: "/tmp/hosts" });
+    const r = egressSettings(eff("bridge", "default", ["pypi.org"]), detectAgent(["codex"]), { SANDBOX_EGRESS_HOSTS: "/tmp/hosts" });
     expect(r.settings?.allow).toEqual(["pypi.org", "api.openai.com:443"]);
     expect(r.settings?.hostsFile).toBe("/tmp/hosts");
   });
 
   test("an explicit --network wins over the config list; network none from config wins as the stricter choice", () => {
-    expect(egressSettings({ ...none, network: "bridge" }, eff("bridge", "flag --network", ["pypi.org"]), generic, {}).settings).toBeUndefined();
-    expect(egressSettings(none, eff("none", "/w/.sandbox.yml", ["pypi.org"]), generic, {}).settings).toBeUndefined();
+    expect(egressSettings(eff("bridge", "flag --network", ["pypi.org"]), generic, {}).settings).toBeUndefined();
+    expect(egressSettings(eff("none", "/w/.sandbox.yml", ["pypi.org"]), generic, {}).settings).toBeUndefined();
   });
 
   test("no list, no proxy, and agent defaults alone never turn it on", () => {
-    expect(egressSettings(none, eff("bridge", "default", []), detectAgent(["gemini"]), {}).settings).toBeUndefined();
+    expect(egressSettings(eff("bridge", "default", []), detectAgent(["gemini"]), {}).settings).toBeUndefined();
   });
 
   test("a custom network from the config gives way to the list, with a note", () => {
-    const r = egressSettings(none, eff("corp-net", "/home/me/.config/sandbox/config.yml", ["pypi.org"]), generic, {});
+    const r = egressSettings(eff("corp-net", "/home/me/.config/sandbox/config.yml", ["pypi.org"]), generic, {});
     expect(r.settings?.allow).toEqual(["pypi.org"]);
     expect(r.note).toContain('takes precedence over container.network "corp-net"');
   });
 
   test("--audit without a list is a usage error; a bad config entry is a config error naming the file", () => {
-    expect(() => egressSettings({ ...none, audit: "/tmp/a" }, eff("bridge", "default", []), generic, {})).toThrow(UsageError);
-    expect(() => egressSettings(none, eff("bridge", "default", ["*"], "/etc/cfg.yml"), generic, {})).toThrow(ConfigError);
-    expect(() => egressSettings(none, eff("bridge", "default", ["*"], "/etc/cfg.yml"), generic, {})).toThrow("/etc/cfg.yml");
+    expect(() => egressSettings(eff("bridge", "default", [], undefined, "/tmp/a"), generic, {})).toThrow(UsageError);
+    expect(() => egressSettings(eff("bridge", "default", ["*"], "/etc/cfg.yml"), generic, {})).toThrow(ConfigError);
+    expect(() => egressSettings(eff("bridge", "default", ["*"], "/etc/cfg.yml"), generic, {})).toThrow("/etc/cfg.yml");
   });
 
   test("the default config has no list", () => {
@@ -91,10 +92,9 @@ describe("the plan and the container body", () => {
     now: new Date("2026-01-01T00:00:00Z"),
     randomId: "0123abcd",
   };
-  const flags = { tty: undefined, interactive: undefined, keep: false };
 
   test("an egress run joins its own network, labelled as ours", () => {
-    const plan = buildRunPlan(["sh"], flags, settings({ egress: { allow: ["a.test"], agentDefaults: [], audit: "/tmp/a.jsonl", hostsFile: undefined } }), host);
+    const plan = buildRunPlan(["sh"], settings({ egress: { allow: ["a.test"], agentDefaults: [], audit: "/tmp/a.jsonl", hostsFile: undefined } }), host);
     expect(plan.egress?.network).toBe("sandbox-sh-0123abcd-egress");
     expect(plan.create.HostConfig.NetworkMode).toBe(plan.egress?.network as string);
     expect(plan.egress?.bridge).toBe("sbx-0123abcd");
@@ -105,7 +105,7 @@ describe("the plan and the container body", () => {
   });
 
   test("without egress nothing changes", () => {
-    const plan = buildRunPlan(["sh"], flags, settings({ network: "none" }), host);
+    const plan = buildRunPlan(["sh"], settings({ network: "none" }), host);
     expect(plan.egress).toBeUndefined();
     expect(plan.create.HostConfig.NetworkMode).toBe("none");
   });
@@ -113,7 +113,6 @@ describe("the plan and the container body", () => {
   test("at run time: proxy variables in both cases (ours win), loopback exempt, DNS at the gateway", () => {
     const plan = buildRunPlan(
       ["sh"],
-      flags,
       settings({ egress: { allow: ["a.test"], agentDefaults: [], audit: undefined, hostsFile: undefined }, envFlags: [{ name: "http_proxy", value: "http://mine:1", fromHost: false }] }),
       host,
     );

@@ -1,7 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import { SecurityError } from "../../src/core/errors.ts";
-import type { CreateBody } from "../../src/core/plan.ts";
-import { adaptCreateBody, displayImageName, engineFlavor, initExecFailure, InitFailureFilter, podmanTmpfsOptions } from "../../src/engine/dialect.ts";
+import type { CreateBody } from "../../src/core/engine-api.ts";
+import { adaptCreateBody, engineFlavor, podmanTmpfsOptions } from "../../src/core/engine-dialect.ts";
+import { displayImageName, initExecFailure, InitFailureFilter } from "../../src/engine/dialect.ts";
 import { Writable } from "node:stream";
 
 const create = {

@@ -2,9 +2,8 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { CreateBody } from "../../src/core/plan.ts";
 import { encodeHeader, END_OF_ARCHIVE, entryPadding, readTar, type TarHeader } from "../../src/engine/tar.ts";
-import { applyTar, copyIgnore, copyModeMounts, copyOwner, safeRelative, workspaceTar, type Manifest } from "../../src/engine/workspace-copy.ts";
+import { applyTar, copyIgnore, copyOwner, safeRelative, workspaceTar, type Manifest } from "../../src/engine/workspace-copy.ts";
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -157,22 +156,12 @@ describe("copy-out", () => {
 });
 
 describe("copy mode helpers", () => {
-  test("bind mounts inside the workspace are dropped and their paths kept out of the copy", () => {
-    const create = {
-      HostConfig: {
-        Mounts: [
-          { Type: "volume", Target: "/work" },
-          { Type: "bind", Source: "/tmp/empty", Target: "/work/.env", ReadOnly: true },
-          { Type: "bind", Source: "/host/cache", Target: "/home/sandbox/.cache" },
-        ],
-      },
-    } as unknown as CreateBody;
-    const { create: out, excluded } = copyModeMounts(create, "/work");
-    expect(out.HostConfig.Mounts.map((m) => m.Target)).toEqual(["/work", "/home/sandbox/.cache"]);
-    expect(excluded).toEqual([".env"]);
-    const ignore = copyIgnore(undefined, excluded);
+  test("paths the final body keeps out (core/container-body.ts) are ignored both ways, by whole path segment", () => {
+    const ignore = copyIgnore(undefined, [".env", ".git/hooks"]);
     expect(ignore(".env", false)).toBe(true);
     expect(ignore(".envrc", false)).toBe(false);
+    expect(ignore(".git/hooks/pre-commit", false)).toBe(true);
+    expect(ignore(".git/config", false)).toBe(false);
   });
 
   test("the owner of copied files is the container's numeric user", () => {

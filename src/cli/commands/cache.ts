@@ -3,9 +3,8 @@ import { join } from "node:path";
 import { UsageError } from "../../core/errors.ts";
 import { defaultCacheDir, expandHome } from "../../core/persistence.ts";
 import { formatSize } from "../../core/size.ts";
-import { effectiveSettings } from "../../config/load.ts";
 import type { CommandContext } from "../context.ts";
-import { readConfig } from "./run.ts";
+import { readSettings } from "../prepare-run.ts";
 
 export const CACHE_HELP = `Usage: sandbox cache <path|size|clean>
 
@@ -23,7 +22,7 @@ export async function cacheCommand(argv: readonly string[], ctx: CommandContext)
     ctx.stdout.write(CACHE_HELP);
     return sub === undefined ? 125 : 0;
   }
-  const configured = effectiveSettings(await readConfig(ctx, ctx.cwd)).cacheDir.value;
+  const configured = (await readSettings(ctx, ctx.cwd)).cacheDir.value;
   const dir = expandHome(configured ?? defaultCacheDir(ctx.env, ctx.homeDir), ctx.homeDir);
   switch (sub) {
     case "path":

@@ -1,9 +1,9 @@
 import { UsageError } from "../../core/errors.ts";
 import { bashScript, buildSpec, fishScript, zshScript } from "../completion/generate.ts";
 import type { CommandContext } from "../context.ts";
-import { MAIN_HELP, RUN_HELP } from "../help.ts";
-import { RUN_OPTIONS } from "../run-options.ts";
-import { COMMANDS } from "./index.ts";
+import { SETTINGS } from "../../config/settings.ts";
+import { MAIN_HELP } from "../help.ts";
+import { COMMAND_NAMES } from "./names.ts";
 
 export const COMPLETION_HELP = `Usage: sandbox completion <bash|zsh|fish>
 
@@ -28,8 +28,7 @@ export async function completionCommand(argv: readonly string[], ctx: CommandCon
     return shell === undefined ? 125 : 0;
   }
   if (extra.length > 0) throw new UsageError(`sandbox completion: unexpected argument "${extra[0]}"`, { hint: "Give one shell: bash, zsh or fish." });
-  // Read at call time, not import time: the registry imports this module.
-  const spec = buildSpec(Object.keys(COMMANDS), MAIN_HELP, RUN_OPTIONS, RUN_HELP);
+  const spec = buildSpec(COMMAND_NAMES, MAIN_HELP, SETTINGS);
   switch (shell) {
     case "bash":
       ctx.stdout.write(bashScript(spec));

@@ -5,12 +5,11 @@ import { UsageError } from "../../core/errors.ts";
 import { globalConfigPath, loadConfigFiles, effectiveSettings } from "../../config/load.ts";
 import { WORKSPACE_FILE_NAME } from "../../config/schema.ts";
 import { CONFIG_TEMPLATE } from "../../config/template.ts";
-import { SETTING_KEYS } from "../../config/settings.ts";
-import { formatDuration } from "../../core/duration.ts";
-import { formatSize } from "../../core/size.ts";
+import { settingRows } from "../../config/report.ts";
+import { SETTINGS } from "../../config/settings.ts";
 import { parseFlags } from "../args.ts";
 import type { CommandContext } from "../context.ts";
-import { readConfig } from "./run.ts";
+import { readConfig } from "../prepare-run.ts";
 
 export const CONFIG_HELP = `Usage: sandbox config <show|path|init|validate> [flags]
 
@@ -46,13 +45,7 @@ export async function configCommand(argv: readonly string[], ctx: CommandContext
 }
 
 async function show(ctx: CommandContext, json: boolean): Promise<number> {
-  const loaded = await readConfig(ctx, ctx.cwd);
-  const eff = effectiveSettings(loaded);
-  const rows = Object.entries(eff).map(([name, setting]) => ({
-    key: SETTING_KEYS[name as keyof typeof SETTING_KEYS],
-    value: display(name, setting.value),
-    source: setting.source,
-  }));
+  const rows = settingRows(SETTINGS, effectiveSettings(await readConfig(ctx, ctx.cwd)));
   if (json) {
     ctx.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
     return 0;
@@ -60,15 +53,6 @@ async function show(ctx: CommandContext, json: boolean): Promise<number> {
   const width = Math.max(...rows.map((r) => r.key.length));
   for (const r of rows) ctx.stdout.write(`${r.key.padEnd(width)}  ${r.value}  (${r.source})\n`);
   return 0;
-}
-
-/** Settings hold names and limits, never secret values; format units for people. */
-function display(name: string, value: unknown): string {
-  if (value === undefined) return "-";
-  if (name === "timeoutMs") return formatDuration(value as number);
-  if (name === "memoryBytes") return formatSize(value as number);
-  if (Array.isArray(value)) return value.length ? value.join(", ") : "[]";
-  return String(value);
 }
 
 function paths(ctx: CommandContext): number {

@@ -1,35 +1,21 @@
 import { mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from "node:fs";
-import { randomBytes } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough, Writable } from "node:stream";
 import { EXIT } from "../../core/exit-codes.ts";
-import { buildRunPlan, resolveWorkspaceMode } from "../../core/plan.ts";
-import {
-  doctorRows,
-  evaluatePreflight,
-  evaluateProbe,
-  parseProbeOutput,
-  PROBE_SCRIPT,
-  PROBE_SECRET,
-  type Check,
-  type DoctorRow,
-} from "../../core/preflight.ts";
+import { evaluatePreflight, type Check } from "../../core/preflight.ts";
+import { doctorRows, evaluateProbe, parseProbeOutput, PROBE_SCRIPT, PROBE_SECRET, type DoctorRow } from "../../core/probe.ts";
 import { checkRunc } from "../../core/runc-check.ts";
-import { VERSION } from "../../core/version.ts";
-import { finishSettings, resolveEffective } from "../../config/run-settings.ts";
-import { defaultStateDir } from "../../core/persistence.ts";
-import { isLocalAddress } from "../../engine/address.ts";
 import { ensureImage } from "../../engine/ensure-image.ts";
 import { readEngineInfo, readRuntimeFacts } from "../../engine/info.ts";
-import { runSession } from "../../engine/session.ts";
-import { prepareGuard, withGuardMounts, withStandIns } from "../../workspace/guard.ts";
+import type { Reporter } from "../../term/io.ts";
 import { parseCommandLine, refuseArguments } from "../args.ts";
-import type { CommandContext, Reporter } from "../context.ts";
+import type { CommandContext } from "../context.ts";
+import { executeRun } from "../execute-run.ts";
+import { prepareRun } from "../prepare-run.ts";
 import { pullReporter } from "../progress.ts";
 import { parseRunArgs } from "../run-options.ts";
 import { renderTable } from "../table.ts";
-import { loadSeccomp, readConfig } from "./run.ts";
 
 export const DOCTOR_HELP = `Usage: sandbox doctor [flags]
 
@@ -95,6 +81,8 @@ export async function doctorCommand(argv: readonly string[], ctx: CommandContext
       // The probe needs no network, and must not depend on one being there.
       "--network",
       "none",
+      "--no-tty",
+      "--no-interactive",
       "--timeout",
       PROBE_TIMEOUT,
       "--workspace",
@@ -104,34 +92,11 @@ export async function doctorCommand(argv: readonly string[], ctx: CommandContext
       "-c",
       PROBE_SCRIPT,
     ];
-    const options = parseRunArgs(runArgv);
-    const loaded = await readConfig(ctx, probeDir);
-    const effective = resolveEffective(options, loaded);
-    const seccomp = loadSeccomp(effective.seccomp.value, ctx.homeDir);
-    const resolved = finishSettings(options, loaded, effective, seccomp, ctx.env);
-    const planned = buildRunPlan(options.command, { tty: false, interactive: false, keep: false }, resolved.settings, {
-      workspace: probeDir,
-      uid: ctx.uid,
-      gid: ctx.gid,
-      env: ctx.env,
-      stdinIsTTY: false,
-      stdoutIsTTY: false,
-      version: VERSION,
-      now: new Date(),
-      randomId: randomBytes(4).toString("hex"),
-    });
-    const guard = await prepareGuard({
-      workspace: probeDir,
-      target: resolved.settings.workspaceTarget,
-      mask: effective.mask.value,
-      protect: effective.protect.value,
-      noMask: false,
-      readOnlyWorkspace: false,
-    });
+    // No terminal: the probe's output is collected, its stdin is empty.
+    const prepared = await prepareRun(parseRunArgs(runArgv), ctx, { stdinIsTTY: false, stdoutIsTTY: false });
+    const { plan } = prepared;
 
     const { engine, ping } = await ctx.connect(flags.host);
-    // As `sandbox run` does: a remote engine gets the workspace copied in.
-    const plan = resolveWorkspaceMode(planned, isLocalAddress(engine.address));
     const info = readEngineInfo(engine);
     const [body] = await Promise.all([info, ensureImage(engine, plan.image, plan.pull, pullReporter(ctx.stderr, flags.json === true))]);
     const engineChecks = evaluatePreflight(body, plan);
@@ -148,14 +113,7 @@ export async function doctorCommand(argv: readonly string[], ctx: CommandContext
       const quiet: Reporter = { info: () => {}, warn: () => {} };
       const stdin = new PassThrough();
       stdin.end();
-      const outcome = await withStandIns(withGuardMounts(plan, guard), (guarded) =>
-        runSession(
-          engine,
-          guarded,
-          { stdin, stdout: out.stream, stderr: err.stream, signals: ctx.signals, reporter: quiet },
-          { seccompDir: `${defaultStateDir(ctx.env, ctx.homeDir)}/seccomp` },
-        ),
-      );
+      const outcome = await executeRun(engine, prepared, await prepared.guard, { stdin, stdout: out.stream, stderr: err.stream, signals: ctx.signals, reporter: quiet });
       probeChecks = evaluateProbe(parseProbeOutput(out.text()), plan);
       if (outcome.exitCode !== 0) {
         probeChecks.push({ protection: "probe", required: true, ok: false, why: `the probe exited ${outcome.exitCode}: ${oneLine(err.text())}` });

@@ -3,7 +3,8 @@ import { exitCodeForSignal } from "../../core/exit-codes.ts";
 import { formatSize } from "../../core/size.ts";
 import { loadImages, saveImages, transferClient, type BytesListener } from "../../engine/image-transfer.ts";
 import { parseCommandLine } from "../args.ts";
-import { makeReporter, type CommandContext, type SignalName, type TerminalOut } from "../context.ts";
+import type { CommandContext } from "../context.ts";
+import { makeReporter, type SignalName, type TerminalOut } from "../../term/io.ts";
 
 export const IMAGE_HELP = `Usage: sandbox image <load|save> [flags] ...
 
@@ -62,7 +63,7 @@ export async function imageCommand(argv: readonly string[], ctx: CommandContext)
     throw new UsageError("sandbox image save: give the image(s) and then the file, e.g. 'sandbox image save busybox:1 busybox.tar'", { hint: "'-' as the file writes to standard output." });
   }
   const quiet = flags.quiet === true;
-  const reporter = makeReporter(ctx, quiet);
+  const reporter = makeReporter(ctx.stderr, ctx.env, quiet);
   if (sub === "save" && positionals.at(-1) === "-" && ctx.stdout.isTTY === true) {
     throw new UsageError("sandbox image save: refusing to write an image archive to a terminal", { hint: "Give a file name, or redirect standard output." });
   }

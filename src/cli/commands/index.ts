@@ -1,10 +1,12 @@
 import type { CommandContext } from "../context.ts";
+import type { CommandName } from "./names.ts";
 
 export type CommandHandler = (argv: readonly string[], ctx: CommandContext) => Promise<number>;
 
 /**
  * Handlers load on first use: a run never evaluates prune's or doctor's
  * code, which keeps start-up (and `--version`) fast in the compiled binary.
+ * Exactly the names of COMMAND_NAMES (the type checks that), in its order.
  */
 export const COMMANDS: Record<string, CommandHandler> = {
   run: async (argv, ctx) => (await import("./run.ts")).runCommand(argv, ctx),
@@ -17,4 +19,4 @@ export const COMMANDS: Record<string, CommandHandler> = {
   doctor: async (argv, ctx) => (await import("./doctor.ts")).doctorCommand(argv, ctx),
   image: async (argv, ctx) => (await import("./image.ts")).imageCommand(argv, ctx),
   completion: async (argv, ctx) => (await import("./completion.ts")).completionCommand(argv, ctx),
-};
+} satisfies Record<CommandName, CommandHandler>;

@@ -9,7 +9,8 @@ import { inspectContainer, listContainers, removeContainer, stopContainer } from
 import { inspectVolume, listVolumes, removeVolume } from "../../engine/volumes.ts";
 import { parseCommandLine, refuseArguments } from "../args.ts";
 import { confirm } from "../confirm.ts";
-import { makeReporter, type CommandContext } from "../context.ts";
+import type { CommandContext } from "../context.ts";
+import { makeReporter } from "../../term/io.ts";
 
 export const PRUNE_HELP = `Usage: sandbox prune [flags]
 
@@ -86,7 +87,7 @@ export async function pruneCommand(argv: readonly string[], ctx: CommandContext)
     : {};
   const plan = buildPrunePlan({ containers: ours as ListedContainer[], ...volumeInput }, { all, olderThanMs, now });
 
-  const reporter = makeReporter(ctx, flags.json === true);
+  const reporter = makeReporter(ctx.stderr, ctx.env, flags.json === true);
   if (!dryRun && askFirst && (plan.containers.length > 0 || plan.volumes.length > 0)) {
     const running = plan.containers.filter((c) => c.running).length;
     const volumes = plan.volumes.length > 0 ? ` and ${plan.volumes.length} volume(s)` : "";

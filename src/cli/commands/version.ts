@@ -1,7 +1,7 @@
 import { SandboxError } from "../../core/errors.ts";
 import { BUILD_DATE, COMMIT, VERSION } from "../../core/version.ts";
 import { isLocalAddress } from "../../engine/address.ts";
-import { engineFlavor } from "../../engine/dialect.ts";
+import { engineFlavor } from "../../core/engine-dialect.ts";
 import type { CommandContext } from "../context.ts";
 import { parseFlags } from "../args.ts";
 

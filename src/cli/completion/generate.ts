@@ -1,11 +1,9 @@
 /**
  * Shell completion scripts, generated from the same tables the parser uses
- * (RUN_OPTIONS, the command registry, the help texts) so a new flag or
- * command is completable the day it exists. Pure: spec in, script out.
+ * (the setting declarations, the command registry, the main help) so a new
+ * flag or command is completable the day it exists. Pure: spec in, script out.
  */
-import { agentNames } from "../../core/agents.ts";
-import { PROTECTIONS } from "../../core/preflight.ts";
-import type { OptionSpec } from "../args.ts";
+import type { DeclarationTable, ValueCompletion } from "../../config/declare.ts";
 
 export interface FlagSpec {
   long: string;
@@ -18,7 +16,7 @@ export interface FlagSpec {
   value?: ValueCompletion;
 }
 
-export type ValueCompletion = { words: readonly string[]; files?: boolean } | { dirs: true } | { files: true } | { envNames: true };
+export type { ValueCompletion };
 
 export interface CommandSpec {
   name: string;
@@ -35,22 +33,6 @@ export interface CompletionSpec {
   runFlags: readonly FlagSpec[];
 }
 
-/**
- * Values worth offering for some run flags, keyed by the long flag name.
- * A key that is not in RUN_OPTIONS is a bug: the completion test checks.
- */
-export const RUN_FLAG_VALUES: Readonly<Record<string, ValueCompletion>> = {
-  pull: { words: ["missing", "always", "never"] },
-  network: { words: ["bridge", "none"] },
-  "workspace-mode": { words: ["bind", "copy"] },
-  seccomp: { words: ["unconfined", "default"], files: true },
-  workspace: { dirs: true },
-  audit: { files: true },
-  agent: { words: agentNames() },
-  "insecure-allow": { words: PROTECTIONS },
-  env: { envNames: true },
-};
-
 /** Fixed subcommands of commands whose first argument is a word from a list. */
 export const SUBCOMMANDS: Readonly<Record<string, readonly string[]>> = {
   config: ["show", "path", "init", "validate"],
@@ -58,26 +40,6 @@ export const SUBCOMMANDS: Readonly<Record<string, readonly string[]>> = {
   image: ["load", "save"],
   completion: ["bash", "zsh", "fish"],
 };
-
-/**
- * One description per flag, read from a help text's flag lines
- * (`  -x, --name VALUE   text`, the text possibly on the next lines, and
- * `--tty / --no-tty` sharing one text).
- */
-export function helpDescriptions(help: string): Map<string, string> {
-  const out = new Map<string, string>();
-  const lines = help.split("\n");
-  for (let i = 0; i < lines.length; i++) {
-    const m = /^\s{2,}(?:-\w, )?--([\w-]+)(?: \/ --([\w-]+))?(?: \S+)?(?:\s{2,}(\S.*))?$/.exec(lines[i] as string);
-    if (!m) continue;
-    const parts = m[3] ? [m[3]] : [];
-    // Continuation: deeper-indented lines that are not another flag.
-    while (i + 1 < lines.length && /^\s{20,}\S/.test(lines[i + 1] as string) && !/^\s*-/.test(lines[i + 1] as string)) parts.push((lines[++i] as string).trim());
-    const text = shorten(parts.join(" "));
-    for (const name of [m[1], m[2]]) if (name && !out.has(name) && text) out.set(name, text);
-  }
-  return out;
-}
 
 function shorten(text: string, max = 90): string {
   if (text.length <= max) return text;
@@ -96,18 +58,24 @@ export function helpCommands(help: string): Map<string, string> {
   return out;
 }
 
-export function flagSpecs(options: OptionSpec, descriptions: Map<string, string>, values: Readonly<Record<string, ValueCompletion>> = {}): FlagSpec[] {
-  return Object.entries(options).map(([long, o]) => ({
-    long,
-    ...(o.short ? { short: o.short } : {}),
-    takesValue: o.type === "string",
-    repeatable: o.multiple === true,
-    description: descriptions.get(long) ?? "",
-    ...(values[long] ? { value: values[long] } : {}),
-  }));
+/** One spec per declared flag, plus the `--no-` twin of negatable ones; descriptions are the help text's first line. */
+export function flagSpecs(table: DeclarationTable): FlagSpec[] {
+  return Object.values(table).flatMap(({ flag }) => {
+    if (!flag) return [];
+    const description = shorten(flag.help.split("\n").join(" "));
+    const spec: FlagSpec = {
+      long: flag.long,
+      ...(flag.short ? { short: flag.short } : {}),
+      takesValue: flag.arg !== undefined,
+      repeatable: flag.repeatable === true,
+      description,
+      ...(flag.complete ? { value: flag.complete } : {}),
+    };
+    return flag.negatable ? [spec, { long: `no-${flag.long}`, takesValue: false, repeatable: false, description }] : [spec];
+  });
 }
 
-export function buildSpec(commandNames: readonly string[], mainHelp: string, runOptions: OptionSpec, runHelp: string): CompletionSpec {
+export function buildSpec(commandNames: readonly string[], mainHelp: string, table: DeclarationTable): CompletionSpec {
   const described = helpCommands(mainHelp);
   const commands = commandNames.map((name) => ({
     name,
@@ -121,7 +89,7 @@ export function buildSpec(commandNames: readonly string[], mainHelp: string, run
       { long: "help", short: "h", takesValue: false, repeatable: false, description: "Show help" },
       { long: "version", short: "v", takesValue: false, repeatable: false, description: "Print the version" },
     ],
-    runFlags: flagSpecs(runOptions, helpDescriptions(runHelp), RUN_FLAG_VALUES),
+    runFlags: flagSpecs(table),
   };
 }
 

@@ -1,0 +1,81 @@
+import { finalBody, type FinalRun, type RunFacts } from "../core/container-body.ts";
+import { engineFlavor, inlineSeccomp, seccompFilePath } from "../core/engine-dialect.ts";
+import type { RunPlan } from "../core/plan.ts";
+import { isLocalAddress } from "../engine/address.ts";
+import type { EngineClient } from "../engine/client.ts";
+import { writeSeccompFile } from "../engine/dialect.ts";
+import { runSession, type SessionHooks, type SessionIo, type SessionOutcome } from "../engine/session.ts";
+import { withStandIns, type PreparedGuard } from "../workspace/guard.ts";
+import type { PreparedRun } from "./prepare-run.ts";
+
+/**
+ * Run a prepared run on a connected engine: make what the run needs beside
+ * the container (the egress network and proxy, the guard's stand-in files,
+ * Podman's seccomp file), learn the run-time facts from them, make the final
+ * body (core/container-body.ts) and hand it to the session; then undo what was
+ * made. Used by `run` and `doctor`'s probe alike.
+ */
+export async function executeRun(
+  engine: EngineClient,
+  prepared: Pick<PreparedRun, "plan" | "stateDir">,
+  guard: PreparedGuard,
+  io: SessionIo,
+  options: { startGate?: Promise<unknown> } = {},
+): Promise<SessionOutcome> {
+  const { plan } = prepared;
+  // Egress and copy mode load their code on use: most runs need neither, and start faster without.
+  const egress = plan.egress ? await (await import("../egress/gateway.ts")).openEgress(engine, plan.egress) : undefined;
+  let containerId: string | undefined;
+  try {
+    return await withStandIns(guard.mounts, async (guardMounts) => {
+      const facts = engineFacts(engine, plan, prepared.stateDir, { guardMounts, proxy: egress?.proxy });
+      if (facts.seccompPath) writeSeccompFile(facts.seccompPath, inlineSeccomp(plan.create) as string);
+      const final = finalBody(plan, facts);
+      const hooks: SessionHooks = {
+        created: (id) => void (containerId = id),
+        ...(final.workspaceMode === "copy" ? await copyHooks(engine, plan, final, io) : {}),
+      };
+      return runSession(engine, { plan, body: final.body }, io, { ...options, hooks });
+    });
+  } finally {
+    if (egress) {
+      const closed = await egress.close(containerId);
+      const [heading, ...details] = closed.summary;
+      if (heading) io.reporter.warn(heading);
+      for (const line of details) io.stderr.write(`${line}\n`);
+      for (const problem of closed.problems) io.reporter.warn(problem);
+    }
+  }
+}
+
+/**
+ * The run-time facts this engine gives: its dialect and place, and for a
+ * local Podman the file it reads the profile from (named by the profile's
+ * hash, so the path is known before the file is written).
+ */
+export function engineFacts(
+  engine: Pick<EngineClient, "server" | "address">,
+  plan: RunPlan,
+  stateDir: string,
+  made: Pick<RunFacts, "guardMounts" | "proxy">,
+): RunFacts {
+  const flavor = engineFlavor(engine.server);
+  const engineLocal = isLocalAddress(engine.address);
+  const seccompPath =
+    flavor === "podman" && engineLocal && plan.seccompHash && inlineSeccomp(plan.create) !== undefined
+      ? seccompFilePath(`${stateDir}/seccomp`, plan.seccompHash)
+      : undefined;
+  return { flavor, engineLocal, ...made, ...(seccompPath ? { seccompPath } : {}) };
+}
+
+async function copyHooks(engine: EngineClient, plan: RunPlan, final: FinalRun, io: SessionIo): Promise<SessionHooks> {
+  const { copyModeHooks } = await import("../engine/workspace-copy.ts");
+  return copyModeHooks(engine, {
+    workspace: plan.workspace,
+    body: final.body,
+    excluded: final.copyExcluded,
+    readOnly: plan.workspaceReadOnly,
+    name: plan.name,
+    reporter: io.reporter,
+  });
+}

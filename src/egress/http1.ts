@@ -1,0 +1,246 @@
+import { normalizeHostName, splitHostPort } from "./allowlist.ts";
+import { formatIp, parseIp } from "./address-policy.ts";
+
+/**
+ * HTTP/1 as the egress proxy reads and rewrites it. Pure: bytes and text in,
+ * values out, no sockets, so every rule about what counts as a request can be
+ * tested on its own.
+ *
+ * Strict on purpose: whatever two HTTP parsers might read differently (both
+ * Content-Length and chunked, folded headers, whitespace before a colon) is
+ * refused here rather than passed on to a server that may read it otherwise.
+ */
+
+const MAX_HEAD_BYTES = 64 * 1024;
+
+export interface RequestHead {
+  method: string;
+  target: string;
+  version: string;
+  headers: Array<[string, string]>;
+}
+
+export type HeadResult = { kind: "incomplete" } | { kind: "head"; head: RequestHead; length: number } | { kind: "bad"; why: string };
+
+/** The request line and headers, once the blank line has arrived. Strict: anything odd is "bad". */
+export function parseRequestHead(buf: Uint8Array): HeadResult {
+  const end = indexOfBlankLine(buf);
+  if (end < 0) return buf.length > MAX_HEAD_BYTES ? { kind: "bad", why: "request head too large" } : { kind: "incomplete" };
+  const text = latin1(buf.subarray(0, end));
+  const lines = text.split("\r\n");
+  const requestLine = lines.shift() ?? "";
+  const m = /^([A-Z]+) (\S+) (HTTP\/1\.[01])$/.exec(requestLine);
+  if (!m) return { kind: "bad", why: "not an HTTP/1.x request line" };
+  const headers: Array<[string, string]> = [];
+  for (const line of lines) {
+    // Obsolete line folding and whitespace before the colon are smuggling tools; refuse both.
+    const h = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*(.*?)[ \t]*$/.exec(line);
+    if (!h) return { kind: "bad", why: "malformed header line" };
+    if (/[\0\r\n]/.test(h[2] ?? "")) return { kind: "bad", why: "control character in a header" };
+    headers.push([h[1] ?? "", h[2] ?? ""]);
+  }
+  return { kind: "head", head: { method: m[1] ?? "", target: m[2] ?? "", version: m[3] ?? "", headers }, length: end + 4 };
+}
+
+function indexOfBlankLine(buf: Uint8Array): number {
+  for (let i = 0; i + 3 < buf.length; i++) {
+    if (buf[i] === 13 && buf[i + 1] === 10 && buf[i + 2] === 13 && buf[i + 3] === 10) return i;
+  }
+  return -1;
+}
+
+function latin1(b: Uint8Array): string {
+  let s = "";
+  for (let i = 0; i < b.length; i += 8192) s += String.fromCharCode(...b.subarray(i, i + 8192));
+  return s;
+}
+
+export function headerValues(head: RequestHead, name: string): string[] {
+  const lower = name.toLowerCase();
+  return head.headers.filter(([k]) => k.toLowerCase() === lower).map(([, v]) => v);
+}
+
+export type Target = { host: string; port: number };
+
+/** `CONNECT host:port`: the port is required. */
+export function parseConnectTarget(target: string): Target | undefined {
+  const split = splitHostPort(target);
+  if (!split || split.port === undefined || !/^\d{1,5}$/.test(split.port)) return undefined;
+  const port = Number(split.port);
+  if (port < 1 || port > 65535) return undefined;
+  const host = hostOf(split.host);
+  return host ? { host, port } : undefined;
+}
+
+/** A name (normalised) or an IP literal (canonical text), else undefined. */
+function hostOf(text: string): string | undefined {
+  const ip = parseIp(text);
+  if (ip) return formatIp(ip);
+  return normalizeHostName(text);
+}
+
+/** `GET http://host[:port]/path`: the destination and the origin-form path. */
+export function parseAbsoluteTarget(target: string): (Target & { path: string; authority: string }) | { error: string } {
+  if (!/^http:\/\//i.test(target)) {
+    if (/^https:\/\//i.test(target)) return { error: "https:// URLs go through CONNECT (set HTTPS_PROXY), not as plain requests" };
+    if (target.startsWith("/")) return { error: "this is a proxy: send the full URL (http://host/path), e.g. by setting HTTP_PROXY" };
+    return { error: "only http:// URLs can be forwarded" };
+  }
+  let url: URL;
+  try {
+    url = new URL(target);
+  } catch {
+    return { error: "the URL does not parse" };
+  }
+  if (url.username || url.password) return { error: "URLs with credentials are not forwarded" };
+  const host = hostOf(url.hostname);
+  if (!host) return { error: `"${url.hostname}" is not a host name or address` };
+  const port = url.port ? Number(url.port) : 80;
+  return { host, port, path: `${url.pathname}${url.search}`, authority: url.host };
+}
+
+/** Hop-by-hop headers (RFC 9110 §7.6.1) and proxy credentials never reach the server. */
+const HOP_BY_HOP = new Set(["connection", "proxy-connection", "keep-alive", "proxy-authorization", "proxy-authenticate", "te", "trailer", "transfer-encoding", "upgrade", "host"]);
+
+export type BodyFraming = { kind: "none" } | { kind: "length"; length: number } | { kind: "chunked" } | { kind: "bad"; why: string };
+
+export function requestFraming(head: RequestHead): BodyFraming {
+  const te = headerValues(head, "transfer-encoding");
+  const cl = headerValues(head, "content-length");
+  if (te.length > 0 && cl.length > 0) return { kind: "bad", why: "both Transfer-Encoding and Content-Length" };
+  if (te.length > 0) {
+    const codings = te.join(",").split(",").map((s) => s.trim().toLowerCase()).filter(Boolean);
+    if (codings.length !== 1 || codings[0] !== "chunked") return { kind: "bad", why: "a Transfer-Encoding other than chunked" };
+    return { kind: "chunked" };
+  }
+  if (cl.length > 0) {
+    const values = new Set(cl.join(",").split(",").map((s) => s.trim()));
+    const [only] = [...values];
+    if (values.size !== 1 || !only || !/^\d{1,15}$/.test(only)) return { kind: "bad", why: "an invalid Content-Length" };
+    return { kind: "length", length: Number(only) };
+  }
+  return { kind: "none" };
+}
+
+/** The request as the server gets it: origin-form, Host from the URL, hop-by-hop headers dropped, `Connection: close`. */
+export function rewriteRequestHead(head: RequestHead, path: string, authority: string): string {
+  const named = new Set(headerValues(head, "connection").flatMap((v) => v.split(",").map((s) => s.trim().toLowerCase())));
+  const lines = [`${head.method} ${path} ${head.version}`, `Host: ${authority}`];
+  for (const [k, v] of head.headers) {
+    const lower = k.toLowerCase();
+    if (HOP_BY_HOP.has(lower) || named.has(lower)) continue;
+    lines.push(`${k}: ${v}`);
+  }
+  const framing = requestFraming(head);
+  if (framing.kind === "chunked") lines.push("Transfer-Encoding: chunked");
+  lines.push("Connection: close");
+  return `${lines.join("\r\n")}\r\n\r\n`;
+}
+
+/**
+ * Finds where a chunked body ends, fed in pieces. Returns how many bytes of
+ * `chunk` belong to the body; `done` once the last chunk and trailers passed.
+ */
+export class ChunkedTracker {
+  private state: "size" | "data" | "data-cr" | "data-lf" | "trailer" = "size";
+  private line = "";
+  private remaining = 0;
+  done = false;
+  error: string | undefined;
+
+  feed(chunk: Uint8Array): number {
+    let i = 0;
+    while (i < chunk.length && !this.done && !this.error) {
+      switch (this.state) {
+        case "data": {
+          const take = Math.min(this.remaining, chunk.length - i);
+          i += take;
+          this.remaining -= take;
+          if (this.remaining === 0) this.state = "data-cr";
+          break;
+        }
+        case "data-cr":
+        case "data-lf": {
+          const want = this.state === "data-cr" ? 13 : 10;
+          if (chunk[i] !== want) this.error = "chunk not followed by CRLF";
+          i++;
+          this.state = this.state === "data-cr" ? "data-lf" : "size";
+          break;
+        }
+        case "size":
+        case "trailer": {
+          const byte = chunk[i++] ?? 0;
+          if (byte !== 10) {
+            this.line += String.fromCharCode(byte);
+            if (this.line.length > 4096) this.error = "chunk line too long";
+            break;
+          }
+          const line = this.line.replace(/\r$/, "");
+          this.line = "";
+          if (this.state === "trailer") {
+            if (line === "") this.done = true;
+            break;
+          }
+          const m = /^([0-9a-fA-F]{1,12})(;.*)?$/.exec(line);
+          if (!m) {
+            this.error = "bad chunk size";
+            break;
+          }
+          this.remaining = parseInt(m[1] ?? "0", 16);
+          this.state = this.remaining === 0 ? "trailer" : "data";
+          break;
+        }
+      }
+    }
+    return i;
+  }
+}
+
+/**
+ * Passes a response through, rewriting each head until the final (non-1xx)
+ * one: hop-by-hop connection headers out, `Connection: close` in.
+ */
+export class ResponseRewriter {
+  private buffer: Buffer | undefined = Buffer.alloc(0);
+
+  /** True once the final head went through: the rest is body, passed as is. */
+  get passing(): boolean {
+    return this.buffer === undefined;
+  }
+
+  /** True once any byte of a response arrived. */
+  get started(): boolean {
+    return this.buffer === undefined || this.buffer.length > 0 || this.sawHead;
+  }
+
+  private sawHead = false;
+
+  /** Bytes to send on; undefined when the response is not HTTP. */
+  feed(chunk: Buffer): Buffer | undefined {
+    if (this.buffer === undefined) return chunk;
+    let buf = Buffer.concat([this.buffer, chunk]);
+    const out: Buffer[] = [];
+    while (this.buffer !== undefined) {
+      const end = indexOfBlankLine(buf);
+      if (end < 0) {
+        if (buf.length > MAX_HEAD_BYTES) return undefined;
+        this.buffer = buf;
+        return Buffer.concat(out);
+      }
+      const lines = buf.subarray(0, end).toString("latin1").split("\r\n");
+      const status = /^HTTP\/1\.[01] (\d{3})/.exec(lines[0] ?? "");
+      if (!status) return undefined;
+      const kept = lines.filter((l, i) => i === 0 || !/^(connection|keep-alive|proxy-connection)\s*:/i.test(l));
+      const final = !(status[1] ?? "").startsWith("1");
+      if (final) kept.push("Connection: close");
+      this.sawHead = true;
+      out.push(Buffer.from(`${kept.join("\r\n")}\r\n\r\n`, "latin1"));
+      buf = buf.subarray(end + 4);
+      if (final) {
+        this.buffer = undefined;
+        out.push(buf);
+      }
+    }
+    return Buffer.concat(out);
+  }
+}
