@@ -144,7 +144,7 @@ export const SETTINGS = {
   }),
   dryRun: setting<boolean>({
     default: false,
-    flag: { long: "dry-run", group: "Image and lifecycle", help: "Print the container plan as JSON and exit; only a /_ping reaches the engine (docs/commands.md)" },
+    flag: { long: "dry-run", group: "Image and lifecycle", help: "Print the exact container body as JSON and create nothing\n(the engine is asked /_ping only; docs/commands.md)" },
   }),
   quiet: setting<boolean>({
     default: false,
