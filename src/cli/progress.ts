@@ -1,20 +1,24 @@
+import { printable } from "../core/printable.ts";
 import type { PullReporter } from "../engine/ensure-image.ts";
 import type { TerminalOut } from "../term/io.ts";
 
 /**
  * Pull progress: one line redrawn in place on a terminal; off a terminal
- * (hooks, CI) only a start and an end line, never carriage returns.
+ * (hooks, CI) only a start and an end line, never carriage returns. The
+ * lines carry the engine's (and registry's) words: control characters escaped.
  */
 export function pullReporter(stderr: TerminalOut, quiet: boolean): PullReporter {
   const live = stderr.isTTY === true && !quiet;
   let started = false;
   return {
-    progress(line) {
+    progress(text) {
+      const line = printable(text);
       if (live) stderr.write(`\r\u001b[2Ksandbox: ${line}`);
       else if (!started && !quiet) stderr.write(`sandbox: ${line}\n`);
       started = true;
     },
-    done(line) {
+    done(text) {
+      const line = printable(text);
       if (live) stderr.write(`\r\u001b[2K`);
       if (!quiet) stderr.write(`sandbox: ${line}\n`);
     },

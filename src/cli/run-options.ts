@@ -41,7 +41,7 @@ export function parseFlagValues<Table extends DeclarationTable>(table: Table, fl
     }
     const texts = (Array.isArray(raw) ? raw : [raw]).map(String);
     try {
-      out[name] = flag.parse ? flag.parse(texts) : texts[texts.length - 1];
+      out[name] = flag.parse ? flag.parse(texts) : flag.repeatable ? texts : texts[texts.length - 1];
     } catch (err) {
       if (err instanceof SandboxError) throw err;
       throw new UsageError(`sandbox ${command}: ${(err as Error).message}`, { hint: `Run 'sandbox ${command} --help' to see the flags and their forms.` });

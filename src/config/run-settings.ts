@@ -55,7 +55,7 @@ export function runSettings(input: RunInput): { settings: RunSettings; notes: st
     envAllow: [...values.envAllow],
     envBlock: [...values.envBlock],
     envFlags: [...configEnv, ...values.env],
-    envValues: { ...persistence.env, ...values.envValues },
+    envValues: { ...agent.env, ...persistence.env, ...values.envValues },
     workspaceTarget: values.workspacePath,
     extraMounts: persistence.mounts,
     setup: [...values.setup],

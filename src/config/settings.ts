@@ -189,6 +189,15 @@ export const SETTINGS = {
       parse: oneOf("workspace-mode", ["bind", "copy"]),
     },
   }),
+  allowDangerousWorkspace: setting<boolean>({
+    default: false,
+    // A flag only: no config file, least of all a repository's, can hand the command the host's folders.
+    flag: {
+      long: "allow-dangerous-workspace",
+      group: "Workspace",
+      help: "Use /, your home folder, /etc, /run, /var/run or $XDG_RUNTIME_DIR\nas the workspace (refused otherwise; warns; docs/guard.md)",
+    },
+  }),
   noMask: setting<boolean>({
     default: false,
     flag: { long: "no-mask", group: "Workspace", help: "Do not hide secret-looking files (.env, *.key, .ssh/, ...; see docs/guard.md)" },
@@ -400,6 +409,50 @@ export const SETTINGS = {
     },
     show: shown,
   }),
+  caCerts: setting<readonly string[]>({
+    default: [],
+    config: { key: "security.ca_certs", schema: val.list(val.hostFile, "certificate files") },
+    flag: {
+      long: "ca-cert",
+      arg: "FILE",
+      repeatable: true,
+      group: "Security and limits (defaults are strict)",
+      help: "Trust this CA (PEM) in agent image builds and in the run: for networks\nwith a TLS-intercepting proxy (docs/agents.md)",
+      complete: { files: true },
+    },
+    show: shown,
+  }),
+  allow: setting<readonly string[]>({
+    default: [],
+    // The user's own config and flags only: a repository cannot lower these.
+    config: { key: "security.allow", schema: val.list(val.text("ptrace", /^ptrace$/, 16), "escapes such as ptrace") },
+    flag: {
+      long: "allow",
+      arg: "ESCAPE",
+      repeatable: true,
+      appends: true,
+      group: "Security and limits (defaults are strict)",
+      help: "Loosen one thing on purpose (warns): ptrace lets debuggers (strace,\ngdb, delve, py-spy) trace processes of the same container",
+      complete: { words: ["ptrace"] },
+      parse: (texts) =>
+        texts.flatMap((t) => t.split(",")).map((t) => {
+          const name = t.trim();
+          if (name !== "ptrace") throw new Error(`--allow "${name}" is not something sandbox can allow; the one escape is ptrace.`);
+          return name;
+        }),
+    },
+    show: shown,
+  }),
+  persistState: setting<boolean>({
+    default: true,
+    flag: {
+      long: "state",
+      negatable: true,
+      group: "Workspace",
+      help: "Keep the agent's state (login, sessions, settings) for this workspace\nbetween runs (default on; --no-state: start from scratch)",
+    },
+  }),
+  buildBase: setting<string | undefined>({ default: undefined, config: { key: "build.base", schema: val.image } }),
   host: setting<string | undefined>({
     default: undefined,
     flag: { long: "host", short: "H", arg: "ADDR", group: "Security and limits (defaults are strict)", help: "Engine address (default DOCKER_HOST or /var/run/docker.sock)" },

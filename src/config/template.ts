@@ -23,12 +23,16 @@ export const CONFIG_TEMPLATE = `# sandbox configuration. Precedence: flags > .sa
 #   read_only_root: true
 #   user: "1000:1000"         # default: your own uid:gid
 #   cap_add: []
+#   ca_certs: [/etc/ssl/certs/corp.pem]  # trusted in agent image builds and in runs
 
 # agents:
 #   claude:
 #     env: [ANTHROPIC_API_KEY]  # forwarded only for claude runs
 #     persist_state: true       # keep ~/.claude between runs
-#     image: ghcr.io/sandbox-cli/claude:latest
+#     image: my/claude:1        # any image; then nothing is built (default: sandbox/claude:<recipe hash>)
+
+# build:
+#   base: node:22-bookworm-slim  # base of the agent images sandbox builds (Node.js 22+, apt-get)
 
 # paths:
 #   workspace: /work          # where the workspace is mounted

@@ -76,6 +76,8 @@ export const containerPath = text(
   /^\/(?!.*(^|\/)\.\.(\/|$))[^\0:]+$/,
 );
 
+export const hostFile = text("an absolute file path such as /etc/ssl/certs/corp.pem", /^(\/|~\/)[^\0]*$/);
+
 export const hostDir = text("an absolute directory such as ~/.cache/sandbox", /^(\/|~\/)[^\0]*$/);
 
 export const seccomp = text('"default", "unconfined" or the absolute path of a profile', /^(default|unconfined|\/[^\0]+|~\/[^\0]+)$/);

@@ -1,4 +1,5 @@
 import { UsageError } from "./errors.ts";
+import { recipePlaceholder } from "./recipes.ts";
 
 /**
  * The registry of known commands. The first word of the command picks a
@@ -20,7 +21,10 @@ export interface AgentProfile {
   readonly title: string;
   /** Command words (path stripped) that select this profile. */
   readonly commands: readonly string[];
-  /** Built-in default image; config and flags may override it. */
+  /**
+   * Built-in default image; config and flags may override it. An agent's is
+   * the recipe placeholder `sandbox/<name>:<recipe>`, settled at run time.
+   */
   readonly image: string;
   /**
    * Prefix placed before the user's command (Docker's Entrypoint), for
@@ -31,6 +35,18 @@ export interface AgentProfile {
   readonly authEnv: readonly string[];
   /** Where the tool keeps login state, relative to the container user's home. */
   readonly stateDir?: string;
+  /** Variables that keep all of the agent's state inside `stateDir` (`$STATE` is its path inside). */
+  readonly stateEnv?: Readonly<Record<string, string>>;
+  /** Literal variables the agent needs to run well inside (never secrets). */
+  readonly env?: Readonly<Record<string, string>>;
+  /** Arguments placed right after the agent's command word (`codex -c ... exec`). */
+  readonly args?: readonly string[];
+  /**
+   * Files written into a new state folder (never over existing ones), when
+   * one of `when` is forwarded into the run: settings the agent needs to use
+   * what the user gave it (Gemini CLI's API-key auth).
+   */
+  readonly seed?: { readonly when: readonly string[]; readonly files: Readonly<Record<string, string>> };
   /** Named volume that holds `stateDir` when the user enables `persist_state`. */
   readonly stateVolume?: string;
   /** Package caches worth sharing between runs: relative to home, or absolute. */
@@ -42,9 +58,6 @@ export interface AgentProfile {
    */
   readonly egress?: readonly string[];
 }
-
-/** Images built from `images/<name>/Dockerfile` in this repository. */
-const AGENT_IMAGE_REGISTRY = "ghcr.io/sandbox-cli";
 
 function agent(
   name: string,
@@ -58,7 +71,9 @@ function agent(
     kind: "agent",
     title,
     commands,
-    image: `${AGENT_IMAGE_REGISTRY}/${name}:latest`,
+    // Nobody publishes agent images: sandbox builds `sandbox/<name>:<recipe hash>`
+    // from its embedded recipe on first use (core/recipes.ts, cli/agent-image.ts).
+    image: recipePlaceholder(name),
     authEnv,
     ...(stateDir === undefined ? {} : { stateDir, stateVolume: `sandbox-state-${name}` }),
   };
@@ -94,9 +109,32 @@ export const GENERIC: AgentProfile = {
 };
 
 export const AGENTS: readonly AgentProfile[] = [
-  { ...agent("claude", "Claude Code", ["claude"], ["ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN"], ".claude"), egress: ["api.anthropic.com:443"] },
-  { ...agent("codex", "OpenAI Codex CLI", ["codex"], ["OPENAI_API_KEY"], ".codex"), egress: ["api.openai.com:443"] },
-  { ...agent("gemini", "Gemini CLI", ["gemini"], ["GEMINI_API_KEY", "GOOGLE_API_KEY"], ".gemini"), egress: ["generativelanguage.googleapis.com:443"] },
+  {
+    ...agent("claude", "Claude Code", ["claude"], ["ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN"], ".claude"),
+    // ~/.claude.json moves inside the state folder, so one folder per workspace holds all of it.
+    stateEnv: { CLAUDE_CONFIG_DIR: "$STATE" },
+    // The container is the sandbox: lets --dangerously-skip-permissions work as root too.
+    env: { IS_SANDBOX: "1", DISABLE_AUTOUPDATER: "1" },
+    egress: ["api.anthropic.com:443"],
+  },
+  {
+    ...agent("codex", "OpenAI Codex CLI", ["codex"], ["OPENAI_API_KEY"], ".codex"),
+    stateEnv: { CODEX_HOME: "$STATE" },
+    // Codex's own sandbox (bubblewrap) cannot create namespaces inside any container: the container is the sandbox.
+    args: ["-c", 'sandbox_mode="danger-full-access"'],
+    egress: ["api.openai.com:443"],
+  },
+  {
+    ...agent("gemini", "Gemini CLI", ["gemini"], ["GEMINI_API_KEY", "GOOGLE_API_KEY"], ".gemini"),
+    // The workspace is the one the user chose to run it in; the container bounds what it may do.
+    env: { GEMINI_CLI_TRUST_WORKSPACE: "true" },
+    // With only a key, Gemini CLI must be told to use it (it does not choose by itself when headless).
+    seed: {
+      when: ["GEMINI_API_KEY", "GOOGLE_API_KEY"],
+      files: { "settings.json": `${JSON.stringify({ security: { auth: { selectedType: "gemini-api-key" } }, privacy: { usageStatisticsEnabled: false } }, null, 2)}\n` },
+    },
+    egress: ["generativelanguage.googleapis.com:443"],
+  },
   agent(
     "opencode",
     "opencode",
@@ -169,6 +207,13 @@ function profileForCommand(command: string): AgentProfile | undefined {
   const exact = BY_COMMAND.get(command);
   if (exact) return exact;
   return VERSIONED_PYTHON.test(command) ? BY_NAME.get("python") : undefined;
+}
+
+/** The command as run: the profile's `args` right after the agent's own command word. */
+export function agentCommand(profile: AgentProfile, command: readonly string[]): string[] {
+  const [first, ...rest] = command;
+  if (first === undefined || !profile.args || !profile.commands.includes(commandName(first))) return [...command];
+  return [first, ...profile.args, ...rest];
 }
 
 /**

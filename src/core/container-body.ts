@@ -25,6 +25,11 @@ export interface RunFacts {
   proxy?: { host: string; port: number } | undefined;
   /** A local Podman reads the seccomp profile from this file (engine-dialect.ts's seccompFilePath). */
   seccompPath?: string | undefined;
+  /**
+   * The image's /etc/passwd and /etc/group with the run's user in them
+   * (core/identity.ts), as files on this machine, and that user's name.
+   */
+  identity?: { passwdFile: string; groupFile: string; user: string } | undefined;
 }
 
 export interface FinalRun {
@@ -67,6 +72,7 @@ export function finalBody(plan: RunPlan, facts: RunFacts): FinalRun {
   }
 
   let body: CreateBody = { ...plan.create, HostConfig: { ...plan.create.HostConfig, Mounts: mounts } };
+  if (facts.identity) body = withIdentity(body, facts.identity);
   if (facts.proxy) body = withEgressRuntime(body, facts.proxy);
   body = adaptCreateBody(body, { flavor: facts.flavor, seccompPath: facts.seccompPath });
   // Docker removes the container itself as it exits (as `docker run --rm`), which
@@ -76,6 +82,26 @@ export function finalBody(plan: RunPlan, facts: RunFacts): FinalRun {
   const autoRemove = !plan.keep && mode !== "copy" && facts.flavor === "docker";
   body = { ...body, HostConfig: { ...body.HostConfig, AutoRemove: autoRemove } };
   return { body, workspaceMode: mode, copyExcluded };
+}
+
+/** The run's user by name: passwd and group mounted read-only, $USER and $LOGNAME set. */
+function withIdentity(create: CreateBody, identity: NonNullable<RunFacts["identity"]>): CreateBody {
+  const ours = new Map([
+    ["USER", identity.user],
+    ["LOGNAME", identity.user],
+  ]);
+  return {
+    ...create,
+    Env: [...create.Env.filter((e) => !ours.has(e.slice(0, e.indexOf("=")))), ...[...ours].map(([k, v]) => `${k}=${v}`)],
+    HostConfig: {
+      ...create.HostConfig,
+      Mounts: [
+        ...create.HostConfig.Mounts,
+        { Type: "bind", Source: identity.passwdFile, Target: "/etc/passwd", ReadOnly: true },
+        { Type: "bind", Source: identity.groupFile, Target: "/etc/group", ReadOnly: true },
+      ],
+    },
+  };
 }
 
 /** The create body with the proxy variables (ours win) and DNS pointed at the gateway. */

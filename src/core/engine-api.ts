@@ -51,6 +51,8 @@ export interface HostConfig {
   PidsLimit: number;
   Ulimits: Array<{ Name: string; Soft: number; Hard: number }>;
   NetworkMode: string;
+  /** `none`: the engine keeps no copy of the output on the host (attach still streams it); core/plan.ts. */
+  LogConfig?: { Type: string; Config: Record<string, string> };
   /** DNS servers for the engine's resolver; egress runs point it at the gateway (core/container-body.ts). */
   Dns?: string[];
   /** [rows, columns]: engines on API 1.42+ size the TTY before the command starts. */

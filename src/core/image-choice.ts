@@ -1,4 +1,5 @@
 import type { AgentProfile } from "./agents.ts";
+import { recipeAgentOf } from "./recipes.ts";
 
 /**
  * Which image a run uses, and why. The first rule that yields an image wins:
@@ -11,7 +12,8 @@ import type { AgentProfile } from "./agents.ts";
  *   5. the longest `images` key that is a prefix of the command or agent name
  *      (`py` matches `python3`)
  *   6. `images.default`
- *   7. the agent profile's built-in image
+ *   7. the agent profile's built-in image (for an agent: the image of sandbox's
+ *      recipe, a placeholder named once the engine is reached, cli/agent-image.ts)
  *
  * `rule` is shown by `--dry-run`, so a surprising image can be traced back
  * to the setting that chose it.
@@ -85,5 +87,8 @@ export function chooseImage(input: ImageChoiceInput): ImageChoice {
 
   const fallback = lookup(images, DEFAULT_KEY);
   if (fallback !== undefined) return { image: fallback, rule: "images.default" };
-  return { image: agent.image, rule: `built-in default for ${agent.title} (${agent.name})` };
+  const rule = `built-in default for ${agent.title} (${agent.name})`;
+  // An agent's default is built from sandbox's recipe; its tag needs the base image's ID, so the engine step names it.
+  if (recipeAgentOf(agent.image) !== undefined) return { image: agent.image, rule: `${rule}: sandbox/${agent.name}:<recipe hash>, found or built when the run reaches the engine (docs/agents.md)` };
+  return { image: agent.image, rule };
 }

@@ -15,6 +15,8 @@ export const LABELS = {
   seccompHash: "io.sandbox.seccomp.sha256",
   envNames: "io.sandbox.env",
   network: "io.sandbox.network",
+  /** Escapes allowed on purpose (`--allow ptrace`), comma-separated; absent when none. */
+  allow: "io.sandbox.allow",
 } as const;
 
 export const MANAGED_FILTER = `${LABELS.managed}=true`;
@@ -35,6 +37,8 @@ export interface LabelInput {
   seccompHash: string | undefined;
   envNames: readonly string[];
   network: string;
+  /** `--allow` escapes; none by default. */
+  allow?: readonly string[] | undefined;
 }
 
 export function buildLabels(input: LabelInput): Record<string, string> {
@@ -50,5 +54,6 @@ export function buildLabels(input: LabelInput): Record<string, string> {
     ...(input.seccompHash ? { [LABELS.seccompHash]: input.seccompHash } : {}),
     [LABELS.envNames]: [...input.envNames].sort().join(","),
     [LABELS.network]: input.network,
+    ...(input.allow && input.allow.length > 0 ? { [LABELS.allow]: [...new Set(input.allow)].sort().join(",") } : {}),
   };
 }

@@ -3,12 +3,18 @@ import type { MountSpec } from "./engine-api.ts";
 import { CONTAINER_HOME } from "./plan.ts";
 
 /**
- * What survives between runs, and only when asked for: the package cache
- * (`--cache` or `paths.cache`) and an agent's login state
- * (`agents.<name>.persist_state`). Both are host directories owned by the
- * caller and bind-mounted into the throw-away home, so the non-root user
- * inside can write them (a fresh named volume would be root-owned) and the
- * user can see, back up or delete them like any other folder.
+ * What survives between runs: the package cache, when asked for (`--cache`
+ * or `paths.cache`), and an agent's state (login, sessions, settings), by
+ * default (`--no-state` or `agents.<name>.persist_state: false` turn it off).
+ * Both are host directories owned by the caller and bind-mounted into the
+ * throw-away home, so the non-root user inside can write them (a fresh named
+ * volume would be root-owned) and the user can see, back up or delete them
+ * like any other folder.
+ *
+ * Agent state is kept per agent AND per workspace: it holds things the agent
+ * executes (Claude Code's settings hooks, MCP server commands), so one
+ * repository's prompt-injected agent must not be able to plant them for
+ * another repository's runs.
  */
 
 export const CACHE_TARGET = `${CONTAINER_HOME}/.cache`;
@@ -35,6 +41,12 @@ export interface Persistence {
   env: Record<string, string>;
   /** Host directories to create (owned by the caller) before the run. */
   hostDirs: string[];
+  /**
+   * Host files to write before the run: which workspace a state folder
+   * belongs to (beside it, out of the agent's reach), and seeds inside a state
+   * folder (`ifAbsent`: never over, nor through, what is there).
+   */
+  hostFiles: Array<{ path: string; text: string; ifAbsent?: boolean }>;
 }
 
 export function defaultCacheDir(env: Record<string, string | undefined>, homeDir: string): string {
@@ -49,22 +61,46 @@ export function expandHome(path: string, homeDir: string): string {
   return path === "~" ? homeDir : path.startsWith("~/") ? `${homeDir}/${path.slice(2)}` : path;
 }
 
+/** The folder name of a workspace's agent state: readable, and unique by the workspace's real path. */
+export function workspaceKey(workspace: string, hash: (text: string) => string): string {
+  const base = workspace.split("/").filter(Boolean).pop() ?? "root";
+  return `${base.replace(/[^A-Za-z0-9._-]/g, "_").slice(0, 40)}-${hash(workspace).slice(0, 12)}`;
+}
+
+/** Where an agent's state for one workspace lives on the host. */
+export function agentStateDir(stateRoot: string, agent: string, key: string): string {
+  return `${stateRoot}/agents/${agent}/${key}`;
+}
+
 export function planPersistence(input: {
   cacheDir: string | undefined;
   stateRoot: string;
   agent: AgentProfile;
   persistState: boolean;
+  /** The run's workspace (real path) and its workspaceKey(). */
+  workspace: string;
+  workspaceKey: string;
+  /** Names of the variables forwarded into the run (for the agent's seeds). */
+  forwarded?: readonly string[];
 }): Persistence {
-  const out: Persistence = { mounts: [], env: {}, hostDirs: [] };
+  const out: Persistence = { mounts: [], env: {}, hostDirs: [], hostFiles: [] };
   if (input.cacheDir) {
     out.mounts.push({ Type: "bind", Source: input.cacheDir, Target: CACHE_TARGET, ReadOnly: false });
     Object.assign(out.env, CACHE_ENV);
     out.hostDirs.push(input.cacheDir);
   }
   if (input.persistState && input.agent.stateDir) {
-    const source = `${input.stateRoot}/${input.agent.name}`;
-    out.mounts.push({ Type: "bind", Source: source, Target: `${CONTAINER_HOME}/${input.agent.stateDir}`, ReadOnly: false });
+    const source = agentStateDir(input.stateRoot, input.agent.name, input.workspaceKey);
+    const target = `${CONTAINER_HOME}/${input.agent.stateDir}`;
+    out.mounts.push({ Type: "bind", Source: source, Target: target, ReadOnly: false });
     out.hostDirs.push(source);
+    out.hostFiles.push({ path: `${source}.workspace`, text: `${input.workspace}\n` });
+    const seed = input.agent.seed;
+    if (seed && seed.when.some((name) => input.forwarded?.includes(name))) {
+      for (const [name, text] of Object.entries(seed.files)) out.hostFiles.push({ path: `${source}/${name}`, text, ifAbsent: true });
+    }
+    // Agents that keep a file beside their folder (Claude Code's ~/.claude.json) are told to keep it inside.
+    for (const [name, value] of Object.entries(input.agent.stateEnv ?? {})) out.env[name] = value.replaceAll("$STATE", target);
   }
   return out;
 }

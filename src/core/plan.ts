@@ -41,6 +41,8 @@ export interface RunSettings {
   readOnlyWorkspace: boolean;
   user: string | undefined;
   capAdd: string[];
+  /** `--allow` / `security.allow`: escapes loosened on purpose (already applied to `seccomp`). */
+  allow: readonly string[];
   envAllow: string[];
   envBlock: string[];
   /** `--env` flags and config-driven forwards, in order. */
@@ -128,6 +130,8 @@ export interface RunPlan {
   stopGraceSeconds: number;
   seccomp: SeccompChoice["kind"];
   seccompHash: string | undefined;
+  /** Escapes allowed on purpose (`--allow ptrace`), sorted. */
+  allow: string[];
   /** Names of the variables sandbox set (host-forwarded or explicit); values are never recorded. */
   forwardedEnvNames: string[];
   /** Names whose values are secrets and must be shown as *** anywhere we print. */
@@ -183,6 +187,12 @@ export function buildRunPlan(command: string[], settings: RunSettings, host: Hos
   for (const cap of settings.capAdd) {
     if (DANGEROUS_CAPS.has(cap)) warnings.push(`--cap-add ${cap} weakens the sandbox: it gives the command powers that can reach the host.`);
   }
+  const allow = [...new Set(settings.allow)].sort();
+  if (allow.includes("ptrace")) {
+    warnings.push(
+      "--allow ptrace: processes in the container can trace each other and read and write each other's memory (ptrace, process_vm_readv/writev); processes outside the container stay out of reach.",
+    );
+  }
   if (settings.seccomp.kind === "unconfined") warnings.push("seccomp is unconfined: the command can use every system call, including those that escape containers.");
   if (!settings.readOnlyRoot) warnings.push("the root filesystem is writable (read_only_root: false).");
 
@@ -193,6 +203,8 @@ export function buildRunPlan(command: string[], settings: RunSettings, host: Hos
   const tmpfs: Record<string, string> = {
     // exec on /tmp and $HOME: Node and Python native modules unpack and load from there.
     "/tmp": `rw,exec,nosuid,nodev,size=${TMPFS_SIZES.tmp},mode=1777`,
+    // Programs expect a writable /var/tmp as much as /tmp (the root is read-only).
+    "/var/tmp": `rw,exec,nosuid,nodev,size=${TMPFS_SIZES.tmp},mode=1777`,
     [CONTAINER_HOME]: `rw,exec,nosuid,nodev,size=${TMPFS_SIZES.home},mode=0700${homeOwner}`,
     // /run holds sockets and pid files, never programs.
     "/run": `rw,noexec,nosuid,nodev,size=${TMPFS_SIZES.run},mode=0755`,
@@ -214,6 +226,7 @@ export function buildRunPlan(command: string[], settings: RunSettings, host: Hos
     seccompHash: settings.seccomp.kind === "unconfined" ? undefined : settings.seccomp.hash,
     envNames: env.forwardedNames,
     network: settings.egress ? "egress" : settings.network,
+    allow,
   });
   const egress: EgressPlan | undefined =
     settings.egress && egressNetwork
@@ -258,6 +271,9 @@ export function buildRunPlan(command: string[], settings: RunSettings, host: Hos
       PidsLimit: settings.pids,
       Ulimits: [{ Name: "nofile", Soft: NOFILE_LIMIT, Hard: NOFILE_LIMIT }],
       NetworkMode: egressNetwork ?? settings.network,
+      // The output reaches the user through attach only: a json-file (Docker) or k8s-file
+      // (Podman) log would keep a second copy on the host, as large as the command makes it.
+      LogConfig: { Type: "none", Config: {} },
       ...(tty && host.terminalSize ? { ConsoleSize: [host.terminalSize.rows, host.terminalSize.columns] as [number, number] } : {}),
     },
   };
@@ -276,6 +292,7 @@ export function buildRunPlan(command: string[], settings: RunSettings, host: Hos
     stopGraceSeconds: STOP_GRACE_SECONDS,
     seccomp: settings.seccomp.kind,
     seccompHash: settings.seccomp.kind === "unconfined" ? undefined : settings.seccomp.hash,
+    allow,
     forwardedEnvNames: env.forwardedNames,
     secretEnvNames: env.secretNames,
     blockedEnvNames: env.blockedNames,

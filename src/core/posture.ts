@@ -33,6 +33,20 @@ export interface SeccompPosture {
   path: string | null;
 }
 
+/**
+ * Whether processes of the container may trace each other (ptrace,
+ * process_vm_readv/writev): sandbox's profile denies it unless `--allow
+ * ptrace` added it. Judged from the profile the engine echoed when it did,
+ * else from our labels.
+ */
+export interface PtracePosture {
+  /** null: the profile allows it only under conditions (arguments, kernel), or nothing tells. */
+  allowed: boolean | null;
+  source: "engine" | "label";
+  /** Our io.sandbox.allow label lists ptrace (`--allow ptrace`). */
+  onPurpose: boolean;
+}
+
 export interface MountPosture {
   type: string;
   source: string | null;
@@ -73,6 +87,9 @@ export interface ContainerPosture {
     capDrop: string[];
     capAdd: string[];
     seccomp: SeccompPosture;
+    /** Escapes allowed on purpose (`--allow`, our io.sandbox.allow label). */
+    allow: string[];
+    ptrace: PtracePosture;
     readOnlyRoot: boolean;
     noNewPrivileges: boolean;
     /** Config.User; empty means the image's own user. */
@@ -168,6 +185,61 @@ export function seccompPosture(securityOpt: readonly string[], labels: Record<st
   return { kind: hash === builtInHash ? "default" : "custom", sha256: hash, source: "engine", matchesLabel: false, label, path: null };
 }
 
+const PERMITTING = new Set(["SCMP_ACT_ALLOW", "SCMP_ACT_LOG"]);
+
+/**
+ * Does a seccomp profile (Docker's JSON format, as echoed by the engine) let
+ * `syscall` through whatever its arguments? true or false when its rules say
+ * so plainly; null when a rule naming it has argument, architecture, kernel
+ * or capability conditions, or the text is not a profile.
+ */
+export function profileAllows(profileText: string, syscall: string): boolean | null {
+  let profile: unknown;
+  try {
+    profile = JSON.parse(profileText);
+  } catch {
+    return null;
+  }
+  if (profile === null || typeof profile !== "object") return null;
+  const { defaultAction, syscalls } = profile as { defaultAction?: unknown; syscalls?: unknown };
+  if (typeof defaultAction !== "string") return null;
+  const actions = new Set<string>();
+  for (const entry of Array.isArray(syscalls) ? (syscalls as unknown[]) : []) {
+    if (entry === null || typeof entry !== "object") continue;
+    const e = entry as { name?: unknown; names?: unknown; action?: unknown; args?: unknown; includes?: unknown; excludes?: unknown };
+    const names = Array.isArray(e.names) ? e.names : [e.name];
+    if (!names.includes(syscall)) continue;
+    const conditional = (Array.isArray(e.args) && e.args.length > 0) || hasConditions(e.includes) || hasConditions(e.excludes);
+    if (conditional || typeof e.action !== "string") return null;
+    actions.add(PERMITTING.has(e.action) ? "allow" : "refuse");
+  }
+  if (actions.size > 1) return null;
+  if (actions.size === 1) return actions.has("allow");
+  return PERMITTING.has(defaultAction);
+}
+
+/** A Docker includes/excludes filter that limits a rule (non-empty arches, caps or a minKernel). */
+function hasConditions(filter: unknown): boolean {
+  if (filter === null || typeof filter !== "object") return false;
+  return Object.values(filter).some((v) => (Array.isArray(v) ? v.length > 0 : v !== undefined && v !== null && v !== ""));
+}
+
+/** Escapes in our io.sandbox.allow label. */
+export function allowLabel(labels: Record<string, string>): string[] {
+  return (labels[LABELS.allow] ?? "").split(",").map((n) => n.trim()).filter((n) => n !== "");
+}
+
+export function ptracePosture(securityOpt: readonly string[], labels: Record<string, string>, seccomp: SeccompPosture): PtracePosture {
+  const onPurpose = allowLabel(labels).includes("ptrace");
+  if (seccomp.kind === "unconfined") return { allowed: true, source: seccomp.source, onPurpose };
+  const entry = seccompFromSecurityOpt(securityOpt);
+  if (seccomp.source === "engine" && entry !== undefined) {
+    return { allowed: profileAllows(entry.value, "ptrace"), source: "engine", onPurpose };
+  }
+  // Only our labels: sandbox's own profile denies ptrace unless --allow added it.
+  return { allowed: onPurpose ? true : seccomp.kind === "default" ? false : null, source: "label", onPurpose };
+}
+
 /** `no-new-privileges`, `no-new-privileges:true` or `=true` turn it on; `:false` does not. */
 export function hasNoNewPrivileges(securityOpt: readonly string[]): boolean {
   return securityOpt.some((opt) => /^no-new-privileges(?:[:=](?:true|1))?$/i.test(opt));
@@ -242,6 +314,12 @@ export function summarisePosture(details: ContainerDetails, opts: { now: number;
     const recorded = seccomp.label.kind === "unconfined" ? "unconfined" : `${seccomp.label.kind ?? "nothing"}${seccomp.label.sha256 ? ` (sha256 ${seccomp.label.sha256})` : ""}`;
     warnings.push(`seccomp: the engine applied ${applied}, but sandbox recorded ${recorded}.`);
   }
+  const ptrace = ptracePosture(securityOpt, labels, seccomp);
+  if (ptrace.onPurpose && ptrace.allowed === false) {
+    warnings.push("ptrace: sandbox recorded --allow ptrace, but the engine's seccomp profile denies it.");
+  } else if (!ptrace.onPurpose && ptrace.allowed === true && seccomp.kind === "default") {
+    warnings.push("ptrace: the engine's seccomp profile allows it, but sandbox did not record --allow ptrace.");
+  }
   const labelNetwork = labels[LABELS.network];
   const network = hc.NetworkMode ?? "default";
   if (labelNetwork !== undefined && labelNetwork !== network) {
@@ -277,6 +355,8 @@ export function summarisePosture(details: ContainerDetails, opts: { now: number;
       capDrop,
       capAdd,
       seccomp,
+      allow: allowLabel(labels),
+      ptrace,
       readOnlyRoot: hc.ReadonlyRootfs === true,
       noNewPrivileges: hasNoNewPrivileges(securityOpt),
       user: details.Config.User ?? "",
@@ -322,6 +402,14 @@ function describeSeccomp(s: SeccompPosture): string {
   return `${name}${hash}${check}`;
 }
 
+function describePtrace(p: PtracePosture, seccomp: SeccompKind): string {
+  const from = p.source === "label" ? " (from sandbox's label)" : "";
+  if (p.allowed === false) return `denied by seccomp${from}`;
+  if (p.allowed === null) return `depends on the profile's conditions${from}`;
+  if (p.onPurpose) return `allowed on purpose (--allow ptrace): processes of this container can trace each other, nothing outside it${from}`;
+  return `${seccomp === "unconfined" ? "allowed (seccomp unconfined)" : "allowed by the seccomp profile"}${from}`;
+}
+
 function describeMemory(memory: number | null, swap: number | null): string {
   if (memory === null) return "unlimited";
   if (swap === memory) return `${formatSize(memory)} (no swap)`;
@@ -358,6 +446,7 @@ export function renderPosture(p: ContainerPosture, now: number): string {
   const security: Array<[string, string]> = [
     ["capabilities", s.privileged ? "ALL (privileged container)" : caps],
     ["seccomp", describeSeccomp(s.seccomp)],
+    ["ptrace", describePtrace(s.ptrace, s.seccomp.kind)],
     ["read-only root", s.readOnlyRoot ? "yes" : "no"],
     ["no-new-privileges", s.noNewPrivileges ? "yes" : "no"],
     ["user", s.user === "" ? "the image's default" : s.user],

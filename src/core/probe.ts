@@ -221,7 +221,8 @@ export function evaluateProbe(report: ProbeReport, plan: RunPlan): Check[] {
   return checks;
 }
 
-export type DoctorStatus = "active" | "inactive" | "n/a";
+/** "loosened": turned off on purpose by the user's own config (`security.allow`). */
+export type DoctorStatus = "active" | "inactive" | "n/a" | "loosened";
 
 export interface DoctorRow {
   protection: string;
@@ -246,4 +247,21 @@ export function doctorRows(engine: readonly Check[], probe: readonly Check[]): D
     if (failing.length > 0) return { protection, status: "inactive", why: failing.map((c) => c.why).join("; ") };
     return { protection, status: "active", why: all.map((c) => c.why).join("; ") };
   });
+}
+
+/**
+ * One row per escape the user's config allows (`security.allow`; doctor takes
+ * no --allow flag, so its plan has only the config's): "loosened", which is
+ * not a failure, but said out loud. `source` names the config file.
+ */
+export function escapeRows(plan: Pick<RunPlan, "allow" | "seccomp">, source: string): DoctorRow[] {
+  const rows: DoctorRow[] = [];
+  if (plan.allow.includes("ptrace")) {
+    const how =
+      plan.seccomp === "unconfined"
+        ? "seccomp is unconfined anyway"
+        : "seccomp allows ptrace and process_vm_readv/writev, so processes of the same container can trace each other; processes outside it are not in its PID namespace and stay out of reach";
+    rows.push({ protection: "ptrace", status: "loosened", why: `allowed by security.allow in ${source}: ${how}` });
+  }
+  return rows;
 }

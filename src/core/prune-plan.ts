@@ -8,8 +8,9 @@
  * an engine ignores (or a bug upstream) cannot widen what is removed.
  */
 import { createdAt, formatAge } from "./age.ts";
-import { isManaged } from "./labels.ts";
+import { isManaged, LABELS } from "./labels.ts";
 import { formatSize } from "./size.ts";
+import { mountedPaths, planState, type StateEntry, type StateKept, type StatePlan, type StateTarget } from "./state-plan.ts";
 
 /** The fields of a GET /containers/json entry that pruning reads. */
 export interface ListedContainer {
@@ -21,7 +22,7 @@ export interface ListedContainer {
   Status: string;
   Labels: Record<string, string> | null;
   SizeRw?: number;
-  Mounts?: Array<{ Type?: string; Name?: string }> | null;
+  Mounts?: Array<{ Type?: string; Name?: string; Source?: string }> | null;
 }
 
 /** The fields of a GET /volumes entry that pruning reads. */
@@ -37,6 +38,8 @@ export interface PruneOptions {
   /** Only what was created at least this long ago. */
   olderThanMs: number | undefined;
   now: number;
+  /** `--workspace`: only containers whose io.sandbox.workspace is this real path (and this workspace's agent state). */
+  workspace?: { path: string; key: string } | undefined;
 }
 
 export interface ContainerTarget {
@@ -67,6 +70,8 @@ export interface PrunePlan {
   volumes: VolumeTarget[];
   /** Ours but kept, with why (e.g. running without --all). */
   kept: Skipped[];
+  /** Agent state folders (only when given the listing, i.e. with --volumes). */
+  state: StatePlan;
 }
 
 /** States in which a container holds no process: removed without --all. */
@@ -96,6 +101,7 @@ export function planContainers(list: readonly ListedContainer[], opts: PruneOpti
   const kept: Skipped[] = [];
   for (const c of list) {
     if (!isManaged(c.Labels)) continue;
+    if (opts.workspace !== undefined && c.Labels?.[LABELS.workspace] !== opts.workspace.path) continue;
     const name = nameOf(c);
     const state = c.State.toLowerCase();
     if (LEAVING.has(state)) continue;
@@ -153,14 +159,21 @@ export function planVolumes(
   return chosen.sort((a, b) => a.name.localeCompare(b.name));
 }
 
+/**
+ * `everyContainer` (the engine's full list) tells which volumes and state
+ * folders stay mounted; `state` is the listing of `<stateRoot>/agents/`.
+ * Volumes belong to no workspace: with --workspace they are left alone.
+ */
 export function buildPrunePlan(
-  input: { containers: readonly ListedContainer[]; volumes?: readonly ListedVolume[]; everyContainer?: readonly ListedContainer[] },
+  input: { containers: readonly ListedContainer[]; volumes?: readonly ListedVolume[]; everyContainer?: readonly ListedContainer[]; state?: readonly StateEntry[] },
   opts: PruneOptions,
 ): PrunePlan {
   const { containers, kept } = planContainers(input.containers, opts);
   const removing = new Set(containers.map((c) => c.id));
-  const volumes = input.volumes ? planVolumes(input.volumes, input.everyContainer ?? input.containers, removing, opts) : [];
-  return { containers, volumes, kept };
+  const every = input.everyContainer ?? input.containers;
+  const volumes = input.volumes && opts.workspace === undefined ? planVolumes(input.volumes, every, removing, opts) : [];
+  const state = input.state ? planState(input.state, { ...opts, mounted: mountedPaths(every, removing) }) : { remove: [], refused: [], kept: [] };
+  return { containers, volumes, kept, state };
 }
 
 /** What happened to one object when the plan was carried out. */
@@ -170,13 +183,24 @@ export interface PruneReport {
   dryRun: boolean;
   containers: Array<ContainerTarget & { outcome: Outcome; detail?: string }>;
   volumes: Array<VolumeTarget & { outcome: Outcome; detail?: string }>;
+  /** Agent state folders: removed, or refused (a symlink, ...), or left because they changed since listed. */
+  state: Array<StateTarget & { outcome: Outcome; detail?: string }>;
   kept: Skipped[];
-  /** Bytes of writable layers removed (or that would be, on a dry run); volumes are not measured. */
+  /** Agent state folders left alone, with why. */
+  stateKept: StateKept[];
+  /** Bytes of writable layers and state folders removed (or that would be, on a dry run); volumes are not measured. */
   reclaimedBytes: number;
 }
 
-export function reclaimed(containers: PruneReport["containers"]): number {
-  return containers.filter((c) => c.outcome === "removed" || c.outcome === "would remove").reduce((sum, c) => sum + c.sizeRw, 0);
+const GOES = new Set<Outcome>(["removed", "would remove"]);
+
+export function reclaimed(containers: PruneReport["containers"], state: PruneReport["state"] = []): number {
+  const fromContainers = containers.filter((c) => GOES.has(c.outcome)).reduce((sum, c) => sum + c.sizeRw, 0);
+  return fromContainers + state.filter((s) => GOES.has(s.outcome)).reduce((sum, s) => sum + s.sizeBytes, 0);
+}
+
+function outcomeText(x: { outcome: Outcome; detail?: string }): string {
+  return GOES.has(x.outcome) ? x.outcome : `not removed (${x.outcome}${x.detail ? `: ${x.detail}` : ""})`;
 }
 
 /** The text `sandbox prune` prints on stdout. */
@@ -184,12 +208,15 @@ export function renderPruneReport(report: PruneReport): string {
   const lines: string[] = [];
   for (const c of report.containers) {
     const what = `${c.shortId}  ${c.name}  (${c.status}${c.sizeRw > 0 ? `, ${formatSize(c.sizeRw)}` : ""})`;
-    lines.push(`${c.outcome === "removed" || c.outcome === "would remove" ? c.outcome : `not removed (${c.outcome}${c.detail ? `: ${c.detail}` : ""})`}: container ${what}`);
+    lines.push(`${outcomeText(c)}: container ${what}`);
   }
-  for (const v of report.volumes) {
-    lines.push(`${v.outcome === "removed" || v.outcome === "would remove" ? v.outcome : `not removed (${v.outcome}${v.detail ? `: ${v.detail}` : ""})`}: volume ${v.name}`);
+  for (const v of report.volumes) lines.push(`${outcomeText(v)}: volume ${v.name}`);
+  for (const s of report.state) {
+    const workspace = s.workspace === null ? "workspace unknown" : `${s.workspace}${s.why === "gone" ? ", gone" : ""}`;
+    const size = s.sizeBytes > 0 ? `, ${formatSize(s.sizeBytes)}` : "";
+    lines.push(`${outcomeText(s)}: state ${s.agent}/${s.key}  (${workspace}${s.folder ? "" : ", marker only"}${size})`);
   }
-  if (report.containers.length === 0 && report.volumes.length === 0) lines.push("nothing to prune");
+  if (report.containers.length === 0 && report.volumes.length === 0 && report.state.length === 0) lines.push("nothing to prune");
   else lines.push(`${report.dryRun ? "would reclaim" : "reclaimed"}: ${formatSize(report.reclaimedBytes)}`);
   return `${lines.join("\n")}\n`;
 }

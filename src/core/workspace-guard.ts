@@ -1,11 +1,14 @@
 import { SecurityError } from "./errors.ts";
 import type { MountSpec } from "./engine-api.ts";
+import { printable } from "./printable.ts";
 
 /**
  * Guarding the host from what runs in the container, at the workspace mount:
  *
  *  - masks: secret-looking files and folders in the workspace are covered by
  *    an empty read-only file or folder, so the command reads nothing there;
+ *    unix sockets are covered the same way, whatever their names, so a host
+ *    service listening in the workspace (an engine's API) cannot be reached;
  *  - protects: paths the host later executes or trusts (git hooks and config,
  *    CI definitions, editor and agent settings) are mounted read-only over
  *    the writable workspace, so the command can read but not change them.
@@ -287,7 +290,7 @@ export function protectCandidates(input: ProtectInputs): { paths: string[]; igno
   for (const path of DEFAULT_PROTECT) add(path);
   for (const raw of input.extra) {
     const rel = normalizeRelative(raw.replace(/\/+$/, ""));
-    if (rel === undefined) ignored.push(`workspace.protect "${raw}" is not a path inside the workspace; ignored`);
+    if (rel === undefined) ignored.push(`workspace.protect "${printable(raw)}" is not a path inside the workspace; ignored`);
     else add(rel);
   }
   // A `.git` file points git at a repository elsewhere (worktrees,
@@ -365,7 +368,7 @@ export function guardMounts(input: GuardInputs): GuardPlan {
     if (hiddenDirs.some((dir) => dir !== path && isWithin(path, dir))) hidden.delete(path);
   }
   if (hidden.size > MAX_MASK_MOUNTS) {
-    const sample = [...hidden.keys()].sort().slice(0, 5).join(", ");
+    const sample = [...hidden.keys()].sort().slice(0, 5).map(printable).join(", ");
     throw new SecurityError(`${hidden.size} secret-looking paths in the workspace (more than ${MAX_MASK_MOUNTS} can be masked), e.g. ${sample}`, {
       hint: "Add exceptions such as '!test/fixtures/**' to workspace.mask in your config, or pass --no-mask to run without masking.",
     });
@@ -377,13 +380,13 @@ export function guardMounts(input: GuardInputs): GuardPlan {
       if (found.kind === "missing") continue;
       if (found.realPath === null) {
         warnings.push(
-          `${found.path} is a symlink to outside the workspace: not protected (its target is not in the container, but the link itself can be replaced)`,
+          `${printable(found.path)} is a symlink to outside the workspace: not protected (its target is not in the container, but the link itself can be replaced)`,
         );
         continue;
       }
       const real = found.realPath ?? found.path;
       if (found.realPath !== undefined && found.realPath !== found.path) {
-        warnings.push(`${found.path} is a symlink: protecting its target ${real}, but the link itself can be replaced`);
+        warnings.push(`${printable(found.path)} is a symlink: protecting its target ${printable(real)}, but the link itself can be replaced`);
       }
       if ([...hidden.keys()].some((path) => isWithin(real, path))) continue;
       if (!frozen.includes(real)) frozen.push(real);
@@ -418,8 +421,19 @@ export function guardMounts(input: GuardInputs): GuardPlan {
 
 /** The warning for a walk that stopped at a bound. */
 export function truncationWarning(reason: "entries" | "depth", limit: number, example: string | undefined): string {
-  const where = example ? ` (e.g. under ${example})` : "";
+  const where = example ? ` (e.g. under ${printable(example)})` : "";
   return reason === "entries"
     ? `the workspace has more than ${limit} entries; secret masking looked at the first ${limit} (breadth-first)${where}. Deeper secrets may be visible: name them in workspace.mask (paths with a '/' are always checked).`
     : `folders deeper than ${limit} levels were not searched for secrets${where}. Name deeper secrets in workspace.mask (paths with a '/' are always checked).`;
+}
+
+/**
+ * The line naming the unix sockets the guard covered (printed as info, so
+ * --quiet hides it): a host service listening on one (an engine's API, an
+ * agent's, a database's) would otherwise take the container's requests.
+ */
+export function socketNote(sockets: readonly string[], max = 5): string {
+  const names = sockets.slice(0, max).map(printable).join(", ");
+  const more = sockets.length > max ? ` and ${sockets.length - max} more` : "";
+  return `masked ${sockets.length} unix socket${sockets.length === 1 ? "" : "s"} in the workspace (a host service listening there would answer the container): ${names}${more}`;
 }

@@ -1,4 +1,7 @@
-import { closeSync, fsyncSync, openSync, writeSync } from "node:fs";
+import { closeSync, constants, fsyncSync, lstatSync, openSync, readlinkSync, writeSync } from "node:fs";
+import type { SandboxError } from "../core/errors.ts";
+import { auditSymlinkError } from "../core/host-paths.ts";
+import { printable } from "../core/printable.ts";
 
 /**
  * The record of every connection the egress proxy saw.
@@ -93,20 +96,44 @@ export function formatTarget(host: string, port: number): string {
   return `${host.includes(":") ? `[${host}]` : host}:${port}`;
 }
 
-/** Pure: grouped denials → a heading and one line per destination and reason, most frequent first. */
+/**
+ * Pure: grouped denials → a heading and one line per destination and reason,
+ * most frequent first. Targets and reasons carry what the command sent (a
+ * host name, a CONNECT target, an SNI): their control characters are escaped
+ * (core/printable.ts), so a request cannot write to the user's terminal.
+ */
 export function denialSummary(groups: readonly DenialGroup[], allowed: number, denied: number, auditPath: string | undefined, max = 10): string[] {
   if (denied === 0) return [];
   const sorted = [...groups].sort((a, b) => b.count - a.count || a.target.localeCompare(b.target));
   const lines = [`egress: denied ${denied} of ${allowed + denied} connection${allowed + denied === 1 ? "" : "s"}:`];
-  for (const g of sorted.slice(0, max)) lines.push(`  ${g.target}: ${g.reason}${g.count > 1 ? ` (${g.count}×)` : ""}`);
-  if (sorted.length > max) lines.push(`  … and ${sorted.length - max} more${auditPath ? ` (all in ${auditPath})` : " (record them all with --audit FILE)"}`);
-  else if (auditPath) lines.push(`  full record: ${auditPath}`);
+  for (const g of sorted.slice(0, max)) lines.push(`  ${printable(g.target)}: ${printable(g.reason)}${g.count > 1 ? ` (${g.count}×)` : ""}`);
+  const shownPath = auditPath === undefined ? undefined : printable(auditPath);
+  if (sorted.length > max) lines.push(`  … and ${sorted.length - max} more${shownPath ? ` (all in ${shownPath})` : " (record them all with --audit FILE)"}`);
+  else if (shownPath) lines.push(`  full record: ${shownPath}`);
   return lines;
 }
 
-/** Opens (truncates) the audit file; each line is one write(2), so lines never interleave. */
+// Windows has no O_NOFOLLOW; there the CLI's check (cli/host-paths.ts) is what refuses a link.
+const NOFOLLOW = constants.O_NOFOLLOW ?? 0;
+
+/**
+ * Opens (truncates) the audit file; each line is one write(2), so lines never
+ * interleave. The path is opened as named, never through a symlink
+ * (O_NOFOLLOW): a link planted there, e.g. by an earlier run's command in its
+ * workspace, would otherwise have sandbox overwrite the link's target
+ * (`~/.bashrc`) with lines that carry text the command chose. An existing
+ * symlink is refused (a SandboxError, exit 125) before anything is written.
+ * (A path inside the workspace is refused earlier, by the CLI.)
+ */
 export function openAuditFile(path: string): AuditSink {
-  const fd = openSync(path, "w", 0o600);
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | NOFOLLOW, 0o600);
+  } catch (err) {
+    // O_NOFOLLOW fails with ELOOP on Linux (EMLINK on some BSDs): whatever the kernel said, a link is refused.
+    if (isSymlink(path)) throw symlinkRefusal(path);
+    throw err;
+  }
   let open = true;
   return {
     write(line) {
@@ -118,9 +145,27 @@ export function openAuditFile(path: string): AuditSink {
       try {
         fsyncSync(fd);
       } catch {
-        // Not every file system (or /dev/stdout) can fsync; the lines are written either way.
+        // Not every file system (or device, /dev/null) can fsync; the lines are written either way.
       }
       closeSync(fd);
     },
   };
+}
+
+function isSymlink(path: string): boolean {
+  try {
+    return lstatSync(path).isSymbolicLink();
+  } catch {
+    return false;
+  }
+}
+
+function symlinkRefusal(path: string): SandboxError {
+  let target: string | undefined;
+  try {
+    target = readlinkSync(path);
+  } catch {
+    // Gone again: the refusal stands.
+  }
+  return auditSymlinkError(path, target);
 }

@@ -83,6 +83,7 @@ export async function openEgress(engine: EngineClient, plan: EgressPlan, deps: E
     try {
       sink = openAuditFile(plan.audit);
     } catch (err) {
+      if (err instanceof SandboxError) throw err;
       throw new SandboxError(`cannot write the audit file ${plan.audit}: ${(err as Error).message}`, {
         hint: "Pass a writable path to --audit.",
       });

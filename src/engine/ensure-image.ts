@@ -1,7 +1,7 @@
 import { EngineError, ImageNotFoundError } from "../core/errors.ts";
 import type { PullPolicy } from "../core/plan.ts";
 import type { EngineClient } from "./client.ts";
-import { inspectImage, pullImage, type ProgressEvent } from "./images.ts";
+import { inspectImage, pullImage, type ImageDetails, type ProgressEvent } from "./images.ts";
 
 export interface PullReporter {
   /** Called with a short status line; on a terminal it is redrawn in place. */
@@ -22,9 +22,9 @@ export function loadHint(image: string): string {
  * is reported as "not present locally, here is how to bring it", because on
  * an air-gapped host that is the only useful thing to say.
  */
-export async function ensureImage(engine: EngineClient, image: string, policy: PullPolicy, reporter: PullReporter): Promise<void> {
+export async function ensureImage(engine: EngineClient, image: string, policy: PullPolicy, reporter: PullReporter): Promise<ImageDetails> {
   const present = policy === "always" ? undefined : await inspectImage(engine, image);
-  if (present) return;
+  if (present) return present;
   if (policy === "never") {
     throw new ImageNotFoundError(`image "${image}" is not present locally and --pull never forbids pulling it`, { hint: loadHint(image) });
   }
@@ -42,10 +42,17 @@ export async function ensureImage(engine: EngineClient, image: string, policy: P
   } catch (err) {
     if (policy === "always" && (await inspectImage(engine, image).catch(() => undefined))) {
       reporter.done(`could not refresh ${image}, using the local copy`);
-      return;
+      return await pulled(engine, image);
     }
     const why = err instanceof EngineError ? err.message.replace(/^the engine refused [^:]+: /, "") : String(err);
     throw new ImageNotFoundError(`image "${image}" is not present locally and pulling it failed: ${why}`, { hint: loadHint(image), cause: err });
   }
   reporter.done(`pulled ${image}`);
+  return await pulled(engine, image);
+}
+
+async function pulled(engine: EngineClient, image: string): Promise<ImageDetails> {
+  const details = await inspectImage(engine, image);
+  if (!details) throw new ImageNotFoundError(`image "${image}" is still not present after pulling it`, { hint: loadHint(image) });
+  return details;
 }

@@ -6,7 +6,7 @@ export interface ImageDetails {
   Id: string;
   RepoTags?: string[] | null;
   Size?: number;
-  Config?: { User?: string; Env?: string[] | null; WorkingDir?: string; Entrypoint?: string[] | null; Cmd?: string[] | null };
+  Config?: { User?: string; Env?: string[] | null; WorkingDir?: string; Entrypoint?: string[] | null; Cmd?: string[] | null; Labels?: Record<string, string> | null };
 }
 
 export async function inspectImage(engine: EngineClient, ref: string): Promise<ImageDetails | undefined> {

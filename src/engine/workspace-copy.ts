@@ -5,6 +5,7 @@ import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { EngineError } from "../core/errors.ts";
 import { ignoreMatcher } from "../core/ignore.ts";
+import { printable } from "../core/printable.ts";
 import type { CreateBody } from "../core/engine-api.ts";
 import type { Reporter } from "../term/io.ts";
 import type { EngineClient } from "./client.ts";
@@ -230,8 +231,9 @@ export async function applyTar(source: AsyncIterable<Buffer | Uint8Array | strin
   const summary: CopyOutSummary = { written: 0, deleted: 0, warnings: [] };
   const seen = new Set<string>();
   const written = new Map<string, string>();
+  // One line each, naming paths the container chose: control characters escaped (core/printable.ts).
   const warn = (line: string) => {
-    if (summary.warnings.length < 50) summary.warnings.push(line);
+    if (summary.warnings.length < 50) summary.warnings.push(printable(line));
   };
 
   try {

@@ -261,3 +261,64 @@ export function defaultSeccompText(): { json: string; hash: string } {
   }
   return builtInText;
 }
+
+/**
+ * What each `--allow` escape (`security.allow`) lets through the profile.
+ * ptrace: the debugging escape (strace, gdb, delve, py-spy). Docker's default
+ * profile allows these three unconditionally on Linux >= 4.8 (where seccomp
+ * re-checks a syscall a tracer changed, so tracing cannot bypass the filter).
+ * No capability comes with it: tracing a process of the same user in the same
+ * PID namespace needs none, and processes outside the container are not in
+ * its PID namespace, so they cannot even be named.
+ */
+export const SECCOMP_ESCAPES = Object.freeze({
+  ptrace: Object.freeze(["ptrace", "process_vm_readv", "process_vm_writev"]),
+}) satisfies Readonly<Record<string, readonly string[]>>;
+
+export type SeccompEscape = keyof typeof SECCOMP_ESCAPES;
+
+export function isSeccompEscape(name: string): name is SeccompEscape {
+  return Object.hasOwn(SECCOMP_ESCAPES, name);
+}
+
+/**
+ * `profile` with the syscalls of `escapes` allowed whatever their arguments:
+ * every rule naming them is dropped (so no refusing or narrower rule competes
+ * with the new one; runc would fail on two rules with different actions) and
+ * one ALLOW rule is appended. A profile that already allows everything by
+ * default gets no rule (libseccomp refuses a rule with the default's action).
+ * Pure: returns a new profile; with no escapes, an equal copy.
+ */
+export function withEscapes(profile: SeccompProfile, escapes: readonly string[]): SeccompProfile {
+  const names: string[] = [];
+  for (const escape of escapes) {
+    if (!isSeccompEscape(escape)) throw new UsageError(`"${escape}" is not something sandbox can allow; the one escape is ptrace.`);
+    for (const name of SECCOMP_ESCAPES[escape]) if (!names.includes(name)) names.push(name);
+  }
+  const copy = structuredClone(profile);
+  if (names.length === 0) return copy;
+  const freed = new Set(names);
+  const syscalls: SeccompSyscall[] = [];
+  for (const entry of copy.syscalls ?? []) {
+    if (entry.name !== undefined) {
+      if (!freed.has(entry.name)) syscalls.push(entry);
+      continue;
+    }
+    const kept = (entry.names ?? []).filter((name) => !freed.has(name));
+    if (kept.length > 0) syscalls.push({ ...entry, names: kept });
+  }
+  if (copy.defaultAction !== "SCMP_ACT_ALLOW") {
+    syscalls.push({
+      comment: `--allow ${[...new Set(escapes)].sort().join(",")}: tracing processes of the same container (Docker's default allows these on Linux >= 4.8)`,
+      names,
+      action: "SCMP_ACT_ALLOW",
+    });
+  }
+  return { ...copy, syscalls };
+}
+
+/** The text sent to the engine and its hash, for a profile built here (see defaultSeccompText for the built-in one). */
+export function profileText(profile: SeccompProfile): { json: string; hash: string } {
+  const json = serializeProfile(profile);
+  return { json, hash: hashText(json) };
+}

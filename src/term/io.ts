@@ -1,4 +1,5 @@
 import type { Readable, Writable } from "node:stream";
+import { printableLines } from "../core/printable.ts";
 
 /**
  * The terminal and process signals as the run loop sees them. They live here,
@@ -22,7 +23,12 @@ export interface TerminalOut extends Writable {
   rows?: number;
 }
 
-/** sandbox's own lines on stderr: silenced by --quiet, never coloured off a terminal. */
+/**
+ * sandbox's own lines on stderr: silenced by --quiet, never coloured off a
+ * terminal. Lines often name things from the workspace or the container, so
+ * control characters in them are escaped (core/printable.ts): nothing a
+ * command or a repository chose reaches the terminal raw through sandbox.
+ */
 export interface Reporter {
   info(line: string): void;
   warn(line: string): void;
@@ -33,10 +39,10 @@ export function makeReporter(stderr: TerminalOut, env: Record<string, string | u
   const yellow = (s: string) => (colour ? `\u001b[33m${s}\u001b[0m` : s);
   return {
     info(line) {
-      if (!quiet) stderr.write(`sandbox: ${line}\n`);
+      if (!quiet) stderr.write(`sandbox: ${printableLines(line)}\n`);
     },
     warn(line) {
-      stderr.write(`${yellow("sandbox: warning:")} ${line}\n`);
+      stderr.write(`${yellow("sandbox: warning:")} ${printableLines(line)}\n`);
     },
   };
 }

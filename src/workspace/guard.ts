@@ -7,6 +7,7 @@ import {
   guardMounts,
   parseHooksPath,
   protectCandidates,
+  socketNote,
   truncationWarning,
   WALK_LIMITS,
   WALK_SKIP_DIRS,
@@ -37,6 +38,10 @@ export interface GuardOptions {
 }
 
 export interface PreparedGuard extends GuardPlan {
+  /** Unix sockets found in the workspace, masked (relative paths). */
+  sockets: string[];
+  /** Informational lines for the run to print (hidden by --quiet), e.g. which sockets were masked. */
+  notes: string[];
   /** Entries the mask walk looked at, and how long it took. */
   entries: number;
   ms: number;
@@ -50,7 +55,8 @@ export async function prepareGuard(options: GuardOptions): Promise<PreparedGuard
   const limits: WalkLimits = { maxDepth: WALK_LIMITS.maxDepth, maxEntries: WALK_LIMITS.maxEntries, skip: WALK_SKIP_DIRS, ...options.limits };
   const warnings: string[] = [];
 
-  const walking = options.noMask ? undefined : walkForMasks(root, compileMask([...DEFAULT_MASK, ...options.mask]), limits, fs);
+  // With --no-mask the walk still runs, matching no names: unix sockets are covered either way.
+  const walking = walkForMasks(root, compileMask(options.noMask ? [] : [...DEFAULT_MASK, ...options.mask]), limits, fs);
   const git = await lookUp(root, ".git", fs);
   const gitConfig = git.kind === "dir" && git.realPath === undefined ? await fs.readText(`${root}/.git/config`) : undefined;
   const candidates = protectCandidates({
@@ -61,23 +67,24 @@ export async function prepareGuard(options: GuardOptions): Promise<PreparedGuard
   });
   warnings.push(...candidates.ignored);
   const protectedPaths = await Promise.all(candidates.paths.map((path) => lookUp(root, path, fs)));
-  const walked = walking ? await walking : undefined;
+  const walked = await walking;
 
   if (options.noMask) warnings.push("--no-mask: secret-looking files in the workspace (.env, keys, .ssh/, ...) are visible to the command");
-  if (walked?.truncated) {
+  if (walked.truncated && !options.noMask) {
     const limit = walked.truncated.reason === "entries" ? limits.maxEntries : limits.maxDepth;
     warnings.push(truncationWarning(walked.truncated.reason, limit, walked.truncated.example));
   }
   const plan = guardMounts({
     workspace: root,
     target: options.target,
-    masked: walked?.found ?? [],
+    masked: [...walked.found, ...walked.sockets.map((path) => ({ path, kind: "other" as const }))],
     protected: protectedPaths,
     emptyFile: EMPTY_FILE_PLACEHOLDER,
     emptyDir: EMPTY_DIR_PLACEHOLDER,
     readOnlyWorkspace: options.readOnlyWorkspace,
   });
-  return { ...plan, warnings: [...warnings, ...plan.warnings], entries: walked?.entries ?? 0, ms: performance.now() - started };
+  const notes = walked.sockets.length > 0 ? [socketNote(walked.sockets)] : [];
+  return { ...plan, warnings: [...warnings, ...plan.warnings], sockets: walked.sockets, notes, entries: walked.entries, ms: performance.now() - started };
 }
 
 /**

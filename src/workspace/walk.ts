@@ -9,7 +9,8 @@ import { isWithin, normalizeRelative, type FoundPath, type MaskMatcher, type Pat
  * src/core/workspace-guard.ts.
  */
 
-export type EntryKind = "file" | "dir" | "symlink" | "other";
+/** `socket`: a unix socket, which a host service may be listening on (masked, docs/guard.md). */
+export type EntryKind = "file" | "dir" | "symlink" | "socket" | "other";
 
 export interface WalkFs {
   /** Names and types in a folder (not following symlinks); undefined when unreadable. */
@@ -27,13 +28,15 @@ function direntKind(entry: Dirent): EntryKind {
   if (entry.isDirectory()) return "dir";
   if (entry.isFile()) return "file";
   if (entry.isSymbolicLink()) return "symlink";
+  if (entry.isSocket()) return "socket";
   return "other";
 }
 
-function statKind(st: { isDirectory(): boolean; isFile(): boolean; isSymbolicLink(): boolean }): EntryKind {
+function statKind(st: { isDirectory(): boolean; isFile(): boolean; isSymbolicLink(): boolean; isSocket(): boolean }): EntryKind {
   if (st.isSymbolicLink()) return "symlink";
   if (st.isDirectory()) return "dir";
   if (st.isFile()) return "file";
+  if (st.isSocket()) return "socket";
   return "other";
 }
 
@@ -41,7 +44,12 @@ function statKind(st: { isDirectory(): boolean; isFile(): boolean; isSymbolicLin
 export const nodeWalkFs: WalkFs = {
   async list(path) {
     try {
-      return (await readdir(path, { withFileTypes: true })).map((e) => ({ name: e.name, kind: direntKind(e) }));
+      const entries = (await readdir(path, { withFileTypes: true })).map((e) => ({ name: e.name, kind: direntKind(e) }));
+      // Deno's directory entries cannot tell a socket (nor a FIFO or device): ask lstat for those few.
+      for (const entry of entries) {
+        if (entry.kind === "other") entry.kind = await lstat(`${path}/${entry.name}`).then(statKind, () => "other" as const);
+      }
+      return entries;
     } catch {
       return undefined;
     }
@@ -49,7 +57,7 @@ export const nodeWalkFs: WalkFs = {
   async kindOf(path) {
     try {
       const kind = statKind(await stat(path));
-      return kind === "symlink" ? "other" : kind;
+      return kind === "symlink" || kind === "socket" ? "other" : kind;
     } catch {
       return "missing";
     }
@@ -88,6 +96,12 @@ export interface WalkLimits {
 
 export interface WalkResult {
   found: FoundPath[];
+  /**
+   * Unix sockets seen (relative paths), whatever their names: a service on
+   * the host listening there would answer the container (an engine's API,
+   * an agent's, a database's), so the guard covers each (docs/guard.md).
+   */
+  sockets: string[];
   /** Entries looked at. */
   entries: number;
   /** Set when a bound stopped the walk, with one folder that was not searched. */
@@ -96,12 +110,13 @@ export interface WalkResult {
 
 /**
  * Breadth-first from `root`, never following symlinked folders (no loops,
- * no leaving the workspace). Matching folders are not entered: they are
+ * no leaving the workspace). Unix sockets are listed apart, matched or not. Matching folders are not entered: they are
  * hidden whole. A matching symlink is resolved, so the mount can cover what
  * it points at inside the workspace.
  */
 export async function walkForMasks(root: string, matcher: MaskMatcher, limits: WalkLimits, fs: WalkFs = nodeWalkFs): Promise<WalkResult> {
   const found: FoundPath[] = [];
+  const sockets: string[] = [];
   let entries = 0;
   let truncated: WalkResult["truncated"];
   let level: string[] = [""];
@@ -121,6 +136,10 @@ export async function walkForMasks(root: string, matcher: MaskMatcher, limits: W
           }
           entries++;
           const path = dir === "" ? entry.name : `${dir}/${entry.name}`;
+          if (entry.kind === "socket") {
+            sockets.push(path);
+            continue;
+          }
           if (entry.kind === "symlink") {
             // Cheap test first: only a name that could match is worth a stat.
             if (matcher.matches(path, false) || matcher.matches(path, true)) {
@@ -148,7 +167,7 @@ export async function walkForMasks(root: string, matcher: MaskMatcher, limits: W
     const looked = await lookUp(root, literal, fs);
     if (looked.kind !== "missing" && matcher.matches(literal, looked.kind === "dir")) found.push(looked);
   }
-  return { found, entries, truncated };
+  return { found, sockets, entries, truncated };
 }
 
 async function resolveLink(root: string, path: string, fs: WalkFs): Promise<FoundPath> {

@@ -78,9 +78,9 @@ describe("global config schema", () => {
 
   test("every unknown key is reported at its own path", () => {
     expect(globalProblems({ bogus: 1, security: { memroy: "4g", foo: 1 } })).toEqual([
-      "security.memroy: unknown key (expected one of: memory, cpus, pids, user, cap_add, seccomp, read_only_root)",
-      "security.foo: unknown key (expected one of: memory, cpus, pids, user, cap_add, seccomp, read_only_root)",
-      "bogus: unknown key (expected one of: images, agents, container, paths, workspace, env, security, network)",
+      "security.memroy: unknown key (expected one of: memory, cpus, pids, user, cap_add, seccomp, read_only_root, ca_certs, allow)",
+      "security.foo: unknown key (expected one of: memory, cpus, pids, user, cap_add, seccomp, read_only_root, ca_certs, allow)",
+      "bogus: unknown key (expected one of: images, agents, container, paths, workspace, env, security, network, build)",
     ]);
     expect(globalProblems({ agents: { claude: { persist: true } } })[0]).toStartWith("agents.claude.persist: unknown key");
   });

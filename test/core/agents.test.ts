@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { AGENTS, agentNames, commandName, detectAgent, GENERIC } from "../../src/core/agents.ts";
 import { UsageError } from "../../src/core/errors.ts";
+import { recipeFor, unsupportedFor } from "../../src/core/recipes.ts";
 
 const EXPECTED: Record<string, string> = {
   claude: "claude",
@@ -51,7 +52,9 @@ describe("detectAgent", () => {
     for (const name of ["claude", "codex", "gemini", "opencode", "kilocode", "aider", "goose", "amp"]) {
       const profile = detectAgent([name]);
       expect(profile.kind).toBe("agent");
-      expect(profile.image).toBe(`ghcr.io/sandbox-cli/${name}:latest`);
+      // Built from sandbox's recipe on first use; no registry namespace nobody publishes to.
+      expect(profile.image).toBe(`sandbox/${name}:<recipe>`);
+      expect(profile.image).not.toContain("ghcr.io");
       expect(profile.stateVolume).toBe(`sandbox-state-${name}`);
       expect(profile.stateDir).toBeString();
     }
@@ -142,12 +145,13 @@ describe("registry", () => {
     expect(new Set(commands).size).toBe(commands.length);
   });
 
-  test("every agent image has a Dockerfile", async () => {
+  test("every agent has a recipe in the binary, or says why not", () => {
     for (const profile of AGENTS.filter((p) => p.kind === "agent")) {
-      const file = Bun.file(new URL(`../../images/${profile.name}/Dockerfile`, import.meta.url));
-      expect(await file.exists()).toBe(true);
-      expect(await file.text()).toContain("WORKDIR /work");
+      const recipe = recipeFor(profile.name);
+      if (recipe) expect(recipe.text).toContain("FROM ${BASE}");
+      else expect(unsupportedFor(profile.name)?.reason).toBeString();
     }
+    expect(unsupportedFor("goose")).toBeDefined();
   });
 
   test("commandName", () => {

@@ -35,6 +35,12 @@ describe("finalBody", () => {
     expect(copyExcluded).toEqual([]);
   });
 
+  test("no engine-side copy of the output: the log driver is none, on Docker and on Podman", () => {
+    expect(finalBody(plan(), docker).body.HostConfig.LogConfig).toEqual({ Type: "none", Config: {} });
+    expect(finalBody(plan(), { ...docker, flavor: "podman", seccompPath: "/s/seccomp-abc.json" }).body.HostConfig.LogConfig).toEqual({ Type: "none", Config: {} });
+    expect(finalBody(plan(), { ...docker, engineLocal: false }).body.HostConfig.LogConfig).toEqual({ Type: "none", Config: {} });
+  });
+
   test("--keep and Podman leave removal to the session", () => {
     expect(finalBody(plan({ keep: true }), docker).body.HostConfig.AutoRemove).toBe(false);
     expect(finalBody(plan(), { ...docker, flavor: "podman", seccompPath: "/s/seccomp-abc.json" }).body.HostConfig.AutoRemove).toBe(false);

@@ -33,7 +33,7 @@ describe("buildRunPlan", () => {
     expect(hc.PidsLimit).toBe(512);
     expect(hc.Ulimits[0]?.Name).toBe("nofile");
     expect(hc.Mounts[0]).toEqual({ Type: "bind", Source: "/home/me/project", Target: "/work", ReadOnly: false });
-    expect(Object.keys(hc.Tmpfs).sort()).toEqual(["/home/sandbox", "/run", "/tmp"]);
+    expect(Object.keys(hc.Tmpfs).sort()).toEqual(["/home/sandbox", "/run", "/tmp", "/var/tmp"]);
     expect(hc.Tmpfs["/home/sandbox"]).toContain("uid=1234,gid=5678");
     expect(hc.Tmpfs["/run"]).toContain("noexec");
     expect(plan.create.User).toBe("1234:5678");
@@ -83,6 +83,24 @@ describe("buildRunPlan", () => {
     expect(plan.warnings.some((w) => w.includes("SYS_ADMIN"))).toBe(true);
     expect(plan.warnings.some((w) => w.includes("NET_BIND_SERVICE"))).toBe(false);
     expect(plan.warnings.some((w) => w.includes("unconfined"))).toBe(true);
+  });
+
+  test("--allow ptrace: one warning, the io.sandbox.allow label, the plan's list; no capability comes with it", () => {
+    const plain = buildRunPlan(["x"], settings(), host());
+    expect(plain.allow).toEqual([]);
+    expect(plain.create.Labels["io.sandbox.allow"]).toBeUndefined();
+    expect(plain.warnings.some((w) => w.includes("ptrace"))).toBe(false);
+
+    const plan = buildRunPlan(["x"], settings({ allow: ["ptrace", "ptrace"] }), host());
+    expect(plan.allow).toEqual(["ptrace"]);
+    expect(plan.create.Labels["io.sandbox.allow"]).toBe("ptrace");
+    const warnings = plan.warnings.filter((w) => w.includes("--allow ptrace"));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain("outside the container stay out of reach");
+    expect(plan.create.HostConfig.CapAdd).toEqual([]);
+    expect(plan.create.HostConfig.CapDrop).toEqual(["ALL"]);
+    // The profile itself is the caller's (prepare-run.ts adds the rule): the plan sends what it was given.
+    expect(plan.create.HostConfig.SecurityOpt).toContain('seccomp={"defaultAction":"SCMP_ACT_ERRNO"}');
   });
 
   test("labels mark the container as ours", () => {

@@ -5,6 +5,7 @@ import {
   effectiveCapabilities,
   ENGINE_DEFAULT_CAPS,
   hasNoNewPrivileges,
+  profileAllows,
   renderPosture,
   seccompPosture,
   sha256Hex,
@@ -127,6 +128,64 @@ describe("seccompPosture", () => {
   test("a profile named by file path is not hashed as if it were the profile", () => {
     const s = seccompPosture(["seccomp=/etc/sandbox/profile.json"], labels, BUILT_IN);
     expect(s).toMatchObject({ kind: "default", sha256: PROFILE_HASH, source: "label", matchesLabel: null, path: "/etc/sandbox/profile.json" });
+  });
+});
+
+describe("ptrace (--allow ptrace)", () => {
+  const ESCAPED =
+    '{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"action":"SCMP_ACT_ALLOW","names":["read"]},{"action":"SCMP_ACT_ALLOW","names":["ptrace","process_vm_readv","process_vm_writev"]}]}';
+  const escapedLabels = { "io.sandbox.seccomp": "default", "io.sandbox.seccomp.sha256": sha256Hex(ESCAPED), "io.sandbox.allow": "ptrace" };
+
+  test("profileAllows reads a plain answer from the profile, and says null when conditions decide", () => {
+    expect(profileAllows(PROFILE, "ptrace")).toBe(false);
+    expect(profileAllows(ESCAPED, "ptrace")).toBe(true);
+    expect(profileAllows('{"defaultAction":"SCMP_ACT_ALLOW"}', "ptrace")).toBe(true);
+    expect(profileAllows('{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"name":"ptrace","action":"SCMP_ACT_ERRNO"}]}', "ptrace")).toBe(false);
+    // Docker's own default: ptrace only on Linux >= 4.8.
+    expect(profileAllows('{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["ptrace"],"action":"SCMP_ACT_ALLOW","includes":{"minKernel":"4.8"}}]}', "ptrace")).toBeNull();
+    expect(profileAllows('{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["ptrace"],"action":"SCMP_ACT_ALLOW","args":[{"index":0,"value":0,"op":"SCMP_CMP_EQ"}]}]}', "ptrace")).toBeNull();
+    expect(profileAllows("not json", "ptrace")).toBeNull();
+  });
+
+  test("a default run: denied by seccomp, as the engine applied it", () => {
+    const p = summarise(details());
+    expect(p.security.allow).toEqual([]);
+    expect(p.security.ptrace).toEqual({ allowed: false, source: "engine", onPurpose: false });
+    expect(renderPosture(p, NOW)).toContain("ptrace             denied by seccomp\n");
+  });
+
+  test("--allow ptrace: allowed on purpose, read from the profile the engine applied and from the label", () => {
+    const p = summarise(details({ labels: escapedLabels, hostConfig: { SecurityOpt: ["no-new-privileges:true", `seccomp=${ESCAPED}`] } }));
+    expect(p.security.allow).toEqual(["ptrace"]);
+    expect(p.security.ptrace).toEqual({ allowed: true, source: "engine", onPurpose: true });
+    expect(p.security.seccomp).toMatchObject({ kind: "default", matchesLabel: true });
+    expect(p.warnings).toEqual([]);
+    const text = renderPosture(p, NOW);
+    expect(text).toContain("ptrace             allowed on purpose (--allow ptrace)");
+    expect(text).toContain("capabilities       none (all dropped)");
+  });
+
+  test("an engine that names the profile by path (Podman): from the label", () => {
+    const p = summarise(details({ labels: escapedLabels, hostConfig: { SecurityOpt: ["seccomp=/var/lib/sandbox/seccomp/x.json"] } }));
+    expect(p.security.ptrace).toEqual({ allowed: true, source: "label", onPurpose: true });
+    expect(renderPosture(p, NOW)).toContain("(from sandbox's label)");
+    const plain = summarise(details({ hostConfig: { SecurityOpt: ["seccomp=/var/lib/sandbox/seccomp/y.json"] } }));
+    expect(plain.security.ptrace).toEqual({ allowed: false, source: "label", onPurpose: false });
+  });
+
+  test("label and engine disagreeing is a warning", () => {
+    const denied = summarise(details({ labels: { "io.sandbox.allow": "ptrace" } }));
+    expect(denied.warnings).toContain("ptrace: sandbox recorded --allow ptrace, but the engine's seccomp profile denies it.");
+    const unrecorded = summarise(
+      details({ labels: { "io.sandbox.seccomp.sha256": sha256Hex(ESCAPED) }, hostConfig: { SecurityOpt: [`seccomp=${ESCAPED}`] } }),
+    );
+    expect(unrecorded.warnings).toContain("ptrace: the engine's seccomp profile allows it, but sandbox did not record --allow ptrace.");
+  });
+
+  test("unconfined allows it, without --allow", () => {
+    const p = summarise(details({ labels: { "io.sandbox.seccomp": "unconfined" }, hostConfig: { SecurityOpt: ["seccomp=unconfined"] } }));
+    expect(p.security.ptrace).toMatchObject({ allowed: true, onPurpose: false });
+    expect(renderPosture(p, NOW)).toContain("allowed (seccomp unconfined)");
   });
 });
 

@@ -1,7 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import { buildRunPlan, type RunSettings } from "../../src/core/plan.ts";
 import { evaluatePreflight, type Check, type EngineInfo } from "../../src/core/preflight.ts";
-import { doctorRows, evaluateProbe, parseProbeOutput } from "../../src/core/probe.ts";
+import { doctorRows, escapeRows, evaluateProbe, parseProbeOutput } from "../../src/core/probe.ts";
+import { renderDoctor } from "../../src/cli/commands/doctor.ts";
 import { testSettings } from "../helpers/run-settings.ts";
 
 const settings = (over: Partial<RunSettings> = {}): RunSettings => testSettings({ timeoutMs: 60_000, network: "none", ...over });
@@ -134,5 +135,24 @@ describe("doctorRows", () => {
     expect(noSeccomp.find((r) => r.protection === "seccomp")).toMatchObject({ status: "inactive" });
     const unconfined = doctorRows(evaluatePreflight(DOCKER, plan({ seccomp: { kind: "unconfined" } })), []);
     expect(unconfined.find((r) => r.protection === "seccomp")?.status).toBe("inactive");
+  });
+});
+
+describe("escapeRows (security.allow in the user's config)", () => {
+  test("none by default; ptrace is one row, loosened, naming the config file; the doctor still passes and says so", () => {
+    expect(escapeRows(plan(), "default")).toEqual([]);
+    const rows = escapeRows(plan({ allow: ["ptrace"] }), "/home/me/.config/sandbox/config.yml");
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ protection: "ptrace", status: "loosened" });
+    expect(rows[0]?.why).toContain("security.allow in /home/me/.config/sandbox/config.yml");
+    expect(rows[0]?.why).toContain("outside it are not in its PID namespace");
+
+    const all = [...doctorRows(evaluatePreflight(DOCKER, plan()), evaluateProbe(parseProbeOutput(V1_OUTPUT), plan())), ...rows];
+    expect(all.every((r) => r.status !== "inactive")).toBe(true);
+    const text = renderDoctor(all, "img:1", "Docker/20.10", "runc");
+    expect(text).toMatch(/ptrace +loosened +allowed by security\.allow/);
+    expect(text).toContain("every protection is active, except what your config loosens on purpose");
+    expect(text).toContain("loosened on purpose by your config (security.allow): ptrace");
+    expect(renderDoctor(all.slice(0, -1), "img:1", undefined, undefined)).not.toContain("loosened");
   });
 });

@@ -126,13 +126,15 @@ describe("report", () => {
       containers: target.map((c) => ({ ...c, outcome: "would remove" as const })),
       volumes: [{ name: "state", createdMs: undefined, outcome: "would remove" }],
       kept: [],
+      state: [],
+      stateKept: [],
       reclaimedBytes: 3072,
     };
     const text = renderPruneReport(report);
     expect(text).toContain("would remove: container aaaa00000000  sandbox-sh-aaaa  (exited, 2KiB)");
     expect(text).toContain("would remove: volume state");
     expect(text).toContain("would reclaim: 3KiB");
-    expect(renderPruneReport({ dryRun: false, containers: [], volumes: [], kept: [], reclaimedBytes: 0 })).toBe("nothing to prune\n");
+    expect(renderPruneReport({ dryRun: false, containers: [], volumes: [], state: [], kept: [], stateKept: [], reclaimedBytes: 0 })).toBe("nothing to prune\n");
   });
   test("what was not removed says why", () => {
     const report: PruneReport = {
@@ -140,6 +142,8 @@ describe("report", () => {
       containers: [{ ...(target[0] as (typeof target)[0]), outcome: "refused", detail: "no io.sandbox.managed=true label" }],
       volumes: [{ name: "state", createdMs: undefined, outcome: "in use", detail: "a container still mounts it" }],
       kept: [],
+      state: [],
+      stateKept: [],
       reclaimedBytes: 0,
     };
     const text = renderPruneReport(report);

@@ -1,6 +1,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { createServer, type Server } from "node:net";
 import { join } from "node:path";
 import { SecurityError } from "../../src/core/errors.ts";
 import {
@@ -13,6 +14,8 @@ import {
   normalizeRelative,
   parseHooksPath,
   protectCandidates,
+  socketNote,
+  truncationWarning,
   WALK_SKIP_DIRS,
   type FoundPath,
   type GuardInputs,
@@ -287,7 +290,7 @@ function fakeFs(root: string, spec: Record<string, string | null>): WalkFs & { l
     async kindOf(path) {
       const real = resolve(path);
       const kind = real === undefined ? undefined : kinds.get(real);
-      return kind === undefined ? "missing" : kind === "symlink" ? "other" : kind;
+      return kind === undefined ? "missing" : kind === "symlink" || kind === "socket" ? "other" : kind;
     },
     async lkindOf(path) {
       return kinds.get(path) ?? "missing";
@@ -422,5 +425,79 @@ describe("on a real folder", () => {
     );
     expect(existsSync(seen[0] as string)).toBe(false);
     expect(existsSync(seen[1] as string)).toBe(false);
+  });
+});
+
+describe("unix sockets in the workspace", () => {
+  const dir = realpathSync(mkdtempSync(join(tmpdir(), "sandbox-guard-sock-")));
+  const servers: Server[] = [];
+  afterAll(() => {
+    for (const s of servers) s.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  /** A live socket, as a host service (an engine, an agent) would hold it. */
+  const listen = (path: string) =>
+    new Promise<void>((ready) => {
+      const server = createServer((c) => c.end("host service\n"));
+      servers.push(server);
+      server.listen(path, () => ready());
+    });
+
+  test("are found by the walk whatever their names, masked by the empty file, and named in one note", async () => {
+    const ws = join(dir, "ws");
+    mkdirSync(join(ws, "run/deep"), { recursive: true });
+    writeFileSync(join(ws, "app.js"), "1\n");
+    await listen(join(ws, "docker.sock"));
+    await listen(join(ws, "run/deep/agent.sock"));
+    const guard = await prepareGuard({ workspace: ws, target: "/work", mask: [], protect: [], noMask: false, readOnlyWorkspace: false });
+    expect(guard.sockets.sort()).toEqual(["docker.sock", "run/deep/agent.sock"]);
+    expect(guard.masked).toEqual(["docker.sock", "run/deep/agent.sock"]);
+    expect(guard.mounts.filter((m) => m.Source === EMPTY_FILE_PLACEHOLDER).map((m) => [m.Target, m.ReadOnly])).toEqual([
+      ["/work/docker.sock", true],
+      ["/work/run/deep/agent.sock", true],
+    ]);
+    expect(guard.notes).toEqual(["masked 2 unix sockets in the workspace (a host service listening there would answer the container): docker.sock, run/deep/agent.sock"]);
+    expect(guard.warnings).toEqual([]);
+  });
+
+  test("--no-mask and --read-only-workspace still mask them (connect() works through a read-only mount)", async () => {
+    const ws = join(dir, "nomask");
+    mkdirSync(ws);
+    writeFileSync(join(ws, ".env"), "S=1\n");
+    await listen(join(ws, "api.sock"));
+    const guard = await prepareGuard({ workspace: ws, target: "/work", mask: [], protect: [], noMask: true, readOnlyWorkspace: true });
+    expect(guard.masked).toEqual(["api.sock"]);
+    expect(guard.warnings.join("\n")).toContain("--no-mask");
+  });
+
+  test("a name with control characters is escaped in the note", async () => {
+    const ws = join(dir, "esc");
+    mkdirSync(ws);
+    await listen(join(ws, "\x1b]0;pwned\x07.sock"));
+    const guard = await prepareGuard({ workspace: ws, target: "/work", mask: [], protect: [], noMask: false, readOnlyWorkspace: false });
+    expect(guard.notes[0]).toEndWith(": \\x1b]0;pwned\\x07.sock");
+    expect(socketNote(["a", "b", "c", "d", "e", "f", "g"])).toEndWith(": a, b, c, d, e and 2 more");
+  });
+});
+
+describe("workspace names in the guard's warnings are escaped", () => {
+  const dir = realpathSync(mkdtempSync(join(tmpdir(), "sandbox-guard-esc-")));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  test("a protected path that is a link to a folder named with escape sequences", async () => {
+    const ws = join(dir, "ws");
+    const evil = "\x1b[2J\x1b[Hsandbox: all clear\r";
+    mkdirSync(join(ws, evil), { recursive: true });
+    symlinkSync(evil, join(ws, ".vscode"));
+    const guard = await prepareGuard({ workspace: ws, target: "/work", mask: [], protect: [], noMask: false, readOnlyWorkspace: false });
+    expect(guard.warnings).toEqual([".vscode is a symlink: protecting its target \\x1b[2J\\x1b[Hsandbox: all clear\\r, but the link itself can be replaced"]);
+    expect(truncationWarning("depth", 16, "a\nb")).toContain("(e.g. under a\\nb)");
+  });
+
+  test("too many masks: the sample in the refusal is escaped", () => {
+    const masked = Array.from({ length: MAX_MASK_MOUNTS + 1 }, (_, i) => ({ path: `\x1b${i}.env`, kind: "file" as const }));
+    expect(() =>
+      guardMounts({ workspace: "/w", target: "/work", masked, protected: [], emptyFile: "/e", emptyDir: "/d", readOnlyWorkspace: false }),
+    ).toThrow("e.g. \\x1b0.env, \\x1b1.env");
   });
 });

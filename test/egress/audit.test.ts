@@ -1,7 +1,8 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { existsSync, lstatSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { SandboxError } from "../../src/core/errors.ts";
 import { AuditLog, denialSummary, openAuditFile, type AuditEntry } from "../../src/egress/audit.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "sandbox-audit-"));
@@ -70,5 +71,62 @@ describe("AuditLog", () => {
     const lines = denialSummary(groups, 0, 12, undefined, 10);
     expect(lines.length).toBe(12);
     expect(lines[11]).toContain("and 2 more (record them all with --audit FILE)");
+  });
+});
+
+describe("the audit file is opened as named, never through a link", () => {
+  test("a planted symlink to a file of the user's is refused, and the file keeps its content", () => {
+    const bashrc = join(dir, "bashrc");
+    writeFileSync(bashrc, "alias ls='ls --color'\n");
+    const planted = join(dir, "egress.jsonl");
+    symlinkSync(bashrc, planted);
+    let err: unknown;
+    try {
+      openAuditFile(planted);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(SandboxError);
+    expect((err as SandboxError).exitCode).toBe(125);
+    expect((err as SandboxError).message).toBe(
+      `refusing to write the audit file ${planted}: it is a symbolic link (to ${bashrc}). sandbox never writes the audit through a link, so a link someone planted there cannot make it overwrite another file.`,
+    );
+    expect(readFileSync(bashrc, "utf8")).toBe("alias ls='ls --color'\n");
+    expect(lstatSync(planted).isSymbolicLink()).toBe(true);
+  });
+
+  test("a dangling link (to a file it would create) is refused too, and nothing is created", () => {
+    const target = join(dir, "created-by-link");
+    const planted = join(dir, "dangling.jsonl");
+    symlinkSync(target, planted);
+    expect(() => openAuditFile(planted)).toThrow("it is a symbolic link");
+    expect(existsSync(target)).toBe(false);
+  });
+
+  test("a regular file is opened, truncated and written as before", () => {
+    const path = join(dir, "plain.jsonl");
+    writeFileSync(path, "old\n");
+    const sink = openAuditFile(path);
+    sink.write("new\n");
+    sink.close();
+    expect(readFileSync(path, "utf8")).toBe("new\n");
+  });
+});
+
+describe("the denial summary prints what the command sent with control characters escaped", () => {
+  test("hosts, CONNECT targets and SNI names carrying ESC, BEL, CR/LF and C1 controls", () => {
+    const log = new AuditLog();
+    log.record(entry({ host: "\x1b]0;pwned\x07evil.test", port: 443, decision: "deny", reason: "not on the allow-list" }));
+    log.record(entry({ host: "\x1b[2J\x1b[Hx:1\r\nsandbox: all good", port: 0, decision: "deny", reason: "malformed CONNECT target" }));
+    log.record(entry({ host: "a.test", decision: "deny", reason: "the ClientHello names \u009b31mb.test, not a.test" }));
+    const lines = log.summary("/tmp/a\x1b.jsonl");
+    expect(lines).toEqual([
+      "egress: denied 3 of 3 connections:",
+      "  [\\x1b[2J\\x1b[Hx:1\\r\\nsandbox: all good]:0: malformed CONNECT target",
+      "  \\x1b]0;pwned\\x07evil.test:443: not on the allow-list",
+      "  a.test:443: the ClientHello names \\x9b31mb.test, not a.test",
+      "  full record: /tmp/a\\x1b.jsonl",
+    ]);
+    for (const line of lines) expect(line).not.toMatch(/[\u0000-\u001f\u007f-\u009f]/);
   });
 });

@@ -126,6 +126,21 @@ describe("copy-out", () => {
     expect(safeRelative("./a/b/")).toBe("a/b");
   });
 
+  test("names the container chose reach the warnings with their control characters escaped", async () => {
+    const ws = tempWorkspace();
+    mkdirSync(join(ws, "folder"));
+    const evil = "\x1b]0;pwned\x07\x1b[2J";
+    const { summary } = await roundTrip(ws, [
+      { name: `../${evil}`, data: "x" },
+      { name: "folder", type: "file", data: "now a file" },
+      { name: `${evil}-link`, type: "hardlink", linkname: `missing${evil}` },
+    ]);
+    const text = summary.warnings.join("\n");
+    expect(text).toContain("\\x1b]0;pwned\\x07\\x1b[2J");
+    expect(text).toContain(`not copied back: \\x1b]0;pwned\\x07\\x1b[2J-link (a hard link to missing\\x1b]0;pwned\\x07\\x1b[2J, which was not copied)`);
+    expect(text).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/);
+  });
+
   test("a host file changed during the run wins over the container's version and is not deleted", async () => {
     const ws = tempWorkspace();
     writeFileSync(join(ws, "both.txt"), "v1");

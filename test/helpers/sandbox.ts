@@ -32,6 +32,8 @@ export interface RunOpts {
   onSpawn?: (child: import("node:child_process").ChildProcess) => void;
   /** How to start sandbox, when not sandboxArgv() (e.g. under Deno). */
   launcher?: string[];
+  /** Hand stdout's chunks here instead of keeping them (`stdout` is then empty): for output too big to hold. */
+  stdoutSink?: (chunk: Buffer) => void;
 }
 
 /**
@@ -63,7 +65,7 @@ export function runSandbox(args: string[], opts: RunOpts = {}): Promise<RunResul
     });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
-    child.stdout.on("data", (c: Buffer) => out.push(c));
+    child.stdout.on("data", opts.stdoutSink ?? ((c: Buffer) => out.push(c)));
     child.stderr.on("data", (c: Buffer) => err.push(c));
     child.stdin.on("error", () => {});
     const timer = setTimeout(() => child.kill("SIGKILL"), opts.timeoutMs ?? 60_000);

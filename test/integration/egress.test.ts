@@ -25,7 +25,9 @@ const img = ["--image", TEST_IMAGE];
 const work = mkdtempSync(join(tmpdir(), "sandbox-egress-"));
 const ours = `io.sandbox.workspace=${work}`;
 const hostsFile = join(work, ".hosts");
-const auditFile = join(work, "audit.jsonl");
+// The audit file is the host's: outside the workspace (inside, --audit is refused).
+const records = mkdtempSync(join(tmpdir(), "sandbox-egress-audit-"));
+const auditFile = join(records, "audit.jsonl");
 const CAN_NSENTER = process.getuid?.() === 0 && spawnSync("nsenter", ["--version"]).status === 0;
 
 /** Networks sandbox made for runs in this workspace: must be none after every run. */
@@ -33,7 +35,10 @@ async function leftoverNetworks(): Promise<string[]> {
   return (await listNetworks(await testEngine(), { labels: ["io.sandbox.managed=true", ours] })).map((n) => n.Name);
 }
 
-afterAll(() => rmSync(work, { recursive: true, force: true }));
+afterAll(() => {
+  rmSync(work, { recursive: true, force: true });
+  rmSync(records, { recursive: true, force: true });
+});
 
 describe.skipIf(!IS_PODMAN)("--egress on Podman", () => {
   test("is refused with exit 125 before the command runs, and leaves no network", async () => {
@@ -131,7 +136,7 @@ describe.skipIf(IS_PODMAN || !CAN_NSENTER)("--egress on Docker", () => {
       // No DNS inside: names are the proxy's business.
       "timeout 8 nslookup allowed.test >/dev/null 2>&1; echo dns=$?",
     ].join("\n");
-    const r = await runSandbox(["run", ...img, "--egress", `allowed.test,loop.test,${serverIp}`, "--audit", "audit.jsonl", "sh", "-c", script], {
+    const r = await runSandbox(["run", ...img, "--egress", `allowed.test,loop.test,${serverIp}`, "--audit", auditFile, "sh", "-c", script], {
       cwd: work,
       env: env(),
       timeoutMs: 90_000,
@@ -184,7 +189,7 @@ describe.skipIf(IS_PODMAN || !CAN_NSENTER)("--egress on Docker", () => {
     // like another run's container) tries this run's proxy.
     let outsider: Promise<number | null> | undefined;
     const r = await runSandbox(
-      ["run", ...img, "--egress", `allowed.test,${serverIp}`, "--audit", "outsider.jsonl", "sh", "-c", "env | grep -i _proxy= | sort; sleep 4"],
+      ["run", ...img, "--egress", `allowed.test,${serverIp}`, "--audit", join(records, "outsider.jsonl"), "sh", "-c", "env | grep -i _proxy= | sort; sleep 4"],
       {
         cwd: work,
         env: env(),
@@ -207,7 +212,7 @@ describe.skipIf(IS_PODMAN || !CAN_NSENTER)("--egress on Docker", () => {
     for (const name of ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"]) expect(out).toMatch(new RegExp(`^${name}=http://\\d+\\.\\d+\\.\\d+\\.\\d+:\\d+$`, "m"));
     expect(out).toContain("NO_PROXY=localhost,127.0.0.1,::1");
     expect(await outsider).not.toBe(0);
-    const audit = readFileSync(join(work, "outsider.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as AuditEntry);
+    const audit = readFileSync(join(records, "outsider.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as AuditEntry);
     expect(audit.length).toBe(1);
     expect(audit[0]?.decision).toBe("deny");
     expect(audit[0]?.reason).toStartWith("client outside the run's network");

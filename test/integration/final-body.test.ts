@@ -2,7 +2,8 @@
  * One plan, one body: the body the engine receives for POST /containers/create
  * is the body `--dry-run` printed, except the run-time values docs/commands.md
  * lists (the start-time label, the stand-in files' temp folder, the egress
- * proxy's gateway address and port). Seen through a recording proxy on a unix
+ * proxy's gateway address and port; the image's accounts are known, as
+ * after any first run of an image). Seen through a recording proxy on a unix
  * socket in front of the real engine, for a plain run, an --egress run, a copy
  * mode run (Docker) and a plain and a copy mode run on Podman.
  */
@@ -95,6 +96,8 @@ async function compare(name: string, flags: string[]): Promise<{ dry: Body; sent
   try {
     const argv = ["run", "--name", `sandbox-final-${name}-${randomBytes(3).toString("hex")}`, "--image", TEST_IMAGE, ...flags, "true"];
     const env = { DOCKER_HOST: engine.host };
+    // The image's accounts are read on its first run and cached; after that --dry-run knows them too.
+    expect((await runSandbox(["run", "--image", TEST_IMAGE, "true"], { cwd: ws })).code).toBe(0);
     const dryRun = await runSandbox(["run", "--dry-run", ...argv.slice(1)], { cwd: ws, env });
     expect(dryRun.stderr).not.toContain("error");
     expect(dryRun.code).toBe(0);

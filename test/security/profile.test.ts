@@ -33,6 +33,7 @@ import { createHash } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { loadSeccomp } from "../../src/cli/prepare-run.ts";
 import { UsageError } from "../../src/core/errors.ts";
 import {
   EXTRA_DENIALS,
@@ -41,7 +42,10 @@ import {
   loadSeccompProfileFile,
   parseSeccompProfile,
   profileHash,
+  profileText,
+  SECCOMP_ESCAPES,
   serializeProfile,
+  withEscapes,
   type SeccompProfile,
   type SeccompSyscall,
 } from "../../src/security/seccomp.ts";
@@ -558,6 +562,111 @@ describe("built-in seccomp profile vs Docker's default (no added capabilities)",
       });
     });
   }
+});
+
+describe("--allow ptrace: the built-in profile with the debugging escape", () => {
+  const PTRACE = ["process_vm_readv", "process_vm_writev", "ptrace"];
+  const escaped = withEscapes(ours, ["ptrace"]);
+
+  test("the escape is ptrace and process_vm_readv/writev, nothing else", () => {
+    expect([...SECCOMP_ESCAPES.ptrace].sort()).toEqual(PTRACE);
+    expect(Object.keys(SECCOMP_ESCAPES)).toEqual(["ptrace"]);
+  });
+
+  test("it is a valid profile, and the built-in one is left as it was", () => {
+    expect(parseSeccompProfile(serializeProfile(escaped), "escaped")).toEqual(escaped);
+    expect(ours).toEqual(JSON.parse(readFileSync(OURS_PATH, "utf8")));
+    expect(serializeProfile(withEscapes(ours, []))).toBe(defaultSeccompText().json);
+  });
+
+  test("its hash is not the default's, and is the same every time", () => {
+    const { json, hash } = profileText(escaped);
+    expect(hash).not.toBe(defaultSeccompText().hash);
+    expect(hash).toBe(createHash("sha256").update(json).digest("hex"));
+    expect(profileText(withEscapes(defaultSeccompProfile(), ["ptrace", "ptrace"])).hash).toBe(hash);
+  });
+
+  for (const arch of ARCHES) {
+    test(`${arch}: allows exactly those three syscalls more, unconditionally, and every other rule is unchanged`, () => {
+      const before = allowedRules(ours, arch, "upper");
+      const after = allowedRules(escaped, arch, "upper");
+      const added = [...after.keys()].filter((name) => !before.has(name)).sort();
+      expect(added).toEqual(PTRACE);
+      for (const name of PTRACE) expect(after.get(name)).toEqual([[]]);
+      for (const [name, alternatives] of before) expect({ name, rules: after.get(name) }).toEqual({ name, rules: alternatives });
+      // The lower bound (what surely applies) says the same: no kernel or capability condition.
+      expect([...allowedRules(escaped, arch, "lower").keys()].sort()).toEqual([...after.keys()].sort());
+    });
+
+    test(`${arch}: still nothing beyond Docker's default on Linux >= 4.8 (where Docker allows the three)`, () => {
+      const docker = allowedRules(reference(), arch, "upper");
+      const mine = allowedRules(escaped, arch, "upper");
+      const violations: string[] = [];
+      for (const [name, alternatives] of mine) {
+        for (const conj of alternatives) if (!covered(conj, docker.get(name) ?? [])) violations.push(name);
+      }
+      expect(violations).toEqual([]);
+      expect([...docker.keys()].filter((name) => !mine.has(name))).toEqual([]);
+    });
+  }
+
+  test("a custom profile gets the same rule; rules that named the three give way to it", () => {
+    const custom = parseSeccompProfile(
+      JSON.stringify({
+        defaultAction: "SCMP_ACT_ERRNO",
+        syscalls: [
+          { names: ["read", "ptrace"], action: "SCMP_ACT_ALLOW", includes: { minKernel: "4.8" } },
+          { name: "process_vm_readv", action: "SCMP_ACT_ERRNO", errnoRet: 38 },
+          { names: ["process_vm_writev"], action: "SCMP_ACT_KILL" },
+          { names: ["write"], action: "SCMP_ACT_ALLOW" },
+        ],
+      }),
+      "custom.json",
+    );
+    const result = withEscapes(custom, ["ptrace"]);
+    expect(result.syscalls?.map((e) => [e.names ?? e.name, e.action, e.includes ?? null])).toEqual([
+      [["read"], "SCMP_ACT_ALLOW", { minKernel: "4.8" }],
+      [["write"], "SCMP_ACT_ALLOW", null],
+      [["ptrace", "process_vm_readv", "process_vm_writev"], "SCMP_ACT_ALLOW", null],
+    ]);
+    expect(result.syscalls?.at(-1)?.args).toBeUndefined();
+    expect(custom.syscalls).toHaveLength(4);
+    for (const arch of ARCHES) {
+      const rules = allowedRules(result, arch, "lower");
+      for (const name of PTRACE) expect(rules.get(name)).toEqual([[]]);
+    }
+  });
+
+  test("a profile that allows by default only loses its refusals (libseccomp refuses a rule with the default's action)", () => {
+    const allowAll = parseSeccompProfile(
+      '{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["ptrace","mount"],"action":"SCMP_ACT_ERRNO"}]}',
+      "allow-all.json",
+    );
+    expect(withEscapes(allowAll, ["ptrace"]).syscalls).toEqual([{ names: ["mount"], action: "SCMP_ACT_ERRNO" }]);
+  });
+
+  test("anything but ptrace is refused", () => {
+    expect(() => withEscapes(ours, ["ptrace", "mount"])).toThrow(UsageError);
+  });
+
+  test("loadSeccomp (what a run sends): the escape reaches the default and a custom profile, not unconfined", () => {
+    expect(loadSeccomp("default", "/home/me")).toEqual({ kind: "default", ...defaultSeccompText() });
+    expect(loadSeccomp("default", "/home/me", ["ptrace"])).toEqual({ kind: "default", ...profileText(escaped) });
+    expect(loadSeccomp("unconfined", "/home/me", ["ptrace"])).toEqual({ kind: "unconfined" });
+    const dir = mkdtempSync(path.join(tmpdir(), "sandbox-seccomp-"));
+    try {
+      const file = path.join(dir, "custom.json");
+      writeFileSync(file, '{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["read"],"action":"SCMP_ACT_ALLOW"}]}');
+      const plain = loadSeccomp(file, "/home/me");
+      const loosened = loadSeccomp(file, "/home/me", ["ptrace"]);
+      expect(loosened).toMatchObject({ kind: "custom", path: file });
+      expect(loosened.kind === "custom" && plain.kind === "custom" && loosened.hash !== plain.hash).toBe(true);
+      const sent = JSON.parse(loosened.kind === "custom" ? loosened.json : "{}") as SeccompProfile;
+      expect(sent.syscalls?.map((e) => e.names)).toEqual([["read"], ["ptrace", "process_vm_readv", "process_vm_writev"]]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe("the comparison model", () => {

@@ -1,8 +1,8 @@
-import { existsSync, lstatSync, readdirSync, rmSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, rmSync } from "node:fs";
 import { UsageError } from "../../core/errors.ts";
 import { defaultCacheDir, expandHome } from "../../core/persistence.ts";
 import { formatSize } from "../../core/size.ts";
+import { diskUsage } from "../agent-state.ts";
 import type { CommandContext } from "../context.ts";
 import { readSettings } from "../prepare-run.ts";
 
@@ -40,17 +40,4 @@ export async function cacheCommand(argv: readonly string[], ctx: CommandContext)
     default:
       throw new UsageError(`sandbox cache: unknown subcommand "${sub}"`, { hint: "Use path, size or clean." });
   }
-}
-
-/** Bytes under `dir`, not following symlinks (a link out of the cache is not the cache's). */
-export function diskUsage(dir: string): number {
-  let total = 0;
-  const stack = [dir];
-  while (stack.length) {
-    const current = stack.pop() as string;
-    const st = lstatSync(current);
-    total += st.size;
-    if (st.isDirectory()) for (const name of readdirSync(current)) stack.push(join(current, name));
-  }
-  return total;
 }

@@ -4,16 +4,15 @@ import { join } from "node:path";
 import { PassThrough, Writable } from "node:stream";
 import { EXIT } from "../../core/exit-codes.ts";
 import { evaluatePreflight, type Check } from "../../core/preflight.ts";
-import { doctorRows, evaluateProbe, parseProbeOutput, PROBE_SCRIPT, PROBE_SECRET, type DoctorRow } from "../../core/probe.ts";
+import { doctorRows, escapeRows, evaluateProbe, parseProbeOutput, PROBE_SCRIPT, PROBE_SECRET, type DoctorRow } from "../../core/probe.ts";
 import { checkRunc } from "../../core/runc-check.ts";
-import { ensureImage } from "../../engine/ensure-image.ts";
 import { readEngineInfo, readRuntimeFacts } from "../../engine/info.ts";
 import type { Reporter } from "../../term/io.ts";
+import { ensureRunImage } from "../agent-image.ts";
 import { parseCommandLine, refuseArguments } from "../args.ts";
 import type { CommandContext } from "../context.ts";
 import { executeRun } from "../execute-run.ts";
 import { prepareRun } from "../prepare-run.ts";
-import { pullReporter } from "../progress.ts";
 import { parseRunArgs } from "../run-options.ts";
 import { renderTable } from "../table.ts";
 
@@ -26,7 +25,9 @@ container planned exactly like 'sandbox run' plans one (your config
 included), which reads /proc/self/status (CapEff, NoNewPrivs, Seccomp),
 tries to write to /, reads its cgroup limits, and checks that a fake secret
 in a throw-away workspace is masked and its .git/hooks and .git/config are
-read-only. Prints one row per protection: active or not, and why.
+read-only. Prints one row per protection: active or not, and why; an
+escape your config allows on purpose (security.allow: [ptrace]) is shown
+as "loosened" (not a failure).
 
 The probe image needs a POSIX sh (any image with a shell does).
 
@@ -98,7 +99,7 @@ export async function doctorCommand(argv: readonly string[], ctx: CommandContext
 
     const { engine, ping } = await ctx.connect(flags.host);
     const info = readEngineInfo(engine);
-    const [body] = await Promise.all([info, ensureImage(engine, plan.image, plan.pull, pullReporter(ctx.stderr, flags.json === true))]);
+    const [body, image] = await Promise.all([info, ensureRunImage(engine, prepared, ctx, flags.json === true)]);
     const engineChecks = evaluatePreflight(body, plan);
     const runc = checkRunc(await readRuntimeFacts(engine, info));
     const runcCheck: Check[] =
@@ -113,7 +114,7 @@ export async function doctorCommand(argv: readonly string[], ctx: CommandContext
       const quiet: Reporter = { info: () => {}, warn: () => {} };
       const stdin = new PassThrough();
       stdin.end();
-      const outcome = await executeRun(engine, prepared, await prepared.guard, { stdin, stdout: out.stream, stderr: err.stream, signals: ctx.signals, reporter: quiet });
+      const outcome = await executeRun(engine, prepared, await prepared.guard, { stdin, stdout: out.stream, stderr: err.stream, signals: ctx.signals, reporter: quiet }, { imageId: image.Id });
       probeChecks = evaluateProbe(parseProbeOutput(out.text()), plan);
       if (outcome.exitCode !== 0) {
         probeChecks.push({ protection: "probe", required: true, ok: false, why: `the probe exited ${outcome.exitCode}: ${oneLine(err.text())}` });
@@ -123,7 +124,7 @@ export async function doctorCommand(argv: readonly string[], ctx: CommandContext
       probeChecks = [{ protection: "probe", required: true, ok: false, why: `the probe container failed: ${oneLine(message)}` }];
     }
 
-    const rows = doctorRows([...engineChecks, ...runcCheck], probeChecks);
+    const rows = [...doctorRows([...engineChecks, ...runcCheck], probeChecks), ...escapeRows(plan, prepared.settings.allow.source)];
     const ok = rows.every((row) => row.status !== "inactive");
     if (flags.json) {
       const view = { ok, image: plan.image, engine: { server: ping.server ?? null, apiVersion: engine.apiVersion ?? null, runtime: body.DefaultRuntime ?? null }, protections: rows };
@@ -148,8 +149,13 @@ export function renderDoctor(rows: readonly DoctorRow[], image: string, server: 
     rows,
   );
   const inactive = rows.filter((r) => r.status === "inactive").length;
-  const tail = inactive === 0 ? "\nevery protection is active\n" : `\n${inactive} protection(s) not active: 'sandbox run' refuses engine-level gaps unless --insecure-allow NAME (docs/guard.md)\n`;
-  return head + table + tail;
+  const loosened = rows.filter((r) => r.status === "loosened").map((r) => r.protection);
+  const note = loosened.length === 0 ? "" : `loosened on purpose by your config (security.allow): ${loosened.join(", ")}\n`;
+  const tail =
+    inactive === 0
+      ? `\nevery protection is active${loosened.length === 0 ? "" : ", except what your config loosens on purpose"}\n`
+      : `\n${inactive} protection(s) not active: 'sandbox run' refuses engine-level gaps unless --insecure-allow NAME (docs/guard.md)\n`;
+  return head + table + tail + note;
 }
 
 function collector(): { stream: Writable; text(): string } {

@@ -1,16 +1,30 @@
+import { detectAgent } from "../../core/agents.ts";
 import { SandboxError, UsageError } from "../../core/errors.ts";
 import { exitCodeForSignal } from "../../core/exit-codes.ts";
+import { buildableAgents, checkVersionPin, DEFAULT_BUILD_BASE, RECIPE_LABELS, type Recipe } from "../../core/recipes.ts";
 import { formatSize } from "../../core/size.ts";
+import type { EngineClient } from "../../engine/client.ts";
 import { loadImages, saveImages, transferClient, type BytesListener } from "../../engine/image-transfer.ts";
+import { inspectImage, type ImageDetails } from "../../engine/images.ts";
+import { baseImage, buildRecipeImage, fullProgress, plannedName, readCertificates, recipeOrThrow } from "../agent-image.ts";
 import { parseCommandLine } from "../args.ts";
 import type { CommandContext } from "../context.ts";
-import { makeReporter, type SignalName, type TerminalOut } from "../../term/io.ts";
+import { readSettings } from "../prepare-run.ts";
+import { pullReporter } from "../progress.ts";
+import { makeReporter, type Reporter, type SignalName, type TerminalOut } from "../../term/io.ts";
 
-export const IMAGE_HELP = `Usage: sandbox image <load|save> [flags] ...
+export const IMAGE_HELP = `Usage: sandbox image <build|load|save> [flags] ...
 
-Move images to and from a host without a registry (air-gapped machines),
-through the engine's API: no docker CLI needed.
+Build agent images from the recipes inside sandbox, and move images to and
+from a host without a registry (air-gapped machines), through the engine's
+API: no docker CLI needed.
 
+  build AGENT...            Build each AGENT's image from sandbox's recipe
+                            (${buildableAgents().join(", ")}),
+                            named sandbox/AGENT:<recipe hash>, and print its
+                            name. An image of the same recipe, base, version
+                            and CAs is not built again. 'sandbox run AGENT'
+                            builds it on first use (docs/agents.md)
   load FILE                 Load the images in FILE (a 'sandbox image save' or
                             'docker save' archive, plain or gzip/xz-compressed;
                             '-' reads standard input) and print their names
@@ -19,43 +33,62 @@ through the engine's API: no docker CLI needed.
                             written beside FILE and renamed
 
 Flags:
-  -q, --quiet               No progress and no informational lines
+      --base IMAGE          build: the base image, with Node.js 22 or newer and
+                            apt-get (default: build.base in your config, else
+                            ${DEFAULT_BUILD_BASE}; pulled when missing)
+      --version V           build: this version of the agent (default: the newest)
+      --ca-cert FILE        build: trust this CA (a PEM file or bundle) for every
+                            download of the build; repeatable (default:
+                            security.ca_certs in your config)
+  -q, --quiet               No progress and no informational lines (build: only
+                            the image names)
   -H, --host ADDR           Engine address (default DOCKER_HOST or /var/run/docker.sock)
   -h, --help                Show this help
 
-Progress (bytes moved) is shown on a terminal only; otherwise sandbox says
-one line when it starts and one when it is done.
+Progress is shown on a terminal; otherwise sandbox says one line when it
+starts and one when it is done (build: the build's output as plain lines).
 
 Examples:
+  sandbox image build claude                           # sandbox/claude:<hash>
+  sandbox image build claude codex --base my/node:22 --ca-cert /etc/ssl/corp.pem
   sandbox image save node:22-bookworm node.tar        # on a connected machine
   sandbox image load node.tar                          # on the air-gapped one
   sandbox image save python:3.12 - | ssh airgapped sandbox image load -
 
-Exit codes: 0 done; 125 bad arguments, missing image or file, engine failure;
-130/143 interrupted (a partial save leaves no file behind).
+Exit codes: 0 done; 125 bad arguments, missing image or file, a failed build,
+engine failure; 130/143 interrupted (a partial save leaves no file behind).
 `;
 
 const IMAGE_OPTIONS = {
+  base: { type: "string" },
+  version: { type: "string" },
+  "ca-cert": { type: "string", multiple: true },
   quiet: { type: "boolean", short: "q" },
   host: { type: "string", short: "H" },
   help: { type: "boolean", short: "h" },
 } as const;
 
-/** `sandbox image load|save`. */
+/** `sandbox image build|load|save`. */
 export async function imageCommand(argv: readonly string[], ctx: CommandContext): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub === undefined || sub === "--help" || sub === "-h" || sub === "help") {
     ctx.stdout.write(IMAGE_HELP);
     return sub === undefined ? 125 : 0;
   }
-  if (sub !== "load" && sub !== "save") {
-    throw new UsageError(`sandbox image: unknown subcommand "${sub}"`, { hint: "Use 'sandbox image load FILE' or 'sandbox image save IMAGE FILE'." });
+  if (sub !== "build" && sub !== "load" && sub !== "save") {
+    throw new UsageError(`sandbox image: unknown subcommand "${sub}"`, { hint: "Use 'sandbox image build AGENT', 'sandbox image load FILE' or 'sandbox image save IMAGE FILE'." });
   }
   const { values: flags, positionals } = parseCommandLine(rest, IMAGE_OPTIONS, "image");
   if (flags.help) {
     ctx.stdout.write(IMAGE_HELP);
     return 0;
   }
+  if (sub !== "build") {
+    for (const name of ["base", "version", "ca-cert"] as const) {
+      if (flags[name] !== undefined) throw new UsageError(`sandbox image ${sub}: --${name} is a flag of 'sandbox image build'`, { hint: `Run 'sandbox image --help' to see the flags.` });
+    }
+  }
+  if (sub === "build") return buildCommand(positionals, flags, ctx);
   if (sub === "load" && positionals.length !== 1) {
     throw new UsageError("sandbox image load: give exactly one archive, e.g. 'sandbox image load image.tar'", { hint: "'-' reads the archive from standard input." });
   }
@@ -139,4 +172,97 @@ function byteProgress(stderr: TerminalOut, quiet: boolean): { update(verb: strin
       drawn = false;
     },
   };
+}
+
+/**
+ * `sandbox image build AGENT...`: each agent's recipe image, built unless an
+ * image of the same recipe, base, version and CAs is there. The names go to
+ * stdout (all that --quiet leaves), everything else to stderr.
+ */
+async function buildCommand(
+  positionals: readonly string[],
+  flags: { base?: string | undefined; version?: string | undefined; "ca-cert"?: string[] | undefined; quiet?: boolean | undefined; host?: string | undefined },
+  ctx: CommandContext,
+): Promise<number> {
+  if (positionals.length === 0) {
+    throw new UsageError("sandbox image build: name the agent(s) to build, e.g. 'sandbox image build claude'", { hint: `Agents with a recipe: ${buildableAgents().join(", ")}.` });
+  }
+  // Aliases as `--agent` takes them (kilo = kilocode); each agent once.
+  const recipes = [...new Set(positionals.map((name) => detectAgent([], name).name))].map(recipeOrThrow);
+  const version = flags.version ?? "";
+  if (flags.version !== undefined) {
+    const bad = checkVersionPin(flags.version);
+    if (bad) throw new UsageError(`sandbox image build: ${bad}`, { hint: "Give the version as the package registry names it, e.g. --version 1.0.3." });
+  }
+  if (flags.base !== undefined && !/^[^\s]+$/.test(flags.base)) throw new UsageError(`sandbox image build: --base "${flags.base}" is not an image name`, { hint: "e.g. --base node:22-bookworm-slim" });
+  const settings = await readSettings(ctx, ctx.cwd);
+  const base = flags.base ?? settings.buildBase.value ?? DEFAULT_BUILD_BASE;
+  const certificates = readCertificates(flags["ca-cert"] ?? settings.caCerts.value, ctx);
+  const quiet = flags.quiet === true;
+  const reporter = makeReporter(ctx.stderr, ctx.env, quiet);
+  const live = ctx.stderr.isTTY === true && !quiet;
+
+  const connected = await ctx.connect(flags.host);
+  const engine = connected.engine;
+  const abort = new AbortController();
+  let caught: SignalName | undefined;
+  const off = (["SIGINT", "SIGTERM", "SIGHUP"] as const).map((signal) =>
+    ctx.signals.on(signal, () => {
+      caught ??= signal;
+      abort.abort(new SandboxError(`interrupted by ${signal}`, { exitCode: exitCodeForSignal(signal) }));
+    }),
+  );
+  const progress = fullProgress(ctx.stderr, live, quiet);
+  try {
+    const baseDetails = await baseImage(engine, recipes[0]?.agent ?? "agent", base, "missing", pullReporter(ctx.stderr, quiet));
+    for (const recipe of recipes) {
+      const name = await buildOne(engine, { recipe, base, baseDetails, version, certificates, reporter, progress, signal: abort.signal });
+      ctx.stdout.write(`${name}\n`);
+    }
+    return 0;
+  } catch (err) {
+    progress.clear();
+    if (caught) {
+      reporter.info(`interrupted by ${caught}; the engine drops the unfinished build`);
+      return exitCodeForSignal(caught);
+    }
+    throw err;
+  } finally {
+    for (const unsubscribe of off) unsubscribe();
+    engine.close();
+  }
+}
+
+async function buildOne(
+  engine: EngineClient,
+  input: {
+    recipe: Recipe;
+    base: string;
+    baseDetails: ImageDetails;
+    version: string;
+    certificates: readonly string[];
+    reporter: Reporter;
+    progress: ReturnType<typeof fullProgress>;
+    signal: AbortSignal;
+  },
+): Promise<string> {
+  const { recipe, reporter } = input;
+  const planned = plannedName(recipe, input.baseDetails.Id, input.version, input.certificates);
+  const present = await inspectImage(engine, planned.name);
+  if (present) {
+    const labels = present.Config?.Labels ?? {};
+    reporter.info(`${planned.name} is up to date (${recipe.title} ${labels[RECIPE_LABELS.agentVersion] ?? "?"}, ${formatSize(present.Size ?? 0)})`);
+    return planned.name;
+  }
+  const what = `${recipe.package}${input.version ? `@${input.version}` : ""}`;
+  reporter.info(`building ${planned.name}: ${recipe.title} (${what}) from ${input.base}${input.certificates.length ? `, trusting ${input.certificates.length} CA certificate(s)` : ""}`);
+  const started = Date.now();
+  const built = await buildRecipeImage(
+    engine,
+    { recipe, base: input.base, baseImage: input.baseDetails, version: input.version, certificates: input.certificates, onEvent: (e) => input.progress.onEvent(e), signal: input.signal },
+    planned,
+  );
+  input.progress.clear();
+  reporter.info(`built ${planned.name}: ${recipe.title} ${built.version}, ${formatSize(built.details.Size ?? 0)}, in ${Math.round((Date.now() - started) / 1000)}s`);
+  return planned.name;
 }

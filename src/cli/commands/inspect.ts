@@ -12,8 +12,9 @@ export const INSPECT_HELP = `Usage: sandbox inspect [flags] <id|name>
 Shows one container sandbox made: its state (status, exit code, OOM kill,
 start, finish, duration), command, image, mounts, and its security posture
 as the engine applied it: capabilities, seccomp profile (with its sha256,
-checked against what sandbox recorded), read-only root, no-new-privileges,
-user, memory/CPU/process limits, network, and the NAMES of the environment
+checked against what sandbox recorded), whether ptrace is allowed (only
+with --allow ptrace), read-only root, no-new-privileges, user,
+memory/CPU/process limits, network, and the NAMES of the environment
 variables sandbox set (never their values).
 
 Containers not made by sandbox are refused (exit 1).

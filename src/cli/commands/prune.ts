@@ -11,12 +11,18 @@ import { parseCommandLine, refuseArguments } from "../args.ts";
 import { confirm } from "../confirm.ts";
 import type { CommandContext } from "../context.ts";
 import { makeReporter } from "../../term/io.ts";
+import { defaultStateDir } from "../../core/persistence.ts";
+import { formatSize } from "../../core/size.ts";
+import { mountedPaths, type StateEntry } from "../../core/state-plan.ts";
+import { canonicalMounts, diskUsage, listAgentState, removeAgentState, resolveWorkspaceArg } from "../agent-state.ts";
 
 export const PRUNE_HELP = `Usage: sandbox prune [flags]
 
 Removes the stopped containers sandbox made (kept with 'sandbox run --keep').
 Only containers labelled io.sandbox.managed=true are ever touched: a
 container of another tool is never removed, whatever its name or labels.
+With --volumes, also the agent state (~/.claude, ~/.codex, ... kept per
+workspace, see 'sandbox ps --state') of workspaces that no longer exist.
 
 Flags:
   -a, --all                 Also stop and remove running sandbox containers
@@ -24,8 +30,12 @@ Flags:
       --older-than DURATION Only what was created at least DURATION ago (e.g. 2h, 7d)
   -f, --force               Do not ask for confirmation
       --dry-run             Remove nothing; list what would be removed
-      --volumes             Also remove sandbox's state volumes that no remaining
-                            container uses
+      --volumes             Also remove sandbox's volumes that no remaining
+                            container uses, and the agent state of workspaces
+                            that no longer exist (asks first on a terminal)
+      --workspace DIR       Only this workspace's containers (and, with --volumes,
+                            its agent state, whether it exists or not); '.' for
+                            the current directory
       --json                Print the result as JSON, for scripts
   -H, --host ADDR           Engine address (default DOCKER_HOST or /var/run/docker.sock)
   -h, --help                Show this help
@@ -34,9 +44,12 @@ Examples:
   sandbox prune --dry-run
   sandbox prune --older-than 7d
   sandbox prune --all --force --volumes
+  sandbox prune --volumes --dry-run
+  sandbox prune --volumes --workspace .
 
 Exit codes: 0 done (or nothing to do); 1 something could not be removed, or
---all was refused or declined; 125 bad flag or engine unreachable.
+--all was refused, or the confirmation declined; 125 bad flag or engine
+unreachable.
 `;
 
 const PRUNE_OPTIONS = {
@@ -45,6 +58,7 @@ const PRUNE_OPTIONS = {
   force: { type: "boolean", short: "f" },
   "dry-run": { type: "boolean" },
   volumes: { type: "boolean" },
+  workspace: { type: "string" },
   json: { type: "boolean" },
   host: { type: "string", short: "H" },
   help: { type: "boolean", short: "h" },
@@ -64,6 +78,8 @@ export async function pruneCommand(argv: readonly string[], ctx: CommandContext)
     if (!parsed.ok) throw new UsageError(`sandbox prune: --older-than ${parsed.error}`, { hint: "e.g. --older-than 24h, or 7d for a week." });
     olderThanMs = parsed.value;
   }
+  if (flags.workspace === "") throw new UsageError("sandbox prune: --workspace needs a directory", { hint: "Use --workspace . for the current directory." });
+  const workspace = flags.workspace === undefined ? undefined : resolveWorkspaceArg(flags.workspace, ctx.cwd);
   const all = flags.all === true;
   const dryRun = flags["dry-run"] === true;
   const askFirst = all && flags.force !== true && !dryRun;
@@ -78,39 +94,82 @@ export async function pruneCommand(argv: readonly string[], ctx: CommandContext)
   const { engine } = await ctx.connect(flags.host);
   const now = Date.now();
   const ours = await listContainers(engine, { all: true, size: true, labels: [MANAGED_FILTER] });
-  const volumeInput = flags.volumes
+  const reporter = makeReporter(ctx.stderr, ctx.env, flags.json === true);
+  const volumes = flags.volumes === true;
+  const stateRoot = defaultStateDir(ctx.env, ctx.homeDir);
+  let state: StateEntry[] | undefined;
+  if (volumes) {
+    const listing = listAgentState(stateRoot, { sizes: false });
+    for (const note of listing.notes) reporter.warn(note);
+    state = listing.entries;
+  }
+  const volumeInput = volumes
     ? {
-        volumes: await listVolumes(engine, { labels: [MANAGED_FILTER] }),
-        // Every container, foreign ones included, only to see which volumes are still mounted.
-        everyContainer: (await listContainers(engine, { all: true })) as ListedContainer[],
+        ...(workspace === undefined ? { volumes: await listVolumes(engine, { labels: [MANAGED_FILTER] }) } : {}),
+        // Every container, foreign ones included, only to see which volumes and state folders are still mounted.
+        everyContainer: canonicalMounts((await listContainers(engine, { all: true })) as ListedContainer[]),
+        state,
       }
     : {};
-  const plan = buildPrunePlan({ containers: ours as ListedContainer[], ...volumeInput }, { all, olderThanMs, now });
+  const plan = buildPrunePlan({ containers: ours as ListedContainer[], ...volumeInput }, { all, olderThanMs, now, workspace });
+  // Measured only for what goes: the size is for the report.
+  for (const target of plan.state.remove) if (target.folder) target.sizeBytes = diskUsage(target.path);
 
-  const reporter = makeReporter(ctx.stderr, ctx.env, flags.json === true);
-  if (!dryRun && askFirst && (plan.containers.length > 0 || plan.volumes.length > 0)) {
-    const running = plan.containers.filter((c) => c.running).length;
-    const volumes = plan.volumes.length > 0 ? ` and ${plan.volumes.length} volume(s)` : "";
-    const stopping = running > 0 ? ` (${running} running: stopped first)` : "";
-    const yes = await confirm(ctx.stdin, ctx.stderr, `Remove ${plan.containers.length} sandbox container(s)${stopping}${volumes}?`);
+  // Agent state (logins, sessions) is asked for on a terminal too; a script removes it as it removes stopped containers.
+  const askState = plan.state.remove.length > 0 && flags.force !== true && ctx.stdin.isTTY === true;
+  if (!dryRun && (askFirst || askState) && (plan.containers.length > 0 || plan.volumes.length > 0 || plan.state.remove.length > 0)) {
+    // Which state folders, by workspace: the count alone does not say whose logins go.
+    for (const s of plan.state.remove) ctx.stderr.write(`  ${s.agent} state of ${s.workspace ?? s.key}${s.why === "gone" ? " (gone)" : ""}\n`);
+    const yes = await confirm(ctx.stdin, ctx.stderr, `Remove ${question(plan)}?`);
     if (!yes) {
       reporter.info("nothing removed");
       return EXIT.GENERAL;
     }
   }
 
-  const report = dryRun ? dryRunReport(plan) : await carryOut(engine, plan, all);
+  const report = dryRun ? dryRunReport(plan) : await carryOut(engine, plan, all, stateRoot);
   ctx.stdout.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : renderPruneReport(report));
   const runningKept = plan.kept.filter((k) => k.reason.includes("--all")).length;
   if (runningKept > 0) reporter.info(`${runningKept} running container(s) left alone; add --all to stop and remove them`);
+  const refused = report.state.filter((s) => s.outcome === "refused").length;
+  if (refused > 0) reporter.warn(`${refused} agent state entr${refused === 1 ? "y is" : "ies are"} not what sandbox makes (e.g. a symlink) and ${refused === 1 ? "was" : "were"} left alone: look at ${refused === 1 ? "it" : "them"} by hand`);
   // Objects that vanished, are in use or turned out not to be ours were rightly left: only errors fail.
-  const failed = [...report.containers, ...report.volumes].some((x) => x.outcome === "failed");
+  const failed = [...report.containers, ...report.volumes, ...report.state].some((x) => x.outcome === "failed");
   return failed ? EXIT.GENERAL : EXIT.OK;
+}
+
+/** "2 sandbox container(s) (1 running: stopped first) and 1 agent state folder(s)" */
+function question(plan: PrunePlan): string {
+  const parts: string[] = [];
+  if (plan.containers.length > 0) {
+    const running = plan.containers.filter((c) => c.running).length;
+    parts.push(`${plan.containers.length} sandbox container(s)${running > 0 ? ` (${running} running: stopped first)` : ""}`);
+  }
+  if (plan.volumes.length > 0) parts.push(`${plan.volumes.length} volume(s)`);
+  if (plan.state.remove.length > 0) {
+    const bytes = plan.state.remove.reduce((sum, s) => sum + s.sizeBytes, 0);
+    parts.push(`${plan.state.remove.length} agent state folder(s) (${formatSize(bytes)})`);
+  }
+  return parts.join(" and ");
+}
+
+/** Refused state entries are reported whatever happens: they need a look by hand. */
+function refusedState(plan: PrunePlan): PruneReport["state"] {
+  return plan.state.refused.map(({ reason, ...s }) => ({ ...s, outcome: "refused" as const, detail: reason }));
 }
 
 function dryRunReport(plan: PrunePlan): PruneReport {
   const containers = plan.containers.map((c) => ({ ...c, outcome: "would remove" as const }));
-  return { dryRun: true, containers, volumes: plan.volumes.map((v) => ({ ...v, outcome: "would remove" as const })), kept: plan.kept, reclaimedBytes: reclaimed(containers) };
+  const state = [...plan.state.remove.map((s) => ({ ...s, outcome: "would remove" as const })), ...refusedState(plan)];
+  return {
+    dryRun: true,
+    containers,
+    volumes: plan.volumes.map((v) => ({ ...v, outcome: "would remove" as const })),
+    state,
+    kept: plan.kept,
+    stateKept: plan.state.kept,
+    reclaimedBytes: reclaimed(containers, state),
+  };
 }
 
 /** A refusal or HTTP error on one object is reported; an engine that went away ends the prune. */
@@ -119,7 +178,7 @@ function failure(err: unknown): string {
   throw err;
 }
 
-async function carryOut(engine: EngineClient, plan: PrunePlan, all: boolean): Promise<PruneReport> {
+async function carryOut(engine: EngineClient, plan: PrunePlan, all: boolean, stateRoot: string): Promise<PruneReport> {
   const containers: PruneReport["containers"] = [];
   for (const target of plan.containers) {
     try {
@@ -160,5 +219,12 @@ async function carryOut(engine: EngineClient, plan: PrunePlan, all: boolean): Pr
       volumes.push({ ...target, outcome: "failed", detail: failure(err) });
     }
   }
-  return { dryRun: false, containers, volumes, kept: plan.kept, reclaimedBytes: reclaimed(containers) };
+  const state: PruneReport["state"] = [];
+  if (plan.state.remove.length > 0) {
+    // Listed again now: a run may have started on one of these since.
+    const mounted = mountedPaths(canonicalMounts((await listContainers(engine, { all: true })) as ListedContainer[]), new Set());
+    for (const target of plan.state.remove) state.push(removeAgentState(stateRoot, target, mounted));
+  }
+  state.push(...refusedState(plan));
+  return { dryRun: false, containers, volumes, state, kept: plan.kept, stateKept: plan.state.kept, reclaimedBytes: reclaimed(containers, state) };
 }

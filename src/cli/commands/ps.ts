@@ -7,14 +7,27 @@ import { displayImageName } from "../../engine/dialect.ts";
 import { parseCommandLine, refuseArguments } from "../args.ts";
 import type { CommandContext } from "../context.ts";
 import { renderTable, type Column } from "../table.ts";
+import { defaultStateDir } from "../../core/persistence.ts";
+import { formatSize } from "../../core/size.ts";
+import type { StateEntry } from "../../core/state-plan.ts";
+import { makeReporter } from "../../term/io.ts";
+import { listAgentState } from "../agent-state.ts";
 
 export const PS_HELP = `Usage: sandbox ps [flags]
 
 Lists the containers sandbox made (those labelled io.sandbox.managed=true):
 running ones by default. Containers of other tools are never shown.
 
+With --state, lists the agent state sandbox keeps instead (~/.claude,
+~/.codex, ... per agent and per workspace, under
+\$XDG_STATE_HOME/sandbox/agents, by default ~/.local/state/sandbox/agents):
+which workspace each belongs to ("(gone)" when it no longer exists), its
+size and when it was last used. 'sandbox prune --volumes' removes the gone
+ones. No engine is needed.
+
 Flags:
   -a, --all          Also list stopped containers (kept with 'sandbox run --keep')
+      --state        List agent state folders instead of containers
       --json         Print a JSON array of objects, for scripts
   -H, --host ADDR    Engine address (default DOCKER_HOST or /var/run/docker.sock)
   -h, --help         Show this help
@@ -23,10 +36,13 @@ Examples:
   sandbox ps
   sandbox ps --all
   sandbox ps --all --json | jq -r '.[] | select(.state == "exited") | .name'
+  sandbox ps --state
+  sandbox ps --state --json | jq -r '.[] | select(.workspaceExists == false) | .path'
 `;
 
 const PS_OPTIONS = {
   all: { type: "boolean", short: "a" },
+  state: { type: "boolean" },
   json: { type: "boolean" },
   host: { type: "string", short: "H" },
   help: { type: "boolean", short: "h" },
@@ -104,6 +120,7 @@ export async function psCommand(argv: readonly string[], ctx: CommandContext): P
     return 0;
   }
   refuseArguments(positionals, "ps", "To see one container, use 'sandbox inspect <id|name>'.");
+  if (flags.state) return psState(ctx, flags.json === true);
   const { engine } = await ctx.connect(flags.host);
   const list = await listContainers(engine, { all: flags.all === true, labels: [MANAGED_FILTER] });
   const flavor = engineFlavor(engine.server);
@@ -112,5 +129,66 @@ export async function psCommand(argv: readonly string[], ctx: CommandContext): P
     Date.now(),
   );
   ctx.stdout.write(flags.json ? `${JSON.stringify(entries, null, 2)}\n` : renderPs(entries, ctx.homeDir));
+  return 0;
+}
+
+/** One row of `sandbox ps --state`, also the object printed by --json. */
+export interface StateRow {
+  agent: string;
+  key: string;
+  /** The workspace recorded beside the folder; null when the marker is missing or unreadable. */
+  workspace: string | null;
+  /** False once the workspace is gone (prune --volumes removes it then); null when unknown. */
+  workspaceExists: boolean | null;
+  path: string;
+  /** `directory`, or `symlink`/`other`: not something sandbox made (never followed, never removed). */
+  kind: "directory" | "symlink" | "other";
+  sizeBytes: number | null;
+  /** The later of the folder's and its marker's mtime (the marker is rewritten by every run), ISO time. */
+  lastUsed: string | null;
+  lastUsedAgeSeconds: number | null;
+}
+
+/** Folders only (a marker left without its folder is prune's business), by agent, then workspace. */
+export function stateRows(entries: readonly StateEntry[], now: number): StateRow[] {
+  const rows: StateRow[] = [];
+  for (const e of entries) {
+    if (e.kind === "missing") continue;
+    rows.push({
+      agent: e.agent,
+      key: e.key,
+      workspace: e.workspace,
+      workspaceExists: e.workspaceExists,
+      path: e.path,
+      kind: e.kind,
+      sizeBytes: e.sizeBytes,
+      lastUsed: e.lastUsedMs === null ? null : new Date(e.lastUsedMs).toISOString(),
+      lastUsedAgeSeconds: e.lastUsedMs === null ? null : Math.max(0, Math.floor((now - e.lastUsedMs) / 1000)),
+    });
+  }
+  return rows.sort((a, b) => a.agent.localeCompare(b.agent) || (a.workspace ?? "\uffff").localeCompare(b.workspace ?? "\uffff") || a.key.localeCompare(b.key));
+}
+
+export function renderStateRows(rows: readonly StateRow[], homeDir: string): string {
+  const columns: Column<StateRow>[] = [
+    { header: "AGENT", value: (r) => r.agent },
+    {
+      header: "WORKSPACE",
+      value: (r) => (r.workspace === null ? "(unknown)" : `${shortenHome(r.workspace, homeDir)}${r.workspaceExists === false ? " (gone)" : ""}`),
+    },
+    { header: "SIZE", value: (r) => (r.sizeBytes === null ? "-" : formatSize(r.sizeBytes)) },
+    { header: "LAST USED", value: (r) => (r.lastUsedAgeSeconds === null ? "-" : `${formatAge(r.lastUsedAgeSeconds * 1000)} ago`) },
+    { header: "PATH", value: (r) => `${shortenHome(r.path, homeDir)}${r.kind === "symlink" ? " (symlink: not followed)" : r.kind === "other" ? " (not a directory)" : ""}` },
+  ];
+  return renderTable(columns, rows);
+}
+
+/** `sandbox ps --state`: the agent state folders on this machine; no engine involved. */
+function psState(ctx: CommandContext, json: boolean): number {
+  const listing = listAgentState(defaultStateDir(ctx.env, ctx.homeDir), { sizes: true });
+  const reporter = makeReporter(ctx.stderr, ctx.env, false);
+  for (const note of listing.notes) reporter.warn(note);
+  const rows = stateRows(listing.entries, Date.now());
+  ctx.stdout.write(json ? `${JSON.stringify(rows, null, 2)}\n` : renderStateRows(rows, ctx.homeDir));
   return 0;
 }

@@ -1,17 +1,20 @@
-import { mkdirSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
 import { finalBody, type RunFacts } from "../../core/container-body.ts";
 import { LABELS } from "../../core/labels.ts";
 import { enforcePreflight, evaluatePreflight } from "../../core/preflight.ts";
 import { redactBody, type RunPlan } from "../../core/plan.ts";
-import { ensureImage } from "../../engine/ensure-image.ts";
+import { identityFor } from "../../core/identity.ts";
+import { inspectImage } from "../../engine/images.ts";
 import { readEngineInfo, warnAboutEngine } from "../../engine/info.ts";
 import { makeReporter } from "../../term/io.ts";
 import { EMPTY_DIR_PLACEHOLDER, EMPTY_FILE_PLACEHOLDER, type PreparedGuard } from "../../workspace/guard.ts";
 import type { EffectiveSettings } from "../../config/settings.ts";
 import type { CommandContext } from "../context.ts";
+import { ensureRunImage } from "../agent-image.ts";
 import { engineFacts, executeRun } from "../execute-run.ts";
 import { prepareRun, terminalFacts, type PreparedRun } from "../prepare-run.ts";
-import { pullReporter } from "../progress.ts";
+import { knownIdentity } from "../run-identity.ts";
 import { RUN_HELP } from "../run-help.ts";
 import { parseRunArgs } from "../run-options.ts";
 
@@ -47,6 +50,16 @@ export async function runCommand(argv: readonly string[], ctx: CommandContext): 
   for (const warning of plan.warnings) reporter.warn(warning);
 
   for (const dir of prepared.hostDirs) mkdirSync(dir, { recursive: true, mode: 0o700 });
+  for (const file of prepared.hostFiles) {
+    mkdirSync(dirname(file.path), { recursive: true, mode: 0o700 });
+    // Readable by the container's user, which need not be the caller (--user). A seed
+    // goes into a folder the agent writes: "wx" neither replaces nor follows what is there.
+    try {
+      writeFileSync(file.path, file.text, { mode: 0o644, ...(file.ifAbsent ? { flag: "wx" } : {}) });
+    } catch (err) {
+      if (!file.ifAbsent || (err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+    }
+  }
   const { engine, ping, info: prefetched } = await (connecting ?? ctx.connect(args.host));
   // Refuse rather than run unfiltered where the proxy could not sit on the container's network.
   if (plan.egress) (await import("../../egress/gateway.ts")).assertEgressEngine(engine.address, ctx.platform, ping.osType);
@@ -61,8 +74,9 @@ export async function runCommand(argv: readonly string[], ctx: CommandContext): 
     for (const warning of checked.warnings) reporter.warn(warning);
   });
   cleared.catch(() => {});
-  const [guard] = await Promise.all([prepared.guard, ensureImage(engine, plan.image, plan.pull, pullReporter(ctx.stderr, args.quiet === true))]);
+  const [guard, image] = await Promise.all([prepared.guard, ensureRunImage(engine, prepared, ctx, args.quiet === true)]);
   for (const warning of guard.warnings) reporter.warn(warning);
+  for (const note of guard.notes) reporter.info(note);
   if (plan.egress) await cleared;
   const outcome = await executeRun(
     engine,
@@ -79,13 +93,16 @@ export async function runCommand(argv: readonly string[], ctx: CommandContext): 
       signals: ctx.signals,
       reporter,
     },
-    { startGate: cleared },
+    { startGate: cleared, imageId: image.Id },
   );
   return outcome.exitCode;
 }
 
 /** How long --dry-run waits for the engine's /_ping before assuming a local Docker engine. */
 const DRY_RUN_PING_MS = 3000;
+
+/** Before an image's first run its accounts are unknown; --dry-run shows these stand-ins. */
+const ASSUMED_IDENTITY = { passwdFile: "<sandbox: the image's /etc/passwd with the run's user>", groupFile: "<sandbox: the image's /etc/group with the run's group>", user: "<the run user's name>" };
 
 /** The egress proxy's address is known only once its network exists; --dry-run shows this stand-in. */
 export const ASSUMED_PROXY = { host: "<egress gateway>", port: 3128 };
@@ -110,6 +127,14 @@ async function dryRunFacts(ctx: CommandContext, host: string | undefined, prepar
     const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error("no answer")), DRY_RUN_PING_MS).unref());
     const { engine } = await Promise.race([ctx.connect(host), timeout]);
     facts = engineFacts(engine, prepared.plan, prepared.stateDir, made);
+    if (facts.engineLocal) {
+      const image = await inspectImage(engine, prepared.plan.image).catch(() => undefined);
+      facts.identity = image ? knownIdentity(image.Id, prepared.plan.create.User, prepared.stateDir) : undefined;
+      if (!facts.identity && identityFor(prepared.plan.create.User, undefined, undefined)) {
+        facts.identity = ASSUMED_IDENTITY;
+        assumed.identity = "the image's /etc/passwd and /etc/group are read on its first run (a container that is never started) and the run's user added; the user's name is the image's for that uid, else sandbox";
+      }
+    }
   } catch (err) {
     facts = { flavor: "docker", engineLocal: true, ...made };
     assumed.engine = `a local Docker engine (the engine did not answer: ${(err as Error).message.split("\n")[0]})`;

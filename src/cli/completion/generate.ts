@@ -37,7 +37,7 @@ export interface CompletionSpec {
 export const SUBCOMMANDS: Readonly<Record<string, readonly string[]>> = {
   config: ["show", "path", "init", "validate"],
   cache: ["path", "size", "clean"],
-  image: ["load", "save"],
+  image: ["build", "load", "save"],
   completion: ["bash", "zsh", "fish"],
 };
 

@@ -1,0 +1,41 @@
+import type { MountSpec } from "./engine-api.ts";
+
+/**
+ * Corporate CAs in a run (`--ca-cert FILE`, `security.ca_certs`): networks
+ * with a TLS-intercepting proxy break every package manager inside unless its
+ * CA is trusted. The run gets one bundle, mounted read-only, and the
+ * variables the common clients read point at it. Variables such as
+ * SSL_CERT_FILE replace a client's whole trust store, so the bundle starts
+ * with this machine's own system bundle: public sites stay trusted.
+ */
+
+export const CA_BUNDLE_TARGET = "/etc/sandbox/ca-bundle.pem";
+
+/** Node (extra CAs, added to its own), OpenSSL-based tools, Python requests, git, pip, curl. */
+export const CA_ENV_NAMES = ["NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "GIT_SSL_CAINFO", "PIP_CERT", "CURL_CA_BUNDLE"] as const;
+
+const PEM = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
+
+/** The certificates of PEM texts, each once, in order; an error names a file without one. */
+export function caBundleText(files: ReadonlyArray<{ path: string; text: string }>): { text: string } | { error: string } {
+  const seen = new Set<string>();
+  const out: string[] = [];
+  for (const file of files) {
+    const certs = file.text.match(PEM) ?? [];
+    if (certs.length === 0) return { error: `${file.path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)` };
+    for (const cert of certs) {
+      const key = cert.replace(/\s+/g, "");
+      if (seen.has(key)) continue;
+      seen.add(key);
+      out.push(cert);
+    }
+  }
+  return { text: `${out.join("\n")}\n` };
+}
+
+export function caBundleRun(hostPath: string): { mount: MountSpec; env: Record<string, string> } {
+  return {
+    mount: { Type: "bind", Source: hostPath, Target: CA_BUNDLE_TARGET, ReadOnly: true },
+    env: Object.fromEntries(CA_ENV_NAMES.map((name) => [name, CA_BUNDLE_TARGET])),
+  };
+}
