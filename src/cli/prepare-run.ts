@@ -67,7 +67,10 @@ export async function prepareRun(args: RunArgs, ctx: CommandContext, terminal: T
     persistState: settings.persistState.value && settings.agents.value[agent.name]?.persist_state !== false,
     workspace,
     workspaceKey: workspaceKey(workspace, (text) => createHash("sha256").update(text).digest("hex")),
-    forwarded: [...(settings.agents.value[agent.name]?.env ?? []), ...settings.env.value.map((f) => f.name)].filter((name) => ctx.env[name] !== undefined),
+    forwarded: [
+      ...(settings.agents.value[agent.name]?.env ?? []).filter((name) => ctx.env[name] !== undefined),
+      ...settings.env.value.filter((f) => !f.fromHost || ctx.env[f.name] !== undefined).map((f) => f.name),
+    ],
   });
   const ca = caBundle(settings.caCerts.value, ctx.homeDir, stateDir);
   if (ca) {
