@@ -8,6 +8,7 @@
  * until `ensureRunImage` settles it here, in the step that talks to the
  * engine anyway. docs/agents.md explains the choice.
  */
+import { collectCertificates } from "../core/ca-bundle.ts";
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { EngineError, ImageNotFoundError, UsageError } from "../core/errors.ts";
@@ -16,7 +17,6 @@ import type { PullPolicy } from "../core/plan.ts";
 import {
   buildFailureHint,
   buildFailureMessage,
-  collectCertificates,
   DEFAULT_BUILD_BASE,
   isRecipeTag,
   missingBaseMessage,

@@ -14,23 +14,38 @@ export const CA_BUNDLE_TARGET = "/etc/sandbox/ca-bundle.pem";
 /** Node (extra CAs, added to its own), OpenSSL-based tools, Python requests, git, pip, curl. */
 export const CA_ENV_NAMES = ["NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "GIT_SSL_CAINFO", "PIP_CERT", "CURL_CA_BUNDLE"] as const;
 
-const PEM = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
+const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
 
-/** The certificates of PEM texts, each once, in order; an error names a file without one. */
-export function caBundleText(files: ReadonlyArray<{ path: string; text: string }>): { text: string } | { error: string } {
+/**
+ * The certificates in a PEM file, one block each, line endings made "\n".
+ * A bundle (the host's whole trust store) gives many: update-ca-certificates
+ * reads one certificate per .crt file, so each becomes its own file.
+ */
+export function splitCertificates(text: string): string[] {
+  return (text.replace(/\r\n?/g, "\n").match(PEM_CERT) ?? []).map((cert) => `${cert.trim()}\n`);
+}
+
+/** All files' certificates, each once, in order; an error names a file without one. */
+export function collectCertificates(files: ReadonlyArray<{ path: string; text: string }>): { certificates: string[] } | { error: string } {
   const seen = new Set<string>();
-  const out: string[] = [];
+  const certificates: string[] = [];
   for (const file of files) {
-    const certs = file.text.match(PEM) ?? [];
-    if (certs.length === 0) return { error: `${file.path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)` };
+    const certs = splitCertificates(file.text);
+    if (certs.length === 0) return { error: `${file.path} holds no PEM certificate (a -----BEGIN CERTIFICATE----- block)` };
     for (const cert of certs) {
       const key = cert.replace(/\s+/g, "");
       if (seen.has(key)) continue;
       seen.add(key);
-      out.push(cert);
+      certificates.push(cert);
     }
   }
-  return { text: `${out.join("\n")}\n` };
+  return { certificates };
+}
+
+/** The run's bundle: the files' certificates, each once, in order. */
+export function caBundleText(files: ReadonlyArray<{ path: string; text: string }>): { text: string } | { error: string } {
+  const collected = collectCertificates(files);
+  return "error" in collected ? collected : { text: collected.certificates.join("") };
 }
 
 export function caBundleRun(hostPath: string): { mount: MountSpec; env: Record<string, string> } {

@@ -360,33 +360,6 @@ export function installedVersion(text: string | undefined): string {
 
 // --- CA files --------------------------------------------------------------------
 
-const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
-
-/**
- * The certificates in a PEM file, one block each, line endings made "\n".
- * A bundle (the host's whole trust store) gives many: update-ca-certificates
- * reads one certificate per .crt file, so each becomes its own file.
- */
-export function splitCertificates(text: string): string[] {
-  return (text.replace(/\r\n?/g, "\n").match(PEM_CERT) ?? []).map((cert) => `${cert.trim()}\n`);
-}
-
-/** All files' certificates, each once, in order; an error names a file without one. */
-export function collectCertificates(files: ReadonlyArray<{ path: string; text: string }>): { certificates: string[] } | { error: string } {
-  const seen = new Set<string>();
-  const certificates: string[] = [];
-  for (const file of files) {
-    const certs = splitCertificates(file.text);
-    if (certs.length === 0) return { error: `${file.path} holds no PEM certificate (a -----BEGIN CERTIFICATE----- block)` };
-    for (const cert of certs) {
-      const key = cert.replace(/\s+/g, "");
-      if (seen.has(key)) continue;
-      seen.add(key);
-      certificates.push(cert);
-    }
-  }
-  return { certificates };
-}
 
 /** The build context besides the Dockerfile: `ca/sandbox-N.crt`. */
 export function certificateFiles(certificates: readonly string[]): Array<{ path: string; text: string }> {

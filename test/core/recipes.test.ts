@@ -1,3 +1,4 @@
+import { collectCertificates, splitCertificates } from "../../src/core/ca-bundle.ts";
 import { describe, expect, test } from "bun:test";
 import { AGENTS, detectAgent } from "../../src/core/agents.ts";
 import { chooseImage } from "../../src/core/image-choice.ts";
@@ -7,7 +8,6 @@ import {
   buildFailureMessage,
   certificateFiles,
   checkVersionPin,
-  collectCertificates,
   DEFAULT_BUILD_BASE,
   describeStep,
   installedVersion,
@@ -23,7 +23,6 @@ import {
   recipeTextHash,
   shortImageName,
   shortReason,
-  splitCertificates,
   unsupportedFor,
   VERSION_FILE,
 } from "../../src/core/recipes.ts";
