@@ -50,19 +50,25 @@ const SOURCE = {
 type GoArch = "amd64" | "arm64";
 const ARCHES: Record<GoArch, string> = { amd64: "SCMP_ARCH_X86_64", arm64: "SCMP_ARCH_AARCH64" };
 
-interface Cond {
+/** One argument condition. */
+export interface Cond {
   index: number;
   op: string;
   value: number;
   valueTwo: number;
 }
 
-interface ArchFacts {
+/** What Docker's default allows on one architecture, with no added capabilities. */
+export interface ArchFacts {
   architecture: string;
   subArchitectures: string[];
+  /** Allowed whatever the arguments. */
   allow: string[];
+  /** Allowed when one of the alternatives holds (each one entry's conditions). */
   allowIf: Record<string, Cond[][]>;
+  /** minKernel -> allowed only on that kernel or newer. */
   allowFromKernel: Record<string, string[]>;
+  /** Refusing rules. */
   refuse: Record<string, { action: string; errnoRet?: number }[]>;
 }
 

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { SecurityError, UsageError } from "../../src/core/errors.ts";
 import { buildRunPlan, type RunSettings } from "../../src/core/plan.ts";
-import { testSettings } from "../helpers/run-settings.ts";
+import { DOCKER, plan, settings } from "../helpers/preflight-fixtures.ts";
 import {
   enforcePreflight,
   evaluatePreflight,
@@ -11,35 +11,6 @@ import {
   type Check,
   type EngineInfo,
 } from "../../src/core/preflight.ts";
-
-const settings = (over: Partial<RunSettings> = {}): RunSettings => testSettings({ timeoutMs: 60_000, network: "none", ...over });
-
-const plan = (over: Partial<RunSettings> = {}) =>
-  buildRunPlan(["true"], settings({ tty: false, interactive: false, ...over }), {
-    workspace: "/w",
-    uid: 1000,
-    gid: 1000,
-    env: {},
-    stdinIsTTY: false,
-    stdoutIsTTY: false,
-    version: "0",
-    now: new Date(0),
-    randomId: "00000000",
-  });
-
-/** Docker 20.10 on Debian 12, as the test engine answers GET /info. */
-const DOCKER: EngineInfo = {
-  SecurityOptions: ["name=seccomp,profile=default"],
-  MemoryLimit: true,
-  SwapLimit: true,
-  PidsLimit: true,
-  CpuCfsQuota: true,
-  CpuCfsPeriod: true,
-  KernelVersion: "6.1.0-18-amd64",
-  OSType: "linux",
-  DefaultRuntime: "runc",
-  CgroupVersion: "2",
-};
 
 const verdict = (checks: Check[], name: string) => checks.find((c) => c.protection === name);
 

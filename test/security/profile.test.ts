@@ -49,31 +49,11 @@ import {
   type SeccompProfile,
   type SeccompSyscall,
 } from "../../src/security/seccomp.ts";
+// The facts' shapes are the generator's (types only: importing them runs nothing).
+import type { ArchFacts, Cond as FactCond } from "../../scripts/docker-seccomp-facts.ts";
 
 const FACTS_PATH = path.resolve(import.meta.dir, "../fixtures/docker-default-seccomp-facts.json");
 const OURS_PATH = path.resolve(import.meta.dir, "../../src/security/seccomp-profile.json");
-
-/** One argument condition, as scripts/docker-seccomp-facts.ts writes it. */
-interface FactCond {
-  index: number;
-  op: string;
-  value: number;
-  valueTwo: number;
-}
-
-/** What Docker's default allows on one architecture, with no added capabilities. */
-interface ArchFacts {
-  architecture: string;
-  subArchitectures: string[];
-  /** Allowed whatever the arguments. */
-  allow: string[];
-  /** Allowed when one of the alternatives holds (each one entry's conditions). */
-  allowIf: Record<string, FactCond[][]>;
-  /** minKernel -> allowed only on that kernel or newer. */
-  allowFromKernel: Record<string, string[]>;
-  /** Refusing rules. */
-  refuse: Record<string, { action: string; errnoRet?: number }[]>;
-}
 
 interface DockerFacts {
   source: { repository: string; path: string; commit: string; license: string };
