@@ -23,6 +23,18 @@ const signals: SignalSource = {
 // in dependencies are for us to handle, not for users to read.
 process.noDeprecation = true;
 
+/**
+ * How to start this program again, for the run's watchdog (cli/watchdog.ts):
+ * the compiled binary is process.execPath itself (its script lives in Bun's
+ * embedded file system); from source it is the runtime plus this file.
+ */
+function selfArgv(): string[] {
+  const script = process.argv[1];
+  if (script === undefined || /^(\/\$bunfs\/|[A-Za-z]:[\\/]~BUN[\\/])/.test(script)) return [process.execPath];
+  if (process.versions.deno) return [process.execPath, "run", "-A", "--no-prompt", script];
+  return [process.execPath, ...process.execArgv, script];
+}
+
 const env = { ...process.env };
 const ctx: CommandContext = {
   // Read on first use: setting up process.stdin costs ~3 ms of start-up, and a
@@ -40,6 +52,18 @@ const ctx: CommandContext = {
   gid: typeof process.getgid === "function" ? process.getgid() : undefined,
   platform: process.platform,
   signals,
+  self: {
+    argv: selfArgv(),
+    pid: process.pid,
+    alive: (pid) => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch (err) {
+        return (err as NodeJS.ErrnoException).code === "EPERM";
+      }
+    },
+  },
   openStdinStream: () => createReadStream("", { fd: 0, autoClose: false }),
   readStdin: (buffer) =>
     new Promise((resolve, reject) => read(0, buffer, 0, buffer.length, null, (err, n) => (err ? reject(err) : resolve(n)))),

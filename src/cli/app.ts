@@ -41,6 +41,8 @@ async function dispatch(argv: readonly string[], ctx: CommandContext): Promise<n
     ctx.stdout.write(`sandbox ${VERSION}\n`);
     return 0;
   }
+  // The run's watchdog (cli/watchdog.ts): started by `run`, hidden from help and completion.
+  if (name === "__watchdog") return (await import("./commands/watchdog.ts")).watchdogCommand(rest, ctx);
   const handler = COMMANDS[name];
   if (!handler) {
     throw new UsageError(`unknown command "${name}"`, { hint: `Commands: ${Object.keys(COMMANDS).join(", ")}. Did you mean 'sandbox run ${name}'?` });

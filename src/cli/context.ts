@@ -28,7 +28,22 @@ export interface CommandContext {
   openStdinStream(): Readable;
   /** One read of standard input into `buffer` (0 at end of input): the allocation-free path for piping (engine/stdin-pump.ts). */
   readStdin?(buffer: Uint8Array): Promise<number>;
+  /**
+   * This program as a process: how to start it again (the compiled binary
+   * itself, or the runtime plus src/main.ts), its pid, and whether a pid is
+   * alive. For the run's watchdog (cli/watchdog.ts) and for `prune` telling a
+   * live run's temp folder from a stale one. Absent in contexts tests build.
+   */
+  self?: SelfProcess;
   /** Connect to the engine chosen by flags/env (lazily: --dry-run never connects). */
   connect(hostFlag?: string, options?: ConnectOptions): Promise<Connected>;
 }
 
+
+export interface SelfProcess {
+  /** The argv prefix that starts this program: `[binary]`, or `[runtime, ...flags, script]`. */
+  argv: readonly string[];
+  pid: number;
+  /** Whether a process with this pid exists (one of another user's counts). */
+  alive(pid: number): boolean;
+}

@@ -6,7 +6,10 @@ import type { EngineClient } from "../engine/client.ts";
 import { writeSeccompFile } from "../engine/dialect.ts";
 import { runSession, type SessionHooks, type SessionIo, type SessionOutcome } from "../engine/session.ts";
 import { withStandIns, type PreparedGuard } from "../workspace/guard.ts";
+import { readWorkspaceFile } from "../workspace/read-file.ts";
+import { withRunGuard } from "../workspace/run-guard.ts";
 import { runIdentity } from "./run-identity.ts";
+import type { WatchdogHandle, WatchdogLaunch } from "./watchdog.ts";
 import type { PreparedRun } from "./prepare-run.ts";
 
 /**
@@ -21,7 +24,7 @@ export async function executeRun(
   prepared: Pick<PreparedRun, "plan" | "stateDir">,
   guard: PreparedGuard,
   io: SessionIo,
-  options: { startGate?: Promise<unknown>; imageId?: string | undefined } = {},
+  options: { startGate?: Promise<unknown>; imageId?: string | undefined; watchdog?: WatchdogLaunch | undefined } = {},
 ): Promise<SessionOutcome> {
   const { plan } = prepared;
   // An engine elsewhere cannot mount files of this machine: the user keeps the image's accounts there.
@@ -37,17 +40,23 @@ export async function executeRun(
   // Egress and copy mode load their code on use: most runs need neither, and start faster without.
   const egress = plan.egress ? await (await import("../egress/gateway.ts")).openEgress(engine, plan.egress) : undefined;
   let containerId: string | undefined;
+  const watchdog = new RunWatchdog(engine, plan, egress, options.watchdog, io.reporter);
   try {
-    return await withStandIns(guard.mounts, async (guardMounts) => {
+    return await withStandIns(guard.mounts, async (guardMounts, standIns) => {
       const facts = engineFacts(engine, plan, prepared.stateDir, { guardMounts, proxy: egress?.proxy, identity });
       if (facts.seccompPath) writeSeccompFile(facts.seccompPath, inlineSeccomp(plan.create) as string);
       const final = finalBody(plan, facts);
       const hooks: SessionHooks = {
         created: (id) => void (containerId = id),
+        started: (id) => watchdog.start(id, { standIns, keep: plan.keep || final.workspaceMode === "copy" }),
         ...(final.workspaceMode === "copy" ? await copyHooks(engine, plan, final, io) : {}),
       };
-      return runSession(engine, { plan, body: final.body }, io, { ...(options.startGate ? { startGate: options.startGate } : {}), hooks });
-    });
+      // Missing protected paths made and removed, new repositories put aside after (workspace/run-guard.ts).
+      const guarded = { mode: final.workspaceMode, readOnly: plan.workspaceReadOnly };
+      return withRunGuard(plan.workspace, guard, guarded, (line) => io.reporter.warn(line), () =>
+        runSession(engine, { plan, body: final.body }, io, { ...(options.startGate ? { startGate: options.startGate } : {}), hooks }),
+      );
+    }, undefined, options.watchdog?.self.pid);
   } finally {
     if (egress) {
       const closed = await egress.close(containerId);
@@ -56,6 +65,8 @@ export async function executeRun(
       for (const line of details) io.stderr.write(`${line}\n`);
       for (const problem of closed.problems) io.reporter.warn(problem);
     }
+    // Last: everything above is undone, so the watchdog may go.
+    await watchdog.finish();
   }
 }
 
@@ -80,8 +91,10 @@ export function engineFacts(
 }
 
 async function copyHooks(engine: EngineClient, plan: RunPlan, final: FinalRun, io: SessionIo): Promise<SessionHooks> {
-  const { copyModeHooks } = await import("../engine/workspace-copy.ts");
+  const { copyModeHooks, IGNORE_FILE_NAME } = await import("../engine/workspace-copy.ts");
   return copyModeHooks(engine, {
+    // A regular file only, never through a link (workspace/read-file.ts).
+    ignoreText: readWorkspaceFile(`${plan.workspace}/${IGNORE_FILE_NAME}`),
     workspace: plan.workspace,
     body: final.body,
     excluded: final.copyExcluded,
@@ -89,4 +102,54 @@ async function copyHooks(engine: EngineClient, plan: RunPlan, final: FinalRun, i
     name: plan.name,
     reporter: io.reporter,
   });
+}
+
+/**
+ * The run's watchdog (cli/watchdog.ts), started when the container has
+ * started: on the next turn of the event loop, so the session's own requests
+ * (the wait, the process count) go out first, and its code is loaded then,
+ * off the start-up path. `finish` tells it the run is over.
+ */
+class RunWatchdog {
+  private launched: Promise<WatchdogHandle | undefined> | undefined;
+  private over = false;
+
+  constructor(
+    private readonly engine: EngineClient,
+    private readonly plan: RunPlan,
+    private readonly egress: { networkId: string } | undefined,
+    private readonly launch: WatchdogLaunch | undefined,
+    private readonly reporter: SessionIo["reporter"],
+  ) {}
+
+  start(id: string, made: { standIns: string | undefined; keep: boolean }): void {
+    const { launch, plan } = this;
+    if (!launch || this.launched) return;
+    // sandbox's own timer starts a moment later: the watchdog's deadline is never the earlier one.
+    const deadline = Date.now() + plan.timeoutMs;
+    const network = this.egress && plan.egress ? { id: this.egress.networkId, name: plan.egress.network } : undefined;
+    this.launched = new Promise<void>((resolve) => setImmediate(resolve))
+      .then(() => (this.over ? undefined : import("./watchdog.ts")))
+      .then((module) =>
+        module?.startWatchdog(
+          launch,
+          {
+            engine: this.engine.connection(),
+            container: { id, name: plan.name },
+            deadline,
+            graceSeconds: plan.stopGraceSeconds,
+            keep: made.keep,
+            ...(network ? { network } : {}),
+            ...(made.standIns ? { standIns: { path: made.standIns, uid: launch.uid } } : {}),
+          },
+          (message) => this.reporter.warn(message),
+        ),
+      )
+      .catch(() => undefined);
+  }
+
+  async finish(): Promise<void> {
+    this.over = true;
+    await (await this.launched)?.finish();
+  }
 }

@@ -11,6 +11,7 @@ Commands:
   inspect    Show one sandbox container's state and security posture
   prune      Remove stopped sandbox containers
   config     Show, check or create the configuration
+  trust      Trust this workspace's .sandbox.yml (shows what it would do; --list, --revoke)
   cache      Show the size of, or clean, the opt-in package cache (run --cache)
   version    Show sandbox's version and the engine it talks to
   doctor     Check that every protection is in force on this engine (live probe)

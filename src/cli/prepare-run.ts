@@ -1,9 +1,11 @@
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync, readFileSync, realpathSync, statSync } from "node:fs";
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { loadConfigFiles, effectiveSettings, type LoadedConfig } from "../config/load.ts";
 import { withFlags } from "../config/resolve.ts";
 import { runSettings } from "../config/run-settings.ts";
+import { WORKSPACE_FILE_NAME } from "../config/schema.ts";
+import { ignoredWorkspaceNote } from "../config/trust.ts";
 import { SETTINGS, type EffectiveSettings } from "../config/settings.ts";
 import { agentCommand, detectAgent, type AgentProfile } from "../core/agents.ts";
 import { caBundleRun, caBundleText } from "../core/ca-bundle.ts";
@@ -14,6 +16,8 @@ import { VERSION } from "../core/version.ts";
 import { defaultSeccompProfile, defaultSeccompText, loadSeccompProfileFile, profileText, withEscapes } from "../security/seccomp.ts";
 import { terminalSize } from "../term/resize.ts";
 import { prepareGuard, type PreparedGuard } from "../workspace/guard.ts";
+import { readWorkspaceFile } from "../workspace/read-file.ts";
+import { workspaceTrust } from "./trust-store.ts";
 import type { CommandContext } from "./context.ts";
 import { checkAuditPath, checkWorkspacePlace } from "./host-paths.ts";
 import type { RunArgs } from "./run-options.ts";
@@ -55,7 +59,8 @@ export async function prepareRun(args: RunArgs, ctx: CommandContext, terminal: T
   const workspace = resolveWorkspace(args.workspace ?? ctx.cwd, ctx.cwd);
   // `/`, $HOME, /etc, /run, ... are refused as workspaces unless allowed on purpose (docs/guard.md).
   const placeWarning = checkWorkspacePlace(workspace, ctx.env, ctx.homeDir, args.allowDangerousWorkspace === true);
-  const settings = await readSettings(ctx, workspace, { ...args, ...(args.audit !== undefined ? { audit: resolve(ctx.cwd, args.audit) } : {}) });
+  const read = await readRunSettings(ctx, workspace, { ...args, ...(args.audit !== undefined ? { audit: resolve(ctx.cwd, args.audit) } : {}) });
+  const settings = read.settings;
   const agent = detectAgent(args.command, settings.agent.value ?? ctx.env.SANDBOX_AGENT);
   const seccomp = loadSeccomp(settings.seccomp.value, ctx.homeDir, settings.allow.value);
   const stateDir = defaultStateDir(ctx.env, ctx.homeDir);
@@ -87,6 +92,8 @@ export async function prepareRun(args: RunArgs, ctx: CommandContext, terminal: T
     protect: settings.protect.value,
     noMask: settings.noMask.value,
     readOnlyWorkspace: run.settings.readOnlyWorkspace,
+    // The host's own git config (system, global) can set core.hooksPath (workspace/git.ts).
+    git: { env: ctx.env, home: ctx.homeDir },
   });
   guard.catch(() => {});
   const plan = buildRunPlan(agentCommand(agent, args.command), run.settings, {
@@ -103,14 +110,21 @@ export async function prepareRun(args: RunArgs, ctx: CommandContext, terminal: T
   });
   // The audit file is the host's: never a link, never where the command can write (docs/egress.md).
   checkAuditPath(plan);
-  const notes = placeWarning ? [placeWarning, ...run.notes] : run.notes;
+  const notes = [...(placeWarning ? [placeWarning] : []), ...read.notes, ...run.notes];
   return { settings, agent, plan, notes, guard, hostDirs: persistence.hostDirs, hostFiles: persistence.hostFiles, stateDir };
 }
 
 /** Defaults < user config < `.sandbox.yml` < flags, each with its source (also what `cache` and `config show` read). */
 export async function readSettings(ctx: CommandContext, workspace: string, flags: Partial<RunArgs> = {}): Promise<EffectiveSettings> {
+  return (await readRunSettings(ctx, workspace, flags)).settings;
+}
+
+/** readSettings, with the line saying an untrusted `.sandbox.yml` was ignored (config/trust.ts). */
+export async function readRunSettings(ctx: CommandContext, workspace: string, flags: Partial<RunArgs> = {}): Promise<{ settings: EffectiveSettings; notes: string[] }> {
   const { command: _command, ...values } = { command: [], ...flags };
-  return withFlags(SETTINGS, effectiveSettings(await readConfig(ctx, workspace)), values) as EffectiveSettings;
+  const loaded = await readConfig(ctx, workspace, { trustWorkspaceConfig: flags.trustWorkspaceConfig === true });
+  const notes = loaded.ignoredWorkspace ? [ignoredWorkspaceNote(loaded.ignoredWorkspace, workspace)] : [];
+  return { settings: withFlags(SETTINGS, effectiveSettings(loaded), values) as EffectiveSettings, notes };
 }
 
 /** This machine's own trust store, first in a run's CA bundle (core/ca-bundle.ts). */
@@ -148,12 +162,20 @@ export function resolveWorkspace(path: string, cwd: string): string {
   return real;
 }
 
-export function readConfig(ctx: CommandContext, workspace: string): Promise<LoadedConfig> {
+/**
+ * The config files for a workspace. `.sandbox.yml` is read only if it is a
+ * regular file (workspace/read-file.ts) and obeyed only when the user trusted
+ * its content (cli/trust-store.ts) or passed --trust-workspace-config.
+ */
+export function readConfig(ctx: CommandContext, workspace: string, options: { trustWorkspaceConfig?: boolean } = {}): Promise<LoadedConfig> {
+  const workspaceFile = join(workspace, WORKSPACE_FILE_NAME);
   return loadConfigFiles({
     env: ctx.env,
     homeDir: ctx.homeDir,
     workspace,
+    trust: workspaceTrust(ctx.env, ctx.homeDir, workspace, options.trustWorkspaceConfig === true),
     readFile: (path) => {
+      if (path === workspaceFile) return readWorkspaceFile(path);
       try {
         return readFileSync(path, "utf8");
       } catch (err) {

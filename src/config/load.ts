@@ -1,7 +1,10 @@
+import { createHash } from "node:crypto";
 import { isAbsolute, join } from "node:path";
 import * as v from "valibot";
-import { ConfigError } from "../core/errors.ts";
+import { ConfigError, SandboxError } from "../core/errors.ts";
+import { obeyed, type TrustState } from "../core/trust.ts";
 import { fileError, formatIssues } from "./errors.ts";
+import { summarizeWorkspaceFile, type IgnoredWorkspaceFile } from "./trust.ts";
 import {
   type GlobalConfig,
   GlobalConfigSchema,
@@ -26,7 +29,9 @@ export type { EffectiveSettings, Setting, Settings } from "./settings.ts";
  * the legacy `~/.sandbox/config.yaml` of the original Go tool, key by key.
  *
  * Workspace file: `<workspace>/.sandbox.yml`, validated against the narrower
- * schema because it comes with the repository, not from the user.
+ * schema because it comes with the repository, not from the user, and
+ * obeyed only when the user trusted its content (`trust`, core/trust.ts);
+ * otherwise it is left out and described in `ignoredWorkspace`.
  */
 
 export interface LoadInput {
@@ -38,6 +43,12 @@ export interface LoadInput {
   readonly readFile: (path: string) => string | undefined;
   /** YAML text -> data (config/yaml.ts), passed in so that loading it can wait for a file to parse. */
   readonly parseYaml: (text: string, file: string, hint?: string) => unknown;
+  /**
+   * Whether the user trusted `.sandbox.yml` with this content (the sha256 of
+   * its text) for this workspace: cli/trust-store.ts. Absent: untrusted, so
+   * a caller that does not ask never obeys a repository's file.
+   */
+  readonly trust?: (sha256: string) => TrustState;
 }
 
 export interface LoadedConfig {
@@ -47,8 +58,13 @@ export interface LoadedConfig {
   readonly globalPath?: string;
   /** ~/.sandbox/config.yaml, when it was read. */
   readonly legacyPath?: string;
+  /** `.sandbox.yml`, only when it is obeyed (trusted, or trusted for this command). */
   readonly workspaceFile?: WorkspaceFile;
   readonly workspacePath?: string;
+  /** When a `.sandbox.yml` exists: whether the user trusted it, and the sha256 of its text. */
+  readonly workspaceTrust?: { readonly state: TrustState; readonly sha256: string; readonly path: string };
+  /** `.sandbox.yml` present but not obeyed, with what it would set (config/trust.ts). */
+  readonly ignoredWorkspace?: IgnoredWorkspaceFile;
   /**
    * Global config key path (e.g. `security.memory`, `images.python`) -> the
    * file that set it, or "default" for built-in settings no file set. The
@@ -76,6 +92,8 @@ function read(input: LoadInput, path: string): string | undefined {
   try {
     return input.readFile(path);
   } catch (error) {
+    // The reader's own errors (a link, FIFO or device as .sandbox.yml refused: workspace/read-file.ts) say what and why.
+    if (error instanceof SandboxError) throw error;
     const reason = error instanceof Error ? error.message : String(error);
     throw new ConfigError(`cannot read ${path}: ${reason}`, { hint: "check the file's permissions, or remove it" });
   }
@@ -166,8 +184,16 @@ export function loadConfig(input: LoadInput): LoadedConfig {
 
   const workspacePath = join(input.workspace, WORKSPACE_FILE_NAME);
   const workspaceText = read(input, workspacePath);
-  const workspaceFile =
-    workspaceText === undefined ? undefined : validate(input, WorkspaceFileSchema, workspaceText, workspacePath, WORKSPACE_HINT);
+  let workspaceFile: WorkspaceFile | undefined;
+  let workspaceTrust: LoadedConfig["workspaceTrust"];
+  let ignoredWorkspace: IgnoredWorkspaceFile | undefined;
+  if (workspaceText !== undefined) {
+    const sha256 = createHash("sha256").update(workspaceText, "utf8").digest("hex");
+    const state = input.trust?.(sha256) ?? "untrusted";
+    workspaceTrust = { state, sha256, path: workspacePath };
+    if (obeyed(state)) workspaceFile = validate(input, WorkspaceFileSchema, workspaceText, workspacePath, WORKSPACE_HINT);
+    else ignoredWorkspace = describeIgnored(input, workspaceText, workspacePath, sha256, state as IgnoredWorkspaceFile["state"]);
+  }
 
   return {
     global,
@@ -175,7 +201,22 @@ export function loadConfig(input: LoadInput): LoadedConfig {
     ...(globalPath === undefined ? {} : { globalPath }),
     ...(legacyPath === undefined ? {} : { legacyPath }),
     ...(workspaceFile === undefined ? {} : { workspaceFile, workspacePath }),
+    ...(workspaceTrust === undefined ? {} : { workspaceTrust }),
+    ...(ignoredWorkspace === undefined ? {} : { ignoredWorkspace }),
   };
+}
+
+/** An untrusted file is not obeyed, nor does it fail the run: it is described (what it would set, whether it is valid). */
+function describeIgnored(input: LoadInput, text: string, path: string, sha256: string, state: IgnoredWorkspaceFile["state"]): IgnoredWorkspaceFile {
+  let data: unknown;
+  try {
+    data = dropEmpty(input.parseYaml(text, path, WORKSPACE_HINT));
+  } catch {
+    return { path, sha256, state, wouldSet: "nothing usable", invalid: "it is not valid YAML" };
+  }
+  const result = v.safeParse(WorkspaceFileSchema, data);
+  const invalid = result.success ? undefined : formatIssues(result.issues)[0];
+  return { path, sha256, state, wouldSet: summarizeWorkspaceFile(data), ...(invalid === undefined ? {} : { invalid }) };
 }
 
 /** Every file loadConfig may read, in the order it reads them. */

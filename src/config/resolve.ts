@@ -37,14 +37,26 @@ function sourceOf(sources: Readonly<Record<string, string>>, key: string): Sourc
   return sources[key] ?? Object.entries(sources).find(([path]) => path.startsWith(`${key}.`))?.[1] ?? "config";
 }
 
+/** The networks a repository may choose by itself: no network, or the engine's default one. */
+export const WORKSPACE_NETWORKS: readonly string[] = ["none", "bridge"];
+
 /**
  * A workspace file may tighten the network to "none" but never loosen what
- * the user chose: with `network: none` or an egress allow-list in the user's
- * config, another network from the repository is ignored (with a note)
- * rather than failing, so `--network` on the command line can still allow it.
+ * the user chose, and it may name no network but "none" and "bridge" (the
+ * one the user chose aside): `host` shares the host's network and a named
+ * one may reach what the user keeps apart. Anything else from the
+ * repository is ignored (with a note) rather than failing, so `--network`
+ * on the command line (or the user's config) can still allow it.
  */
 function workspaceNetwork(wanted: string, current: Setting<string>, egress: Setting<readonly string[]>, path: string): Setting<string> {
   if (wanted === "none" || wanted === current.value) return { value: wanted, source: path };
+  if (!WORKSPACE_NETWORKS.includes(wanted)) {
+    const what = wanted === "host" ? "the host's own network" : "a named network";
+    return {
+      ...current,
+      note: `ignored network "${wanted}" from ${path}: a repository may choose only none or bridge, and "${wanted}" is ${what}; pass --network ${wanted} (or set ${SETTING_KEYS.network} in your config) to allow it`,
+    };
+  }
   const restriction =
     current.value === "none"
       ? `${SETTING_KEYS.network}: none (${current.source})`
@@ -56,6 +68,17 @@ function workspaceNetwork(wanted: string, current: Setting<string>, egress: Sett
     ...current,
     note: `ignored network "${wanted}" from ${path}: it would loosen ${restriction}; pass --network ${wanted} to allow it`,
   };
+}
+
+/**
+ * A repository's timeout can only shorten the run: the shorter of the
+ * user's (or the default) and the repository's wins; a longer one is
+ * ignored with a note, so a flag can still allow it.
+ */
+function workspaceTimeout(wanted: number, current: Setting<number>, path: string, show: (ms: number) => string): Setting<number> {
+  if (wanted <= current.value) return { value: wanted, source: path };
+  const mine = `${SETTING_KEYS.timeoutMs} ${show(current.value)} (${current.source})`;
+  return { ...current, note: `ignored timeout ${show(wanted)} from ${path}: a repository can only shorten ${mine}; pass --timeout ${show(wanted)} to allow it` };
 }
 
 /** defaults < user config < workspace file, each value with its source. */
@@ -78,7 +101,9 @@ export function mergeLayers<Table extends DeclarationTable>(table: Table, global
     merged[name] =
       name === "network"
         ? workspaceNetwork(value as string, merged.network as Setting<string>, merged.egress as Setting<readonly string[]>, workspace.path)
-        : { value, source: workspace.path };
+        : name === "timeoutMs"
+          ? workspaceTimeout(value as number, merged.timeoutMs as Setting<number>, workspace.path, (declaration.show as ((ms: number) => string) | undefined) ?? String)
+          : { value, source: workspace.path };
   }
   return merged as Resolved<Table>;
 }

@@ -21,7 +21,7 @@ export interface RunInput {
   seccomp: SeccompChoice;
   env: Readonly<Record<string, string | undefined>>;
   /** Package cache and agent state (core/persistence.ts). */
-  persistence?: { mounts: MountSpec[]; env: Record<string, string> };
+  persistence?: { mounts: MountSpec[]; env: Record<string, string>; stateTarget?: string };
 }
 
 export function runSettings(input: RunInput): { settings: RunSettings; notes: string[] } {
@@ -41,6 +41,7 @@ export function runSettings(input: RunInput): { settings: RunSettings; notes: st
   // Agent secrets are forwarded only when the user's own config opts in.
   const configEnv: EnvFlag[] = (agentConfig?.env ?? []).map((name) => ({ name, fromHost: true }) as const);
   const notes = settingNotes(eff);
+  if (choice.note) notes.push(choice.note);
   const egress = egressSettings(eff, agent, input.env);
   if (egress.note) notes.push(egress.note);
 
@@ -59,6 +60,7 @@ export function runSettings(input: RunInput): { settings: RunSettings; notes: st
     workspaceTarget: values.workspacePath,
     extraMounts: persistence.mounts,
     setup: [...values.setup],
+    agentStateTarget: persistence.stateTarget,
     egress: egress.settings,
   };
   return { settings, notes };

@@ -1,7 +1,7 @@
 import * as v from "valibot";
 import { agentNames } from "../core/agents.ts";
 import { normalizeCap } from "../core/capabilities.ts";
-import { formatDuration, parseDuration } from "../core/duration.ts";
+import { formatDuration, parseDuration, timeoutProblem } from "../core/duration.ts";
 import { parseEnvFlag, type EnvFlag } from "../core/env-filter.ts";
 import { ConfigError } from "../core/errors.ts";
 import type { PullPolicy, WorkspaceMode } from "../core/plan.ts";
@@ -18,7 +18,9 @@ import * as val from "./values.ts";
  * the config schemas, `config show` and resolution all read this table.
  *
  * Precedence is flags > workspace file > user config > defaults, with the
- * exceptions resolve.ts names (a repository cannot loosen the network).
+ * exceptions resolve.ts names (a repository cannot loosen the network nor
+ * lengthen the timeout), and `.sandbox.yml` counts only once the user
+ * trusted its content (`sandbox trust`, config/trust.ts).
  * Values are normalised: durations in milliseconds, sizes in bytes,
  * capability names without the `CAP_` prefix.
  */
@@ -111,8 +113,9 @@ export const SETTINGS = {
   }),
   timeoutMs: setting<number>({
     default: 30 * 60_000,
-    config: { key: "container.timeout", schema: val.duration, transform: toMs },
-    workspace: { key: "timeout", schema: val.duration, transform: toMs },
+    config: { key: "container.timeout", schema: val.timeout, transform: toMs },
+    // A repository's timeout can only shorten the user's (resolve.ts).
+    workspace: { key: "timeout", schema: val.timeout, transform: toMs },
     flag: {
       long: "timeout",
       arg: "DURATION",
@@ -122,6 +125,8 @@ export const SETTINGS = {
         const parsed = parseDuration(last(texts));
         if (!parsed.ok) throw new Error(`--timeout ${parsed.error}.`);
         if (parsed.value <= 0) throw new Error("--timeout must be longer than zero.");
+        const tooLong = timeoutProblem(parsed.value);
+        if (tooLong) throw new Error(`--timeout ${last(texts)} ${tooLong}.`);
         return parsed.value;
       },
     },
@@ -196,6 +201,15 @@ export const SETTINGS = {
       long: "allow-dangerous-workspace",
       group: "Workspace",
       help: "Use /, your home folder, /etc, /run, /var/run or $XDG_RUNTIME_DIR\nas the workspace (refused otherwise; warns; docs/guard.md)",
+    },
+  }),
+  trustWorkspaceConfig: setting<boolean>({
+    default: false,
+    // A flag only: a file cannot vouch for itself, and a config key trusting every repository would undo the consent.
+    flag: {
+      long: "trust-workspace-config",
+      group: "Workspace",
+      help: "Obey the workspace's .sandbox.yml for this run although you have not\ntrusted it with 'sandbox trust' (docs/config.md)",
     },
   }),
   noMask: setting<boolean>({
@@ -487,7 +501,7 @@ export const DEFAULT_SOURCE = "default";
 /** The user-config key path of each setting that has one, for messages. */
 export const SETTING_KEYS = Object.fromEntries(
   Object.entries(SETTINGS as DeclarationTable).flatMap(([name, d]) => (d.config ? [[name, d.config.key]] : [])),
-) as Readonly<Record<string, string>> & { readonly network: string; readonly egress: string };
+) as Readonly<Record<string, string>> & { readonly network: string; readonly egress: string; readonly timeoutMs: string };
 
 export function defaultsOf<Table extends DeclarationTable>(table: Table): ValuesOf<Table> {
   const out: Record<string, unknown> = {};

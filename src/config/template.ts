@@ -1,5 +1,5 @@
 /** The file `sandbox config init` writes: every key, commented, with its default. */
-export const CONFIG_TEMPLATE = `# sandbox configuration. Precedence: flags > .sandbox.yml > this file > defaults.
+export const CONFIG_TEMPLATE = `# sandbox configuration. Precedence: flags > .sandbox.yml (once trusted: sandbox trust) > this file > defaults.
 # Every key is optional; uncomment what you want to change.
 
 # images:                     # image per agent/command name (exact, then longest prefix)

@@ -1,5 +1,5 @@
 import * as v from "valibot";
-import { DURATION_EXPECTED, parseDuration } from "../core/duration.ts";
+import { DURATION_EXPECTED, MAX_TIMEOUT_MS, MAX_TIMEOUT_TEXT, parseDuration } from "../core/duration.ts";
 import { parseSize, SIZE_EXPECTED } from "../core/size.ts";
 import { describeValue, expected } from "./errors.ts";
 
@@ -41,6 +41,23 @@ export const duration = v.custom<string | number>((input) => {
   const parsed = parseDuration(input);
   return parsed.ok && parsed.value > 0 && Number.isSafeInteger(parsed.value);
 }, expected(DURATION_EXPECTED));
+
+/** A duration as milliseconds, or undefined when it is not one (`duration` reports that). */
+function durationMs(input: unknown): number | undefined {
+  if (typeof input === "number") return Number.isFinite(input) ? input * 1000 : undefined;
+  if (typeof input !== "string") return undefined;
+  const parsed = parseDuration(input);
+  return parsed.ok ? parsed.value : undefined;
+}
+
+/** A run's timeout: a duration no longer than a timer can wait (core/duration.ts MAX_TIMEOUT_MS). */
+export const timeout = v.pipe(
+  duration,
+  v.check(
+    (input) => (durationMs(input) ?? 0) <= MAX_TIMEOUT_MS,
+    (issue) => `expected a timeout of at most ${MAX_TIMEOUT_TEXT} (a longer one overflows the timer and would end the run at once), got ${describeValue(issue.input)}`,
+  ),
+);
 
 export const cpus = v.custom<number>(
   (input) => typeof input === "number" && Number.isFinite(input) && input > 0,
@@ -182,10 +199,14 @@ export const workspaceEnv = v.pipe(
   v.record(envName, envValue),
 );
 
+/**
+ * Any network name is accepted as written; a repository's choice counts only
+ * when it is "none" or "bridge" (resolve.ts ignores any other, `host`
+ * included, with a note naming the flag that allows it).
+ */
 export const workspaceNetwork = v.custom<string>(
-  (input) => typeof input === "string" && input !== "host" && input.length <= 256 && NETWORK.test(input),
+  (input) => typeof input === "string" && input.length <= 256 && NETWORK.test(input),
   (issue) => {
-    if (issue.input === "host") return `"host" shares the host's network; only ${OWN_CONFIG} or --network host can choose it`;
     if (isPlainObject(issue.input) || Array.isArray(issue.input)) {
       return `expected "bridge", "none" or a network name, got ${describeValue(issue.input)}; egress rules can only be set in ${OWN_CONFIG} or with flags`;
     }

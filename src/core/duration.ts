@@ -9,6 +9,21 @@ export type Parsed<T> = { ok: true; value: T } | { ok: false; error: string };
 
 export const DURATION_EXPECTED = "a duration such as 90s, 30m, 1h30m or 500ms";
 
+/**
+ * The longest timeout sandbox can keep: a timer (setTimeout) longer than
+ * 2^31-1 ms (about 596h31m) overflows and fires at once, which would end the
+ * run immediately with exit 124. Longer timeouts are refused wherever they
+ * are given (flag, config, .sandbox.yml).
+ */
+export const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+export const MAX_TIMEOUT_TEXT = "596h";
+
+/** Why a timeout of `ms` cannot be kept, or undefined when it can. */
+export function timeoutProblem(ms: number): string | undefined {
+  if (ms <= MAX_TIMEOUT_MS) return undefined;
+  return `is longer than ${MAX_TIMEOUT_TEXT}, the longest a timer can wait (2^31-1 ms): a longer one would overflow and end the run at once`;
+}
+
 export function parseDuration(input: string): Parsed<number> {
   const text = input.trim();
   if (/^\d+(\.\d+)?$/.test(text)) return { ok: true, value: Math.round(Number(text) * 1000) };

@@ -5,15 +5,21 @@ import { recipeAgentOf } from "./recipes.ts";
  * Which image a run uses, and why. The first rule that yields an image wins:
  *
  *   1. `--image` flag
- *   2. `image` in the workspace's .sandbox.yml
- *   3. `agents.<agent>.image` in the config
- *   4. `images.<name>` exact match, on the command word first (more specific:
+ *   2. `agents.<agent>.image` in the config
+ *   3. `images.<name>` exact match, on the command word first (more specific:
  *      `python3` over `python`), then on the detected agent name
+ *   4. `image` in the workspace's .sandbox.yml
  *   5. the longest `images` key that is a prefix of the command or agent name
  *      (`py` matches `python3`)
  *   6. `images.default`
  *   7. the agent profile's built-in image (for an agent: the image of sandbox's
  *      recipe, a placeholder named once the engine is reached, cli/agent-image.ts)
+ *
+ * An image the user pinned for this agent or command (2, 3) outranks the
+ * repository's: a cloned repository must not swap the image the user chose
+ * to run an agent with its keys in. The repository's then gives way with a
+ * note. It still outranks the user's broader choices (5, 6), which are
+ * defaults rather than pins.
  *
  * `rule` is shown by `--dry-run`, so a surprising image can be traced back
  * to the setting that chose it.
@@ -36,6 +42,8 @@ export interface ImageChoiceInput {
 export interface ImageChoice {
   readonly image: string;
   readonly rule: string;
+  /** Set when the repository's image gave way to the user's pin (printed as a warning). */
+  readonly note?: string;
 }
 
 const DEFAULT_KEY = "default";
@@ -70,8 +78,11 @@ function longestPrefix(
 export function chooseImage(input: ImageChoiceInput): ImageChoice {
   const { flag, images = {}, agent, command, workspaceImage, agentImage } = input;
   if (present(flag)) return { image: flag, rule: "--image flag" };
-  if (present(workspaceImage)) return { image: workspaceImage, rule: "image in .sandbox.yml" };
-  if (present(agentImage)) return { image: agentImage, rule: `agents.${agent.name}.image` };
+  const pinned = (choice: ImageChoice): ImageChoice =>
+    present(workspaceImage) && workspaceImage !== choice.image
+      ? { ...choice, note: `ignored image ${workspaceImage} from .sandbox.yml: you pinned ${choice.image} (${choice.rule}); pass --image ${workspaceImage} to use it` }
+      : choice;
+  if (present(agentImage)) return pinned({ image: agentImage, rule: `agents.${agent.name}.image` });
 
   const candidates = [
     { word: command, label: `"${command}"` },
@@ -80,8 +91,9 @@ export function chooseImage(input: ImageChoiceInput): ImageChoice {
 
   for (const candidate of candidates) {
     const image = lookup(images, candidate.word);
-    if (image !== undefined) return { image, rule: `images.${candidate.word} (exact match on ${candidate.label})` };
+    if (image !== undefined) return pinned({ image, rule: `images.${candidate.word} (exact match on ${candidate.label})` });
   }
+  if (present(workspaceImage)) return { image: workspaceImage, rule: "image in .sandbox.yml" };
   const prefix = longestPrefix(images, candidates);
   if (prefix) return { image: prefix.image, rule: `images.${prefix.key} (prefix of ${prefix.label})` };
 

@@ -47,6 +47,8 @@ export interface Persistence {
    * folder (`ifAbsent`: never over, nor through, what is there).
    */
   hostFiles: Array<{ path: string; text: string; ifAbsent?: boolean }>;
+  /** Where the agent's state is mounted inside, when it is (kept from setup steps: core/plan.ts). */
+  stateTarget?: string;
 }
 
 export function defaultCacheDir(env: Record<string, string | undefined>, homeDir: string): string {
@@ -93,6 +95,7 @@ export function planPersistence(input: {
     const source = agentStateDir(input.stateRoot, input.agent.name, input.workspaceKey);
     const target = `${CONTAINER_HOME}/${input.agent.stateDir}`;
     out.mounts.push({ Type: "bind", Source: source, Target: target, ReadOnly: false });
+    out.stateTarget = target;
     out.hostDirs.push(source);
     out.hostFiles.push({ path: `${source}.workspace`, text: `${input.workspace}\n` });
     const seed = input.agent.seed;

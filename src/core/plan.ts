@@ -56,6 +56,8 @@ export interface RunSettings {
   extraMounts: MountSpec[];
   /** Shell steps from `.sandbox.yml`, run before the command. */
   setup: string[];
+  /** Where the agent's persisted state is mounted (core/persistence.ts), when it is: kept from setup steps. */
+  agentStateTarget?: string | undefined;
   /** Set when the run goes through the egress proxy (--egress / network.egress); `network` is then ignored. */
   egress?: EgressSettings | undefined;
   /** Force a TTY on or off; undefined: when stdin and stdout are terminals. */
@@ -147,9 +149,20 @@ export interface RunPlan {
   /** In copy mode: the container's changes are not copied back. */
   workspaceReadOnly: boolean;
   egress?: EgressPlan | undefined;
+  /**
+   * Setup steps that run first, in a container of their own (setupApart):
+   * present when the run hands the command something of the user's that
+   * the repository's steps must not see.
+   */
+  setup?: SetupPlan | undefined;
 }
 
-
+export interface SetupPlan {
+  /** The setup container: same image, workspace, network and limits; no forwarded variables, no agent state. */
+  plan: RunPlan;
+  /** What the steps do not get: variable names, and the agent state's mount point. */
+  withheld: { env: string[]; state: string | undefined };
+}
 
 export const CONTAINER_HOME = "/home/sandbox";
 export const MIB = 1024 * 1024;
@@ -172,6 +185,8 @@ export function defaultUser(uid: number | undefined, gid: number | undefined): s
 }
 
 export function buildRunPlan(command: string[], settings: RunSettings, host: HostFacts): RunPlan {
+  const apart = setupApart(command, settings, host);
+  if (apart) return { ...buildRunPlan(command, apart.command, host), setup: { plan: setupPlanOf(buildRunPlan([], apart.setup, host)), withheld: apart.withheld } };
   const warnings: string[] = [];
   const tty = settings.tty ?? (host.stdinIsTTY && host.stdoutIsTTY);
   // Forward stdin when it carries data (a pipe or file) or the user asked;
@@ -368,9 +383,55 @@ function resolveEnv(settings: RunSettings, host: HostFacts, warnings: string[]):
 }
 
 /**
+ * Setup steps come with the repository: they must not see what the user
+ * hands the command, i.e. variables given on purpose (`--env NAME` or
+ * `--env K=V`, `agents.<name>.env`, `env.allow` beyond the built-in list)
+ * and the agent's persisted state (login tokens, sessions). When the run
+ * has any of these, the steps run first in a container of their own with
+ * neither (same image, workspace, network, limits and guard), and the
+ * command then starts in a fresh one without steps. Otherwise they stay in
+ * the command's container, before it (commandWithSetup). docs/config.md.
+ */
+function setupApart(
+  command: string[],
+  settings: RunSettings,
+  host: HostFacts,
+): { command: RunSettings; setup: RunSettings; withheld: SetupPlan["withheld"] } | undefined {
+  if (settings.setup.length === 0) return undefined;
+  const bare: RunSettings = { ...settings, envFlags: [], envAllow: [] };
+  const kept = new Set(resolveEnv(bare, host, []).forwardedNames);
+  const env = resolveEnv(settings, host, []).forwardedNames.filter((name) => !kept.has(name));
+  const state = settings.agentStateTarget;
+  if (env.length === 0 && state === undefined) return undefined;
+  const name = settings.name ?? containerName(command, host.randomId);
+  return {
+    command: { ...settings, name, setup: [] },
+    setup: {
+      ...bare,
+      name: `${name}-setup`,
+      entrypoint: undefined,
+      extraMounts: settings.extraMounts.filter((m) => m.Target !== state),
+      agentStateTarget: undefined,
+      tty: false,
+      interactive: false,
+      keep: false,
+      remove: true,
+    },
+    withheld: { env, state },
+  };
+}
+
+/** The setup container's plan: labelled as such (it runs no command of the user's). */
+function setupPlanOf(plan: RunPlan): RunPlan {
+  return { ...plan, command: ["sandbox-setup"], create: { ...plan.create, Labels: { ...plan.create.Labels, [LABELS.command]: JSON.stringify(["sandbox-setup"]) } } };
+}
+
+/**
  * Setup steps from `.sandbox.yml` run in the same container before the
- * command: each is echoed, the first failure ends the run with its code, and
- * then the command replaces the shell so its exit code is the run's.
+ * command (unless setupApart moved them to a container of their own): each
+ * is echoed, the first failure ends the run with its code, and then the
+ * command replaces the shell so its exit code is the run's (with no
+ * command, `exec` does nothing and the steps' container exits 0).
  */
 function commandWithSetup(command: string[], settings: RunSettings): { cmd: string[]; entrypoint: string[] | undefined } {
   if (settings.setup.length === 0) return { cmd: command, entrypoint: settings.entrypoint };

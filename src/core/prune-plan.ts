@@ -9,6 +9,7 @@
  */
 import { createdAt, formatAge } from "./age.ts";
 import { isManaged, LABELS } from "./labels.ts";
+import { printable } from "./printable.ts";
 import { formatSize } from "./size.ts";
 import { mountedPaths, planState, type StateEntry, type StateKept, type StatePlan, type StateTarget } from "./state-plan.ts";
 
@@ -23,6 +24,31 @@ export interface ListedContainer {
   Labels: Record<string, string> | null;
   SizeRw?: number;
   Mounts?: Array<{ Type?: string; Name?: string; Source?: string }> | null;
+  /** The networks it is attached to (Podman names the network in NetworkID). */
+  NetworkSettings?: { Networks?: Record<string, { NetworkID?: string } | null> | null } | null;
+  HostConfig?: { NetworkMode?: string } | null;
+}
+
+/** The fields of a GET /networks entry that pruning reads. */
+export interface ListedNetwork {
+  Id: string;
+  Name: string;
+  Created?: string;
+  Labels?: Record<string, string> | null;
+  /** Attached containers: Docker fills this in on inspect only, Podman in lists too. */
+  Containers?: Record<string, unknown> | null;
+}
+
+/** One `sandbox-mask-*` folder in the temp folder (workspace/stand-ins.ts), as listed. */
+export interface ListedTempFolder {
+  path: string;
+  /** The pid of the sandbox that made it; null when its name carries none (an older sandbox). */
+  owner: number | null;
+  /** Whether that process still exists; undefined when it cannot be told. */
+  ownerAlive: boolean | undefined;
+  modifiedMs: number;
+  /** Exactly what sandbox makes, and the caller's: nothing else is ever removed. */
+  ours: boolean;
 }
 
 /** The fields of a GET /volumes entry that pruning reads. */
@@ -59,6 +85,20 @@ export interface VolumeTarget {
   createdMs: number | undefined;
 }
 
+export interface NetworkTarget {
+  id: string;
+  shortId: string;
+  name: string;
+  createdMs: number | undefined;
+}
+
+export interface TempFolderTarget {
+  path: string;
+  modifiedMs: number;
+  /** `owner gone`: the sandbox that made it no longer runs; `old`: made by an older sandbox that did not name itself, over a day ago. */
+  why: "owner gone" | "old";
+}
+
 export interface Skipped {
   id: string;
   name: string;
@@ -72,6 +112,12 @@ export interface PrunePlan {
   kept: Skipped[];
   /** Agent state folders (only when given the listing, i.e. with --volumes). */
   state: StatePlan;
+  /** sandbox's own networks (the per-run egress networks) that no container uses. */
+  networks: NetworkTarget[];
+  networksKept: Skipped[];
+  /** Stand-in folders that outlived their run. */
+  tempFolders: TempFolderTarget[];
+  tempFoldersKept: Array<{ path: string; reason: string }>;
 }
 
 /** States in which a container holds no process: removed without --all. */
@@ -160,12 +206,108 @@ export function planVolumes(
 }
 
 /**
- * `everyContainer` (the engine's full list) tells which volumes and state
- * folders stay mounted; `state` is the listing of `<stateRoot>/agents/`.
- * Volumes belong to no workspace: with --workspace they are left alone.
+ * Our networks (the per-run egress networks, docs/egress.md) that no
+ * container would still use once `removing` is gone. `everyContainer` must be
+ * the engine's full list. A network younger than CREATED_GRACE_MS with no
+ * container yet most likely belongs to a run that is starting (the network
+ * is made before its container): kept unless --all. With --workspace, only
+ * networks labelled with that workspace.
+ */
+export function planNetworks(
+  networks: readonly ListedNetwork[],
+  everyContainer: readonly ListedContainer[],
+  removing: ReadonlySet<string>,
+  opts: PruneOptions,
+): { networks: NetworkTarget[]; kept: Skipped[] } {
+  const users = new Map<string, string>();
+  for (const c of everyContainer) {
+    if (removing.has(c.Id)) continue;
+    const name = nameOf(c);
+    for (const [key, endpoint] of Object.entries(c.NetworkSettings?.Networks ?? {})) {
+      users.set(key, name);
+      if (endpoint?.NetworkID) users.set(endpoint.NetworkID, name);
+    }
+    if (c.HostConfig?.NetworkMode) users.set(c.HostConfig.NetworkMode, name);
+  }
+  const chosen: NetworkTarget[] = [];
+  const kept: Skipped[] = [];
+  for (const n of networks) {
+    if (!isManaged(n.Labels)) continue;
+    if (opts.workspace !== undefined && n.Labels?.[LABELS.workspace] !== opts.workspace.path) continue;
+    const attached = Object.keys(n.Containers ?? {}).find((id) => !removing.has(id));
+    const user = users.get(n.Id) ?? users.get(n.Name) ?? (attached === undefined ? undefined : attached.slice(0, 12));
+    if (user !== undefined) {
+      kept.push({ id: n.Id, name: n.Name, reason: `in use by container ${user}` });
+      continue;
+    }
+    const created = createdAt(n.Labels, n.Created);
+    if (tooYoung(created, opts)) {
+      kept.push({ id: n.Id, name: n.Name, reason: created === undefined ? "creation time unknown" : `created ${formatAge(opts.now - created)} ago` });
+      continue;
+    }
+    if (!opts.all && (created === undefined || opts.now - created < CREATED_GRACE_MS)) {
+      kept.push({ id: n.Id, name: n.Name, reason: "just created, probably by a run that is starting (add --all to remove it)" });
+      continue;
+    }
+    chosen.push({ id: n.Id, shortId: n.Id.slice(0, 12), name: n.Name, createdMs: created });
+  }
+  return { networks: chosen.sort((a, b) => a.name.localeCompare(b.name)), kept };
+}
+
+/** A stand-in folder whose name names no owner (an older sandbox) goes once it is this old. */
+export const OLD_TEMP_FOLDER_MS = 24 * 3_600_000;
+
+/**
+ * Stand-in folders (`$TMPDIR/sandbox-mask-<pid>-*`) that outlived their run:
+ * the sandbox process that made them no longer exists (a run removes its own
+ * folder when it ends, and its watchdog does when it is killed, so one left
+ * behind means both were). Only folders that are exactly what sandbox makes
+ * are chosen. They belong to no workspace: with --workspace they are left alone.
+ */
+export function planTempFolders(
+  folders: readonly ListedTempFolder[],
+  opts: Pick<PruneOptions, "olderThanMs" | "now" | "workspace">,
+): { remove: TempFolderTarget[]; kept: Array<{ path: string; reason: string }> } {
+  const remove: TempFolderTarget[] = [];
+  const kept: Array<{ path: string; reason: string }> = [];
+  if (opts.workspace !== undefined) return { remove, kept };
+  for (const f of folders) {
+    if (!f.ours) {
+      kept.push({ path: f.path, reason: "not what sandbox makes (other files, or another user's)" });
+      continue;
+    }
+    if (f.owner !== null && f.ownerAlive !== false) {
+      kept.push({ path: f.path, reason: f.ownerAlive ? `in use by sandbox process ${f.owner}` : "cannot tell whether its sandbox process still runs" });
+      continue;
+    }
+    if (f.owner === null && opts.now - f.modifiedMs < OLD_TEMP_FOLDER_MS) {
+      kept.push({ path: f.path, reason: "made by an older sandbox less than a day ago, possibly still running" });
+      continue;
+    }
+    if (tooYoung(f.modifiedMs, { ...opts, all: false })) {
+      kept.push({ path: f.path, reason: `made ${formatAge(opts.now - f.modifiedMs)} ago` });
+      continue;
+    }
+    remove.push({ path: f.path, modifiedMs: f.modifiedMs, why: f.owner === null ? "old" : "owner gone" });
+  }
+  return { remove, kept };
+}
+
+/**
+ * `everyContainer` (the engine's full list) tells which volumes, state
+ * folders and networks stay in use; `state` is the listing of
+ * `<stateRoot>/agents/`. Volumes belong to no workspace: with --workspace
+ * they are left alone.
  */
 export function buildPrunePlan(
-  input: { containers: readonly ListedContainer[]; volumes?: readonly ListedVolume[]; everyContainer?: readonly ListedContainer[]; state?: readonly StateEntry[] },
+  input: {
+    containers: readonly ListedContainer[];
+    volumes?: readonly ListedVolume[];
+    everyContainer?: readonly ListedContainer[];
+    state?: readonly StateEntry[];
+    networks?: readonly ListedNetwork[];
+    tempFolders?: readonly ListedTempFolder[];
+  },
   opts: PruneOptions,
 ): PrunePlan {
   const { containers, kept } = planContainers(input.containers, opts);
@@ -173,7 +315,9 @@ export function buildPrunePlan(
   const every = input.everyContainer ?? input.containers;
   const volumes = input.volumes && opts.workspace === undefined ? planVolumes(input.volumes, every, removing, opts) : [];
   const state = input.state ? planState(input.state, { ...opts, mounted: mountedPaths(every, removing) }) : { remove: [], refused: [], kept: [] };
-  return { containers, volumes, kept, state };
+  const networks = input.networks ? planNetworks(input.networks, every, removing, opts) : { networks: [], kept: [] };
+  const temp = input.tempFolders ? planTempFolders(input.tempFolders, opts) : { remove: [], kept: [] };
+  return { containers, volumes, kept, state, networks: networks.networks, networksKept: networks.kept, tempFolders: temp.remove, tempFoldersKept: temp.kept };
 }
 
 /** What happened to one object when the plan was carried out. */
@@ -188,6 +332,12 @@ export interface PruneReport {
   kept: Skipped[];
   /** Agent state folders left alone, with why. */
   stateKept: StateKept[];
+  /** sandbox's networks (absent in reports made before sandbox pruned networks). */
+  networks?: Array<NetworkTarget & { outcome: Outcome; detail?: string }>;
+  networksKept?: Skipped[];
+  /** Stand-in temp folders left by killed runs. */
+  tempFolders?: Array<TempFolderTarget & { outcome: Outcome; detail?: string }>;
+  tempFoldersKept?: Array<{ path: string; reason: string }>;
   /** Bytes of writable layers and state folders removed (or that would be, on a dry run); volumes are not measured. */
   reclaimedBytes: number;
 }
@@ -211,12 +361,15 @@ export function renderPruneReport(report: PruneReport): string {
     lines.push(`${outcomeText(c)}: container ${what}`);
   }
   for (const v of report.volumes) lines.push(`${outcomeText(v)}: volume ${v.name}`);
+  for (const n of report.networks ?? []) lines.push(`${outcomeText(n)}: network ${printable(n.name)}  (${printable(n.shortId)})`);
+  for (const f of report.tempFolders ?? []) lines.push(`${outcomeText(f)}: temp folder ${printable(f.path)}  (${f.why})`);
   for (const s of report.state) {
     const workspace = s.workspace === null ? "workspace unknown" : `${s.workspace}${s.why === "gone" ? ", gone" : ""}`;
     const size = s.sizeBytes > 0 ? `, ${formatSize(s.sizeBytes)}` : "";
     lines.push(`${outcomeText(s)}: state ${s.agent}/${s.key}  (${workspace}${s.folder ? "" : ", marker only"}${size})`);
   }
-  if (report.containers.length === 0 && report.volumes.length === 0 && report.state.length === 0) lines.push("nothing to prune");
+  const others = (report.networks?.length ?? 0) + (report.tempFolders?.length ?? 0);
+  if (report.containers.length === 0 && report.volumes.length === 0 && report.state.length === 0 && others === 0) lines.push("nothing to prune");
   else lines.push(`${report.dryRun ? "would reclaim" : "reclaimed"}: ${formatSize(report.reclaimedBytes)}`);
   return `${lines.join("\n")}\n`;
 }

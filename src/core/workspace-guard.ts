@@ -37,7 +37,8 @@ export const DEFAULT_MASK: readonly string[] = Object.freeze([
 export const DEFAULT_PROTECT: readonly string[] = Object.freeze([
   ".git/hooks",
   ".git/config",
-  ".github/workflows",
+  // Whole: workflows, but also actions/**, dependabot and other CI files beside them.
+  ".github",
   ".gitlab-ci.yml",
   ".vscode",
   ".idea",
@@ -47,6 +48,28 @@ export const DEFAULT_PROTECT: readonly string[] = Object.freeze([
   ".devcontainer",
   ".sandbox.yml",
 ]);
+
+/**
+ * What a protected path that does not exist at the start is made as for the
+ * run, to be bound read-only over itself so the command cannot create it
+ * (then removed, if still as made: workspace/guard.ts, withMountpoints): an
+ * empty folder, an empty file, or git's `commondir` naming its own git dir
+ * (core/git-guard.ts).
+ */
+export type StandInKind = "dir" | "file" | "commondir";
+
+/** DEFAULT_PROTECT entries made when missing (the `.git/...` ones only when `.git` is a folder: core/git-guard.ts). */
+export const DEFAULT_STAND_INS: Readonly<Record<string, StandInKind>> = Object.freeze({
+  ".github": "dir",
+  ".gitlab-ci.yml": "file",
+  ".vscode": "dir",
+  ".idea": "dir",
+  ".husky": "dir",
+  ".claude": "dir",
+  ".codex": "dir",
+  ".devcontainer": "dir",
+  ".sandbox.yml": "file",
+});
 
 /**
  * Folders the mask walk never enters, by name at any depth: dependency
@@ -275,24 +298,30 @@ export interface ProtectInputs {
   hooksPath?: string | undefined;
   /** The workspace on the host (absolute), to place an absolute hooksPath. */
   workspace: string;
+  /** Git's own candidates (core/git-guard.ts via workspace/git.ts), relative, with what each is made as when missing. */
+  git?: ReadonlyArray<{ path: string; standIn: StandInKind | undefined }>;
 }
 
 /**
  * The relative paths to protect, in order, without duplicates; `ignored`
  * explains config entries that cannot be protected (absolute, outside).
  */
-export function protectCandidates(input: ProtectInputs): { paths: string[]; ignored: string[] } {
+export function protectCandidates(input: ProtectInputs): { paths: string[]; ignored: string[]; standIns: Record<string, StandInKind> } {
   const paths: string[] = [];
   const ignored: string[] = [];
-  const add = (path: string) => {
+  const standIns: Record<string, StandInKind> = {};
+  const add = (path: string, standIn?: StandInKind) => {
     if (!paths.includes(path)) paths.push(path);
+    if (standIn !== undefined && standIns[path] === undefined) standIns[path] = standIn;
   };
-  for (const path of DEFAULT_PROTECT) add(path);
+  for (const path of DEFAULT_PROTECT) add(path, DEFAULT_STAND_INS[path]);
   for (const raw of input.extra) {
     const rel = normalizeRelative(raw.replace(/\/+$/, ""));
     if (rel === undefined) ignored.push(`workspace.protect "${printable(raw)}" is not a path inside the workspace; ignored`);
-    else add(rel);
+    // Missing, a path named with a trailing '/' is made a folder, any other an empty file: either keeps it from being created.
+    else add(rel, raw.trim().endsWith("/") ? "dir" : "file");
   }
+  for (const entry of input.git ?? []) add(entry.path, entry.standIn);
   // A `.git` file points git at a repository elsewhere (worktrees,
   // submodules); rewritten, it would send the host's git to a config and
   // hooks the command wrote.
@@ -307,9 +336,9 @@ export function protectCandidates(input: ProtectInputs): { paths: string[]; igno
         ? undefined
         : normalizeRelative(hooks);
     // A hooks folder outside the workspace is not in the container at all.
-    if (rel !== undefined) add(rel);
+    if (rel !== undefined) add(rel, "dir");
   }
-  return { paths, ignored };
+  return { paths, ignored, standIns };
 }
 
 // ------------------------------------------------------------------ mounts
@@ -328,6 +357,11 @@ export interface GuardInputs {
   emptyDir: string;
   /** The whole workspace is read-only already: protecting parts of it adds nothing. */
   readOnlyWorkspace: boolean;
+  /**
+   * Protected paths that are missing and may be made for the run (every
+   * existing folder on the way is a real folder), with what to make.
+   */
+  standIns?: Readonly<Record<string, StandInKind>>;
 }
 
 export interface GuardPlan {
@@ -336,6 +370,13 @@ export interface GuardPlan {
   masked: string[];
   /** Relative paths mounted read-only. */
   protected: string[];
+  /**
+   * Protected paths that do not exist: with a bind-mounted workspace they are
+   * made (as the user) just before the container is created, bound read-only
+   * like the others, and removed after the run if still as made. In copy mode
+   * they are only kept out of the copy-back.
+   */
+  mountpoints: Array<{ path: string; kind: StandInKind }>;
   warnings: string[];
 }
 
@@ -375,9 +416,16 @@ export function guardMounts(input: GuardInputs): GuardPlan {
   }
 
   const frozen: string[] = [];
+  const made = new Map<string, StandInKind>();
   if (!input.readOnlyWorkspace) {
     for (const found of input.protected) {
-      if (found.kind === "missing") continue;
+      if (found.kind === "missing") {
+        const standIn = input.standIns?.[found.path];
+        if (standIn === undefined || [...hidden.keys()].some((path) => isWithin(found.path, path))) continue;
+        if (!frozen.includes(found.path)) frozen.push(found.path);
+        made.set(found.path, standIn);
+        continue;
+      }
       if (found.realPath === null) {
         warnings.push(
           `${printable(found.path)} is a symlink to outside the workspace: not protected (its target is not in the container, but the link itself can be replaced)`,
@@ -416,7 +464,11 @@ export function guardMounts(input: GuardInputs): GuardPlan {
     const source = hidden.get(path) === "dir" ? input.emptyDir : input.emptyFile;
     mounts.push({ Type: "bind", Source: source, Target: join(input.target, path), ReadOnly: true });
   }
-  return { mounts, masked: maskedPaths, protected: protectedPaths, warnings };
+  const mountpoints = protectedPaths.flatMap((path) => {
+    const kind = made.get(path);
+    return kind === undefined ? [] : [{ path, kind }];
+  });
+  return { mounts, masked: maskedPaths, protected: protectedPaths, mountpoints, warnings };
 }
 
 /** The warning for a walk that stopped at a bound. */

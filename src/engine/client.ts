@@ -84,6 +84,15 @@ export class EngineClient {
     }
   }
 
+  /**
+   * What this client connects with (address, TLS and SSH material, the pinned
+   * API version): enough for another process to reach the same engine the
+   * same way (the run's watchdog, cli/watchdog.ts).
+   */
+  connection(): EngineOptions {
+    return { ...this.options, ...(this.apiVersion ? { apiVersion: this.apiVersion } : {}) };
+  }
+
   /** Close long-lived transports (the SSH connection); plain sockets need nothing. */
   close(): void {
     this.ssh?.close();

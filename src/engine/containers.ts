@@ -164,8 +164,14 @@ export async function killContainer(engine: EngineClient, id: string, signal: st
   await engine.json({ method: "POST", path: `/containers/${id}/kill`, query: { signal }, ok: [200, 204], expected: [404, 409, 500] });
 }
 
+/**
+ * SIGTERM, then SIGKILL after `graceSeconds`; the engine answers once the
+ * container stopped. Untimed: docker-modem's connection timer (10 s) runs
+ * until the answer, so a command that ignores SIGTERM would have the request
+ * cut off at the very moment of the SIGKILL.
+ */
 export async function stopContainer(engine: EngineClient, id: string, graceSeconds: number): Promise<void> {
-  await engine.json({ method: "POST", path: `/containers/${id}/stop`, query: { t: graceSeconds }, ok: [200, 204, 304], expected: [404] });
+  await engine.json({ method: "POST", path: `/containers/${id}/stop`, query: { t: graceSeconds }, ok: [200, 204, 304], expected: [404], untimed: true });
 }
 
 export async function resizeContainer(engine: EngineClient, id: string, rows: number, columns: number): Promise<void> {

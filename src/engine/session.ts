@@ -76,6 +76,8 @@ export interface SessionRun {
 export interface SessionHooks {
   /** The container exists (its id, for cleaning up after the session). */
   created?(id: string): void;
+  /** The container was started (the run's watchdog starts then: cli/watchdog.ts). Must not throw. */
+  started?(id: string): void;
   /** After create, before start (copy mode: the workspace goes in). */
   beforeStart?(id: string): Promise<void>;
   /**
@@ -147,6 +149,7 @@ export async function runSession(engine: EngineClient, run: SessionRun, io: Sess
     } catch (err) {
       throw mapStartError(err, plan.command[0] ?? "");
     }
+    hooks.started?.(id);
     if (plan.tty) {
       disposers.push(followResize(io.stdout, io.signals, (size) => void resizeContainer(engine, id, size.rows, size.columns).catch(() => {})));
     }

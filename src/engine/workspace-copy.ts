@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
 import { createReadStream, createWriteStream, type Stats } from "node:fs";
-import { chmod, copyFile, lstat, mkdir, readdir, readFile, readlink, rename, rmdir, symlink, unlink, utimes } from "node:fs/promises";
+import { chmod, copyFile, lstat, mkdir, readdir, readlink, rename, rmdir, symlink, unlink, utimes } from "node:fs/promises";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { EngineError } from "../core/errors.ts";
@@ -381,15 +381,8 @@ export async function applyTar(source: AsyncIterable<Buffer | Uint8Array | strin
   return summary;
 }
 
-/** `.sandboxignore` at the workspace root, if any. */
-export async function readIgnoreFile(workspace: string): Promise<string | undefined> {
-  try {
-    return await readFile(`${workspace}/.sandboxignore`, "utf8");
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw err;
-  }
-}
+/** The name of copy mode's ignore file at the workspace root (read by the caller: workspace/read-file.ts). */
+export const IGNORE_FILE_NAME = ".sandboxignore";
 
 /**
  * Copy mode's part of a session: the workspace goes in after create, before
@@ -399,12 +392,21 @@ export async function readIgnoreFile(workspace: string): Promise<string | undefi
  */
 export async function copyModeHooks(
   engine: EngineClient,
-  opts: { workspace: string; body: CreateBody; excluded: readonly string[]; readOnly: boolean; name: string; reporter: Reporter },
+  opts: {
+    workspace: string;
+    body: CreateBody;
+    excluded: readonly string[];
+    readOnly: boolean;
+    name: string;
+    reporter: Reporter;
+    /** The text of `.sandboxignore`, read by the caller only if it is a regular file (workspace/read-file.ts); undefined when absent. */
+    ignoreText: string | undefined;
+  },
 ): Promise<SessionHooks> {
   const { workspace, body, reporter } = opts;
   const target = body.WorkingDir;
   const owner = copyOwner(body.User);
-  const ignore = copyIgnore(await readIgnoreFile(workspace), opts.excluded);
+  const ignore = copyIgnore(opts.ignoreText, opts.excluded);
   let manifest: Manifest | undefined;
   return {
     async beforeStart(id) {

@@ -5,16 +5,18 @@ import {
   compileMask,
   DEFAULT_MASK,
   guardMounts,
-  parseHooksPath,
   protectCandidates,
   socketNote,
   truncationWarning,
   WALK_LIMITS,
   WALK_SKIP_DIRS,
   type GuardPlan,
+  type StandInKind,
 } from "../core/workspace-guard.ts";
+import { gitProtect, type GitHost } from "./git.ts";
 import type { MountSpec } from "../core/engine-api.ts";
 import { lookUp, nodeWalkFs, walkForMasks, type WalkFs, type WalkLimits } from "./walk.ts";
+import { STAND_IN_DIR, STAND_IN_FILE, standInPrefix } from "./stand-ins.ts";
 
 /**
  * Masked paths are covered by bind mounts of an empty read-only file or
@@ -35,6 +37,8 @@ export interface GuardOptions {
   readOnlyWorkspace: boolean;
   fs?: WalkFs;
   limits?: Partial<WalkLimits>;
+  /** The host's environment and home, to read its own git config (system, global) for `core.hooksPath`; without it only the workspace's is read. */
+  git?: GitHost;
 }
 
 export interface PreparedGuard extends GuardPlan {
@@ -45,6 +49,10 @@ export interface PreparedGuard extends GuardPlan {
   /** Entries the mask walk looked at, and how long it took. */
   entries: number;
   ms: number;
+  /** Git repositories the walk saw at the start (walk.ts's `repos`): the check after the run compares (repo-check.ts). */
+  repos: string[];
+  /** The walk stopped at a bound: repositories beyond it were not seen at the start. */
+  truncated: boolean;
 }
 
 /** Walk, look up, decide: the guard mounts for one workspace (placeholders for the stand-ins). */
@@ -58,16 +66,21 @@ export async function prepareGuard(options: GuardOptions): Promise<PreparedGuard
   // With --no-mask the walk still runs, matching no names: unix sockets are covered either way.
   const walking = walkForMasks(root, compileMask(options.noMask ? [] : [...DEFAULT_MASK, ...options.mask]), limits, fs);
   const git = await lookUp(root, ".git", fs);
-  const gitConfig = git.kind === "dir" && git.realPath === undefined ? await fs.readText(`${root}/.git/config`) : undefined;
-  const candidates = protectCandidates({
-    extra: options.protect,
-    gitKind: git.kind,
-    hooksPath: gitConfig === undefined ? undefined : parseHooksPath(gitConfig),
-    workspace: root,
-  });
+  const walked = await walking;
+  // Git's own: every repository the walk saw, the host's config for core.hooksPath (workspace/git.ts).
+  const gitPaths = await gitProtect(root, walked.repos, options.git, fs);
+  warnings.push(...gitPaths.warnings);
+  const candidates = protectCandidates({ extra: options.protect, gitKind: git.kind, workspace: root, git: gitPaths.candidates });
   warnings.push(...candidates.ignored);
   const protectedPaths = await Promise.all(candidates.paths.map((path) => lookUp(root, path, fs)));
-  const walked = await walking;
+  // A missing protected path is made for the run only where every folder on the way is a real one (never through a link).
+  const standIns: Record<string, StandInKind> = {};
+  await Promise.all(
+    protectedPaths.map(async (found) => {
+      const kind = candidates.standIns[found.path];
+      if (found.kind === "missing" && kind !== undefined && (await creatable(root, found.path, fs))) standIns[found.path] = kind;
+    }),
+  );
 
   if (options.noMask) warnings.push("--no-mask: secret-looking files in the workspace (.env, keys, .ssh/, ...) are visible to the command");
   if (walked.truncated && !options.noMask) {
@@ -82,9 +95,30 @@ export async function prepareGuard(options: GuardOptions): Promise<PreparedGuard
     emptyFile: EMPTY_FILE_PLACEHOLDER,
     emptyDir: EMPTY_DIR_PLACEHOLDER,
     readOnlyWorkspace: options.readOnlyWorkspace,
+    standIns,
   });
   const notes = walked.sockets.length > 0 ? [socketNote(walked.sockets)] : [];
-  return { ...plan, warnings: [...warnings, ...plan.warnings], sockets: walked.sockets, notes, entries: walked.entries, ms: performance.now() - started };
+  return {
+    ...plan,
+    warnings: [...warnings, ...plan.warnings],
+    sockets: walked.sockets,
+    notes,
+    entries: walked.entries,
+    ms: performance.now() - started,
+    repos: walked.repos,
+    truncated: walked.truncated !== undefined,
+  };
+}
+
+/** `path` does not exist, nor does any link on its way, and every folder above it that exists is a real folder. */
+async function creatable(root: string, path: string, fs: WalkFs): Promise<boolean> {
+  const parts = path.split("/");
+  for (let i = 1; i <= parts.length; i++) {
+    const kind = await fs.lkindOf(`${root}/${parts.slice(0, i).join("/")}`);
+    if (kind === "missing") return true;
+    if (kind !== "dir") return false;
+  }
+  return false;
 }
 
 /**
@@ -93,18 +127,28 @@ export async function prepareGuard(options: GuardOptions): Promise<PreparedGuard
  * whatever happens. Under os.tmpdir() because Docker Desktop shares it with
  * its VM by default ($XDG_RUNTIME_DIR it does not). Bind sources are read
  * by the engine, so this assumes a local engine, as the workspace mount does.
+ * `fn` also gets the folder (undefined when nothing is masked), for the run's
+ * watchdog; `owner`, the caller's pid, goes into its name (stand-ins.ts).
  */
-export async function withStandIns<T>(mounts: readonly MountSpec[], fn: (mounts: MountSpec[]) => Promise<T>, baseDir: string = tmpdir()): Promise<T> {
-  if (!mounts.some((m) => m.Source === EMPTY_FILE_PLACEHOLDER || m.Source === EMPTY_DIR_PLACEHOLDER)) return fn([...mounts]);
-  const dir = mkdtempSync(join(baseDir, "sandbox-mask-"));
+export async function withStandIns<T>(
+  mounts: readonly MountSpec[],
+  fn: (mounts: MountSpec[], dir: string | undefined) => Promise<T>,
+  baseDir: string = tmpdir(),
+  owner?: number,
+): Promise<T> {
+  if (!mounts.some((m) => m.Source === EMPTY_FILE_PLACEHOLDER || m.Source === EMPTY_DIR_PLACEHOLDER)) return fn([...mounts], undefined);
+  const dir = mkdtempSync(join(baseDir, standInPrefix(owner)));
   try {
-    const file = join(dir, "empty");
-    const folder = join(dir, "empty.d");
+    const file = join(dir, STAND_IN_FILE);
+    const folder = join(dir, STAND_IN_DIR);
     writeFileSync(file, "", { mode: 0o444 });
     chmodSync(file, 0o444);
     mkdirSync(folder, { mode: 0o555 });
     chmodSync(folder, 0o555);
-    return await fn(mounts.map((m) => (m.Source === EMPTY_FILE_PLACEHOLDER ? { ...m, Source: file } : m.Source === EMPTY_DIR_PLACEHOLDER ? { ...m, Source: folder } : m)));
+    return await fn(
+      mounts.map((m) => (m.Source === EMPTY_FILE_PLACEHOLDER ? { ...m, Source: file } : m.Source === EMPTY_DIR_PLACEHOLDER ? { ...m, Source: folder } : m)),
+      dir,
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -1,6 +1,7 @@
 import type { Dirent } from "node:fs";
-import { lstat, readdir, readFile, realpath, stat } from "node:fs/promises";
+import { lstat, readdir, realpath, stat } from "node:fs/promises";
 import { isWithin, normalizeRelative, type FoundPath, type MaskMatcher, type PathKind } from "../core/workspace-guard.ts";
+import { readWorkspaceFile, WorkspaceFileRefused } from "./read-file.ts";
 
 /**
  * The I/O half of the workspace guard: a bounded, breadth-first walk that
@@ -21,6 +22,7 @@ export interface WalkFs {
   lkindOf(path: string): Promise<EntryKind | "missing">;
   /** The path with every symlink resolved; undefined when it dangles. */
   realpath(path: string): Promise<string | undefined>;
+  /** A workspace file's text, undefined when absent or unreadable; a link, FIFO, device or oversized file is refused (read-file.ts). */
   readText(path: string): Promise<string | undefined>;
 }
 
@@ -78,8 +80,10 @@ export const nodeWalkFs: WalkFs = {
   },
   async readText(path) {
     try {
-      return await readFile(path, "utf8");
-    } catch {
+      return readWorkspaceFile(path);
+    } catch (err) {
+      // A link, FIFO, device or oversized file is refused (read-file.ts); an unreadable one is as good as absent.
+      if (err instanceof WorkspaceFileRefused) throw err;
       return undefined;
     }
   },
@@ -102,6 +106,13 @@ export interface WalkResult {
    * an agent's, a database's), so the guard covers each (docs/guard.md).
    */
   sockets: string[];
+  /**
+   * Git repositories seen, by the entry that makes each one (relative): a
+   * `.git` folder, file or link at any depth, or the `HEAD` of a folder that
+   * looks like a bare repository (HEAD, objects/, refs/). The guard protects
+   * them (workspace/git.ts); the check after the run compares (guard.ts).
+   */
+  repos: string[];
   /** Entries looked at. */
   entries: number;
   /** Set when a bound stopped the walk, with one folder that was not searched. */
@@ -117,6 +128,7 @@ export interface WalkResult {
 export async function walkForMasks(root: string, matcher: MaskMatcher, limits: WalkLimits, fs: WalkFs = nodeWalkFs): Promise<WalkResult> {
   const found: FoundPath[] = [];
   const sockets: string[] = [];
+  const repos: string[] = [];
   let entries = 0;
   let truncated: WalkResult["truncated"];
   let level: string[] = [""];
@@ -129,13 +141,16 @@ export async function walkForMasks(root: string, matcher: MaskMatcher, limits: W
       const listings = await Promise.all(batch.map((dir) => fs.list(dir === "" ? root : `${root}/${dir}`)));
       for (let b = 0; b < batch.length; b++) {
         const dir = batch[b] as string;
-        for (const entry of listings[b] ?? []) {
+        const listing = listings[b] ?? [];
+        if (looksBare(listing)) repos.push(dir === "" ? "HEAD" : `${dir}/HEAD`);
+        for (const entry of listing) {
           if (entries >= limits.maxEntries) {
             if (truncated?.reason !== "entries") truncated = { reason: "entries", example: dir || "." };
             break;
           }
           entries++;
           const path = dir === "" ? entry.name : `${dir}/${entry.name}`;
+          if (entry.name === ".git") repos.push(path);
           if (entry.kind === "socket") {
             sockets.push(path);
             continue;
@@ -167,7 +182,16 @@ export async function walkForMasks(root: string, matcher: MaskMatcher, limits: W
     const looked = await lookUp(root, literal, fs);
     if (looked.kind !== "missing" && matcher.matches(literal, looked.kind === "dir")) found.push(looked);
   }
-  return { found, sockets, entries, truncated };
+  return { found, sockets, repos, entries, truncated };
+}
+
+/** A folder git would take for a bare repository: HEAD, objects/ and refs/. */
+function looksBare(listing: ReadonlyArray<{ name: string; kind: EntryKind }>): boolean {
+  let found = 0;
+  for (const e of listing) {
+    if ((e.name === "HEAD" && e.kind === "file") || ((e.name === "objects" || e.name === "refs") && e.kind === "dir")) found++;
+  }
+  return found === 3;
 }
 
 async function resolveLink(root: string, path: string, fs: WalkFs): Promise<FoundPath> {

@@ -33,8 +33,9 @@ function readFile(path: string): string | undefined {
   return existsSync(path) ? readFileSync(path, "utf8") : undefined;
 }
 
+/** The workspace file is trusted unless a test says otherwise (trust has tests of its own below). */
 function input(env: Record<string, string | undefined> = {}): LoadInput {
-  return { env, homeDir: home, workspace, readFile, parseYaml };
+  return { env, homeDir: home, workspace, readFile, parseYaml, trust: () => "trusted" };
 }
 
 const xdgPath = () => join(home, ".config", "sandbox", "config.yaml");
@@ -287,7 +288,12 @@ describe("precedence: workspace file > global file > defaults", () => {
     write(workspacePath(), "network: other-net\n");
     const settings = effectiveSettings(loadConfig(input()));
     expect(settings.network.value).toBe("bridge");
-    expect(settings.network.note).toContain("network.egress");
+    expect(settings.network.note).toContain("--network other-net");
+    write(xdgPath(), "container:\n  network: corp\nnetwork:\n  egress: [api.anthropic.com]\n");
+    write(workspacePath(), "network: bridge\n");
+    const loosen = effectiveSettings(loadConfig(input()));
+    expect(loosen.network.value).toBe("corp");
+    expect(loosen.network.note).toContain("network.egress");
   });
 
   test("mergeSettings is pure and takes the layers directly", () => {
@@ -303,7 +309,7 @@ describe("precedence: workspace file > global file > defaults", () => {
 });
 
 describe("loadConfigFiles (the YAML parser loaded on demand)", () => {
-  const base = () => ({ env: {}, homeDir: home, workspace });
+  const base = () => ({ env: {}, homeDir: home, workspace, trust: () => "trusted" as const });
 
   test("with no files it reads each candidate once and gives the defaults", async () => {
     const reads: string[] = [];

@@ -21,11 +21,25 @@ describe("chooseImage precedence", () => {
     ).toEqual({ image: "flag/img", rule: "--image flag" });
   });
 
-  test("2. workspace file image", () => {
-    expect(chooseImage({ workspaceImage: "ws/img", agentImage: "agent/img", images, agent: python, command: "python3" })).toEqual({
-      image: "ws/img",
-      rule: "image in .sandbox.yml",
-    });
+  test("the workspace file's image cannot replace one the user pinned for the agent or command (with a note)", () => {
+    const pinnedAgent = chooseImage({ workspaceImage: "ws/img", agentImage: "agent/img", images, agent: python, command: "python3" });
+    expect(pinnedAgent.image).toBe("agent/img");
+    expect(pinnedAgent.rule).toBe("agents.python.image");
+    expect(pinnedAgent.note).toContain("ignored image ws/img from .sandbox.yml");
+    expect(pinnedAgent.note).toContain("--image ws/img");
+    const pinnedCommand = chooseImage({ workspaceImage: "ws/img", images, agent: python, command: "python3" });
+    expect(pinnedCommand).toMatchObject({ image: "img/python3", rule: 'images.python3 (exact match on "python3")' });
+    expect(pinnedCommand.note).toContain("you pinned img/python3");
+    const pinnedAgentName = chooseImage({ workspaceImage: "ws/img", images: { claude: "mine/claude" }, agent: claude, command: "claude" });
+    expect(pinnedAgentName.image).toBe("mine/claude");
+  });
+
+  test("the workspace file's image outranks the user's broader choices (prefix, default, built-in), with no note", () => {
+    const { python3: _a, python: _b, ...broad } = images;
+    expect(chooseImage({ workspaceImage: "ws/img", images: broad, agent: python, command: "python3" })).toEqual({ image: "ws/img", rule: "image in .sandbox.yml" });
+    expect(chooseImage({ workspaceImage: "ws/img", agent: claude, command: "claude" })).toEqual({ image: "ws/img", rule: "image in .sandbox.yml" });
+    // The same image as the pin: nothing was ignored.
+    expect(chooseImage({ workspaceImage: "agent/img", agentImage: "agent/img", agent: claude, command: "claude" }).note).toBeUndefined();
   });
 
   test("3. agents.<name>.image", () => {

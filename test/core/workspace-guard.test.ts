@@ -391,7 +391,13 @@ describe("on a real folder", () => {
     symlinkSync(join(dir, "outside"), join(ws, ".vscode"));
     const guard = await prepareGuard({ workspace: ws, target: "/work", mask: [], protect: ["src/app.js"], noMask: false, readOnlyWorkspace: false });
     expect(guard.masked).toEqual([".env"]);
-    expect(guard.protected).toEqual([".git/config", ".git/hooks", ".githooks", "src/app.js"]);
+    const made = [".claude", ".codex", ".devcontainer", ".git/commondir", ".git/config.worktree", ".git/info/attributes", ".github", ".gitlab-ci.yml", ".husky", ".idea", ".sandbox.yml"];
+    expect(guard.protected).toEqual([...made, ".git/config", ".git/hooks", ".githooks", "src/app.js"].sort());
+    // Missing ones are made for the run (never .vscode: it is a link); commondir names the git dir itself.
+    expect(guard.mountpoints.map((m) => m.path)).toEqual(made);
+    expect(guard.mountpoints.find((m) => m.path === ".git/commondir")?.kind).toBe("commondir");
+    expect(guard.mountpoints.find((m) => m.path === ".github")?.kind).toBe("dir");
+    expect(guard.repos).toEqual([".git"]);
     for (const m of guard.mounts) if (m.Source?.startsWith("/")) expect(m.Source.startsWith(`${ws}/`)).toBe(true);
     expect(guard.warnings.join("\n")).toContain(".vscode is a symlink to outside the workspace");
   });

@@ -7,7 +7,8 @@ import { managedContainers } from "../helpers/engine.ts";
 
 const root = mkdtempSync(join(tmpdir(), "sandbox-config-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
-const img = ["--image", TEST_IMAGE];
+const imageFlag = ["--image", TEST_IMAGE];
+const img = imageFlag;
 
 function workspace(name: string, sandboxYml?: string): string {
   const dir = join(root, name);
@@ -17,6 +18,8 @@ function workspace(name: string, sandboxYml?: string): string {
 }
 
 describe(".sandbox.yml", () => {
+  // The file is obeyed only once trusted (test/integration/trust.test.ts): these runs trust it for themselves.
+  const img = [...imageFlag, "--trust-workspace-config"];
   test("setup steps run in order, echoed, then the command with its exit code", async () => {
     const dir = workspace("setup-ok", "setup:\n  - echo one > /tmp/order\n  - echo two >> /tmp/order\n");
     const r = await runSandbox(["run", ...img, "sh", "-c", "cat /tmp/order; exit 6"], { cwd: dir });

@@ -133,7 +133,8 @@ describe("--allow ptrace", () => {
 
     const repo = mkdtempSync(join(work, "repo-"));
     writeFileSync(join(repo, ".sandbox.yml"), "security:\n  allow: [ptrace]\n");
-    const refused = await runSandbox(["run", "--image", TEST_IMAGE, "probe", "ptrace_trace"], { cwd: repo });
+    // Trusted for this run (an untrusted file is ignored altogether): still refused.
+    const refused = await runSandbox(["run", "--image", TEST_IMAGE, "--trust-workspace-config", "probe", "ptrace_trace"], { cwd: repo });
     expect(refused.code).toBe(125);
     expect(refused.stderr).toContain(".sandbox.yml");
     expect(refused.stdout.toString()).toBe("");

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync 
 import { randomBytes } from "node:crypto";
 import { basename, dirname, resolve } from "node:path";
 import { UsageError } from "../../core/errors.ts";
-import { globalConfigPath, loadConfigFiles, effectiveSettings } from "../../config/load.ts";
+import { globalConfigPath, loadConfigFiles, effectiveSettings, type LoadedConfig } from "../../config/load.ts";
 import { WORKSPACE_FILE_NAME } from "../../config/schema.ts";
 import { CONFIG_TEMPLATE } from "../../config/template.ts";
 import { settingRows } from "../../config/report.ts";
@@ -45,7 +45,10 @@ export async function configCommand(argv: readonly string[], ctx: CommandContext
 }
 
 async function show(ctx: CommandContext, json: boolean): Promise<number> {
-  const rows = settingRows(SETTINGS, effectiveSettings(await readConfig(ctx, ctx.cwd)));
+  const loaded = await readConfig(ctx, ctx.cwd);
+  const rows = settingRows(SETTINGS, effectiveSettings(loaded));
+  // Whether runs obey the workspace's file (sandbox trust): an untrusted one is marked and its settings left out.
+  if (loaded.workspaceTrust) rows.push({ key: WORKSPACE_FILE_NAME, value: trustShown(loaded), source: loaded.workspaceTrust.path });
   if (json) {
     ctx.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
     return 0;
@@ -53,6 +56,13 @@ async function show(ctx: CommandContext, json: boolean): Promise<number> {
   const width = Math.max(...rows.map((r) => r.key.length));
   for (const r of rows) ctx.stdout.write(`${r.key.padEnd(width)}  ${r.value}  (${r.source})\n`);
   return 0;
+}
+
+function trustShown(loaded: LoadedConfig): string {
+  const ignored = loaded.ignoredWorkspace;
+  if (!ignored) return "trusted";
+  const why = ignored.state === "changed" ? "changed since you trusted it" : "not trusted";
+  return `${why}: ignored (it would set ${ignored.wouldSet}); run 'sandbox trust' to obey it`;
 }
 
 function paths(ctx: CommandContext): number {
@@ -87,17 +97,20 @@ function init(ctx: CommandContext, force: boolean): number {
 
 async function validate(ctx: CommandContext, file: string | undefined): Promise<number> {
   if (file === undefined) {
-    const loaded = await readConfig(ctx, ctx.cwd);
+    // The workspace's file is checked whether or not it is trusted; runs obey it only once it is.
+    const untrusted = (await readConfig(ctx, ctx.cwd)).ignoredWorkspace;
+    const loaded = await readConfig(ctx, ctx.cwd, { trustWorkspaceConfig: true });
     effectiveSettings(loaded);
     const files = [loaded.globalPath, loaded.legacyPath, loaded.workspacePath].filter(Boolean);
     ctx.stdout.write(files.length ? `valid: ${files.join(", ")}\n` : "valid: no config files, built-in defaults apply\n");
+    if (untrusted) ctx.stdout.write(`note: ${untrusted.path} is not trusted, so runs ignore it; 'sandbox trust' obeys it\n`);
     return 0;
   }
   const path = resolve(ctx.cwd, file);
   if (!existsSync(path)) throw new UsageError(`${path} does not exist`, { hint: "Pass the path of a config.yaml or .sandbox.yml." });
   const isWorkspace = basename(path) === WORKSPACE_FILE_NAME;
   const loaded = isWorkspace
-    ? await readConfig({ ...ctx, env: { ...ctx.env, SANDBOX_CONFIG: undefined, XDG_CONFIG_HOME: "/nonexistent" }, homeDir: "/nonexistent" }, dirname(path))
+    ? await readConfig({ ...ctx, env: { ...ctx.env, SANDBOX_CONFIG: undefined, XDG_CONFIG_HOME: "/nonexistent" }, homeDir: "/nonexistent" }, dirname(path), { trustWorkspaceConfig: true })
     : await loadConfigFiles({ env: { SANDBOX_CONFIG: path }, homeDir: "/nonexistent", workspace: "/nonexistent", readFile: (p) => (p === path ? readFileSync(p, "utf8") : undefined) });
   effectiveSettings(loaded);
   ctx.stdout.write(`valid: ${path}\n`);

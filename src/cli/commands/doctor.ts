@@ -114,7 +114,7 @@ export async function doctorCommand(argv: readonly string[], ctx: CommandContext
       const quiet: Reporter = { info: () => {}, warn: () => {} };
       const stdin = new PassThrough();
       stdin.end();
-      const outcome = await executeRun(engine, prepared, await prepared.guard, { stdin, stdout: out.stream, stderr: err.stream, signals: ctx.signals, reporter: quiet }, { imageId: image.Id });
+      const outcome = await executeRun(engine, prepared, await prepared.guard, { stdin, stdout: out.stream, stderr: err.stream, signals: ctx.signals, reporter: quiet }, { imageId: image.Id, watchdog: ctx.self && { self: ctx.self, env: ctx.env, uid: ctx.uid } });
       probeChecks = evaluateProbe(parseProbeOutput(out.text()), plan);
       if (outcome.exitCode !== 0) {
         probeChecks.push({ protection: "probe", required: true, ok: false, why: `the probe exited ${outcome.exitCode}: ${oneLine(err.text())}` });

@@ -12,6 +12,7 @@ export const COMMANDS: Record<string, CommandHandler> = {
   run: async (argv, ctx) => (await import("./run.ts")).runCommand(argv, ctx),
   version: async (argv, ctx) => (await import("./version.ts")).versionCommand(argv, ctx),
   config: async (argv, ctx) => (await import("./config.ts")).configCommand(argv, ctx),
+  trust: async (argv, ctx) => (await import("./trust.ts")).trustCommand(argv, ctx),
   cache: async (argv, ctx) => (await import("./cache.ts")).cacheCommand(argv, ctx),
   ps: async (argv, ctx) => (await import("./ps.ts")).psCommand(argv, ctx),
   inspect: async (argv, ctx) => (await import("./inspect.ts")).inspectCommand(argv, ctx),

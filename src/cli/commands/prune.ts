@@ -3,10 +3,22 @@ import { EngineError, UsageError } from "../../core/errors.ts";
 import { EXIT } from "../../core/exit-codes.ts";
 import { isManaged, MANAGED_FILTER } from "../../core/labels.ts";
 import { STOP_GRACE_SECONDS } from "../../core/plan.ts";
-import { buildPrunePlan, reclaimed, renderPruneReport, type ListedContainer, type PrunePlan, type PruneReport } from "../../core/prune-plan.ts";
+import {
+  buildPrunePlan,
+  reclaimed,
+  renderPruneReport,
+  type ListedContainer,
+  type ListedNetwork,
+  type ListedTempFolder,
+  type PrunePlan,
+  type PruneReport,
+} from "../../core/prune-plan.ts";
 import type { EngineClient } from "../../engine/client.ts";
 import { inspectContainer, listContainers, removeContainer, stopContainer } from "../../engine/containers.ts";
 import { inspectVolume, listVolumes, removeVolume } from "../../engine/volumes.ts";
+import { inspectNetwork, listNetworks, removeNetwork } from "../../engine/networks.ts";
+import { listStandInFolders, removeStandInFolder } from "../../workspace/stand-ins.ts";
+import { tmpdir } from "node:os";
 import { parseCommandLine, refuseArguments } from "../args.ts";
 import { confirm } from "../confirm.ts";
 import type { CommandContext } from "../context.ts";
@@ -18,15 +30,18 @@ import { canonicalMounts, diskUsage, listAgentState, removeAgentState, resolveWo
 
 export const PRUNE_HELP = `Usage: sandbox prune [flags]
 
-Removes the stopped containers sandbox made (kept with 'sandbox run --keep').
-Only containers labelled io.sandbox.managed=true are ever touched: a
-container of another tool is never removed, whatever its name or labels.
+Removes the stopped containers sandbox made (kept with 'sandbox run --keep'),
+sandbox's networks that no container uses (a killed --egress run's), and
+the temp folders of runs whose sandbox process is gone ($TMPDIR/sandbox-mask-*).
+Only containers and networks labelled io.sandbox.managed=true are ever
+touched: another tool's are never removed, whatever their names or labels.
 With --volumes, also the agent state (~/.claude, ~/.codex, ... kept per
 workspace, see 'sandbox ps --state') of workspaces that no longer exist.
 
 Flags:
-  -a, --all                 Also stop and remove running sandbox containers
-                            (asks first on a terminal; needs --force otherwise)
+  -a, --all                 Also stop and remove running sandbox containers, and
+                            networks made in the last minute (asks first on a
+                            terminal; needs --force otherwise)
       --older-than DURATION Only what was created at least DURATION ago (e.g. 2h, 7d)
   -f, --force               Do not ask for confirmation
       --dry-run             Remove nothing; list what would be removed
@@ -103,21 +118,26 @@ export async function pruneCommand(argv: readonly string[], ctx: CommandContext)
     for (const note of listing.notes) reporter.warn(note);
     state = listing.entries;
   }
+  const networks = (await listNetworks(engine, { labels: [MANAGED_FILTER] })) as ListedNetwork[];
+  // Every container, foreign ones included, only to see which volumes, state folders and networks are still in use.
+  const every = volumes || networks.length > 0 ? canonicalMounts((await listContainers(engine, { all: true })) as ListedContainer[]) : undefined;
   const volumeInput = volumes
     ? {
         ...(workspace === undefined ? { volumes: await listVolumes(engine, { labels: [MANAGED_FILTER] }) } : {}),
-        // Every container, foreign ones included, only to see which volumes and state folders are still mounted.
-        everyContainer: canonicalMounts((await listContainers(engine, { all: true })) as ListedContainer[]),
         state,
       }
     : {};
-  const plan = buildPrunePlan({ containers: ours as ListedContainer[], ...volumeInput }, { all, olderThanMs, now, workspace });
+  const plan = buildPrunePlan(
+    { containers: ours as ListedContainer[], ...volumeInput, ...(every ? { everyContainer: every } : {}), networks, tempFolders: tempFolders(ctx) },
+    { all, olderThanMs, now, workspace },
+  );
   // Measured only for what goes: the size is for the report.
   for (const target of plan.state.remove) if (target.folder) target.sizeBytes = diskUsage(target.path);
 
   // Agent state (logins, sessions) is asked for on a terminal too; a script removes it as it removes stopped containers.
   const askState = plan.state.remove.length > 0 && flags.force !== true && ctx.stdin.isTTY === true;
-  if (!dryRun && (askFirst || askState) && (plan.containers.length > 0 || plan.volumes.length > 0 || plan.state.remove.length > 0)) {
+  const anything = plan.containers.length + plan.volumes.length + plan.state.remove.length + plan.networks.length + plan.tempFolders.length > 0;
+  if (!dryRun && (askFirst || askState) && anything) {
     // Which state folders, by workspace: the count alone does not say whose logins go.
     for (const s of plan.state.remove) ctx.stderr.write(`  ${s.agent} state of ${s.workspace ?? s.key}${s.why === "gone" ? " (gone)" : ""}\n`);
     const yes = await confirm(ctx.stdin, ctx.stderr, `Remove ${question(plan)}?`);
@@ -127,14 +147,14 @@ export async function pruneCommand(argv: readonly string[], ctx: CommandContext)
     }
   }
 
-  const report = dryRun ? dryRunReport(plan) : await carryOut(engine, plan, all, stateRoot);
+  const report = dryRun ? dryRunReport(plan) : await carryOut(engine, plan, all, stateRoot, ctx.uid);
   ctx.stdout.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : renderPruneReport(report));
   const runningKept = plan.kept.filter((k) => k.reason.includes("--all")).length;
   if (runningKept > 0) reporter.info(`${runningKept} running container(s) left alone; add --all to stop and remove them`);
   const refused = report.state.filter((s) => s.outcome === "refused").length;
   if (refused > 0) reporter.warn(`${refused} agent state entr${refused === 1 ? "y is" : "ies are"} not what sandbox makes (e.g. a symlink) and ${refused === 1 ? "was" : "were"} left alone: look at ${refused === 1 ? "it" : "them"} by hand`);
   // Objects that vanished, are in use or turned out not to be ours were rightly left: only errors fail.
-  const failed = [...report.containers, ...report.volumes, ...report.state].some((x) => x.outcome === "failed");
+  const failed = [...report.containers, ...report.volumes, ...report.state, ...(report.networks ?? []), ...(report.tempFolders ?? [])].some((x) => x.outcome === "failed");
   return failed ? EXIT.GENERAL : EXIT.OK;
 }
 
@@ -146,6 +166,8 @@ function question(plan: PrunePlan): string {
     parts.push(`${plan.containers.length} sandbox container(s)${running > 0 ? ` (${running} running: stopped first)` : ""}`);
   }
   if (plan.volumes.length > 0) parts.push(`${plan.volumes.length} volume(s)`);
+  if (plan.networks.length > 0) parts.push(`${plan.networks.length} network(s)`);
+  if (plan.tempFolders.length > 0) parts.push(`${plan.tempFolders.length} temp folder(s)`);
   if (plan.state.remove.length > 0) {
     const bytes = plan.state.remove.reduce((sum, s) => sum + s.sizeBytes, 0);
     parts.push(`${plan.state.remove.length} agent state folder(s) (${formatSize(bytes)})`);
@@ -168,8 +190,28 @@ function dryRunReport(plan: PrunePlan): PruneReport {
     state,
     kept: plan.kept,
     stateKept: plan.state.kept,
+    ...leftovers(plan, "would remove"),
     reclaimedBytes: reclaimed(containers, state),
   };
+}
+
+/** The report's networks and temp folders for a dry run (all "would remove"), with what is kept. */
+function leftovers(plan: PrunePlan, outcome: "would remove"): Pick<PruneReport, "networks" | "networksKept" | "tempFolders" | "tempFoldersKept"> {
+  return {
+    networks: plan.networks.map((n) => ({ ...n, outcome })),
+    networksKept: plan.networksKept,
+    tempFolders: plan.tempFolders.map((f) => ({ ...f, outcome })),
+    tempFoldersKept: plan.tempFoldersKept,
+  };
+}
+
+/** The stand-in folders in the temp folder, with whether the sandbox process named in each still runs. */
+function tempFolders(ctx: CommandContext): ListedTempFolder[] {
+  const self = ctx.self;
+  return listStandInFolders(tmpdir(), ctx.uid).map((f) => ({
+    ...f,
+    ownerAlive: f.owner === null ? undefined : f.owner === self?.pid ? true : self?.alive(f.owner),
+  }));
 }
 
 /** A refusal or HTTP error on one object is reported; an engine that went away ends the prune. */
@@ -178,7 +220,7 @@ function failure(err: unknown): string {
   throw err;
 }
 
-async function carryOut(engine: EngineClient, plan: PrunePlan, all: boolean, stateRoot: string): Promise<PruneReport> {
+async function carryOut(engine: EngineClient, plan: PrunePlan, all: boolean, stateRoot: string, uid: number | undefined): Promise<PruneReport> {
   const containers: PruneReport["containers"] = [];
   for (const target of plan.containers) {
     try {
@@ -226,5 +268,42 @@ async function carryOut(engine: EngineClient, plan: PrunePlan, all: boolean, sta
     for (const target of plan.state.remove) state.push(removeAgentState(stateRoot, target, mounted));
   }
   state.push(...refusedState(plan));
-  return { dryRun: false, containers, volumes, state, kept: plan.kept, stateKept: plan.state.kept, reclaimedBytes: reclaimed(containers, state) };
+  const networks: NonNullable<PruneReport["networks"]> = [];
+  for (const target of plan.networks) {
+    try {
+      // As for containers: the label on the object as it is now makes it ours.
+      const fresh = await inspectNetwork(engine, target.id);
+      if (fresh === undefined) networks.push({ ...target, outcome: "gone" });
+      else if (!isManaged(fresh.Labels)) networks.push({ ...target, outcome: "refused", detail: "no io.sandbox.managed=true label" });
+      else if (Object.keys(fresh.Containers ?? {}).length > 0) networks.push({ ...target, outcome: "in use", detail: "a container is attached to it" });
+      else {
+        const result = await removeNetwork(engine, fresh.Id);
+        networks.push({ ...target, outcome: result === "in-use" ? "in use" : result, ...(result === "in-use" ? { detail: "a container is attached to it" } : {}) });
+      }
+    } catch (err) {
+      networks.push({ ...target, outcome: "failed", detail: failure(err) });
+    }
+  }
+  const folders: NonNullable<PruneReport["tempFolders"]> = [];
+  for (const target of plan.tempFolders) {
+    try {
+      const result = removeStandInFolder(target.path, uid);
+      folders.push({ ...target, outcome: result, ...(result === "refused" ? { detail: "no longer what sandbox makes" } : {}) });
+    } catch (err) {
+      folders.push({ ...target, outcome: "failed", detail: (err as Error).message });
+    }
+  }
+  return {
+    dryRun: false,
+    containers,
+    volumes,
+    state,
+    kept: plan.kept,
+    stateKept: plan.state.kept,
+    networks,
+    networksKept: plan.networksKept,
+    tempFolders: folders,
+    tempFoldersKept: plan.tempFoldersKept,
+    reclaimedBytes: reclaimed(containers, state),
+  };
 }

@@ -78,24 +78,36 @@ export async function runCommand(argv: readonly string[], ctx: CommandContext): 
   for (const warning of guard.warnings) reporter.warn(warning);
   for (const note of guard.notes) reporter.info(note);
   if (plan.egress) await cleared;
-  const outcome = await executeRun(
-    engine,
-    prepared,
-    guard,
-    {
-      get stdin() {
-        return ctx.stdin;
-      },
-      stdinIsTTY: terminal.stdinIsTTY,
-      readStdin: ctx.readStdin,
-      stdout: ctx.stdout,
-      stderr: ctx.stderr,
-      signals: ctx.signals,
-      reporter,
+  const io = {
+    get stdin() {
+      return ctx.stdin;
     },
-    { startGate: cleared, imageId: image.Id },
-  );
+    stdinIsTTY: terminal.stdinIsTTY,
+    readStdin: ctx.readStdin,
+    stdout: ctx.stdout,
+    stderr: ctx.stderr,
+    signals: ctx.signals,
+    reporter,
+  };
+  const started = Date.now();
+  if (plan.setup) {
+    // The repository's setup steps first, apart from what the user hands the command (core/plan.ts setupApart).
+    reporter.info(setupApartLine(plan.setup));
+    const setup = await executeRun(engine, { ...prepared, plan: plan.setup.plan }, guard, io, { startGate: cleared, imageId: image.Id, watchdog: ctx.self && { self: ctx.self, env: ctx.env, uid: ctx.uid } });
+    if (setup.exitCode !== 0) return setup.exitCode;
+  }
+  // The steps' time counts towards the run's timeout.
+  const left = plan.setup ? { ...prepared, plan: { ...plan, timeoutMs: Math.max(1, plan.timeoutMs - (Date.now() - started)) } } : prepared;
+  const outcome = await executeRun(engine, left, guard, io, { startGate: cleared, imageId: image.Id, watchdog: ctx.self && { self: ctx.self, env: ctx.env, uid: ctx.uid } });
   return outcome.exitCode;
+}
+
+function setupApartLine(setup: NonNullable<RunPlan["setup"]>): string {
+  const what = [
+    ...(setup.withheld.env.length ? [`the variables you gave (${setup.withheld.env.join(", ")})`] : []),
+    ...(setup.withheld.state ? [`the agent's state (${setup.withheld.state})`] : []),
+  ];
+  return `.sandbox.yml's setup steps run first in a container of their own, without ${what.join(" or ")}; what they leave outside /work is not kept`;
 }
 
 /** How long --dry-run waits for the engine's /_ping before assuming a local Docker engine. */
@@ -186,5 +198,8 @@ async function dryRunView(ctx: CommandContext, host: string | undefined, prepare
     sources,
     assumed,
     create,
+    ...(plan.setup
+      ? { setup: { name: plan.setup.plan.name, withheld: plan.setup.withheld, create: redactBody(finalBody(plan.setup.plan, facts).body, plan.setup.plan) } }
+      : {}),
   };
 }

@@ -1,0 +1,140 @@
+import { lstat, mkdir, readFile, rename, rmdir, unlink, writeFile } from "node:fs/promises";
+import { COMMONDIR_STAND_IN, quarantineName, quarantineWarning, type Quarantined } from "../core/git-guard.ts";
+import { printable } from "../core/printable.ts";
+import { compileMask, isWithin, WALK_LIMITS, WALK_SKIP_DIRS, type StandInKind } from "../core/workspace-guard.ts";
+import { nodeWalkFs, walkForMasks, type WalkFs } from "./walk.ts";
+
+/**
+ * The guard's two acts on the host around a run (docs/guard.md):
+ *
+ *  - `withMountpoints`: protected paths that do not exist (`.github`,
+ *    `.claude`, `.git/hooks`, `.git/commondir`, ...) are made, as the user,
+ *    just before the container is created, so each can be bound read-only
+ *    over itself like an existing one (the engine would otherwise make a
+ *    root-owned mountpoint in the workspace); after the run each is removed
+ *    if it is still as made, so the workspace is left as it was.
+ *  - `quarantineNewRepositories`: after the run, a git repository that was
+ *    not there at the start (a `.git` folder or file, a bare repository) is
+ *    moved aside, with a loud warning: its config and hooks are the
+ *    command's, and git on the host would run them.
+ */
+
+export interface Mountpoint {
+  path: string;
+  kind: StandInKind;
+}
+
+const contentOf = (kind: StandInKind) => (kind === "commondir" ? COMMONDIR_STAND_IN : "");
+
+/** Make the missing mountpoints (and missing folders on their way), run `fn`, then remove what is still as made. */
+export async function withMountpoints<T>(root: string, mountpoints: readonly Mountpoint[], fn: () => Promise<T>): Promise<T> {
+  if (mountpoints.length === 0) return fn();
+  const madeDirs: string[] = [];
+  const madeFiles: Array<{ abs: string; content: string }> = [];
+  try {
+    for (const { path, kind } of mountpoints) {
+      const parts = path.split("/");
+      for (let i = 1; i <= parts.length; i++) {
+        const abs = `${root}/${parts.slice(0, i).join("/")}`;
+        const last = i === parts.length;
+        const st = await lstat(abs).catch(() => undefined);
+        if (st) {
+          // Made meanwhile (by the host): it is the workspace's own, and bound as it is.
+          if (last) break;
+          if (!st.isDirectory() || st.isSymbolicLink()) throw new Error(`${abs} is no longer a folder`);
+          continue;
+        }
+        if (!last || kind === "dir") {
+          await mkdir(abs);
+          madeDirs.push(abs);
+        } else {
+          const content = contentOf(kind);
+          await writeFile(abs, content, { flag: "wx", mode: 0o644 });
+          madeFiles.push({ abs, content });
+        }
+      }
+    }
+    return await fn();
+  } finally {
+    for (const { abs, content } of madeFiles) {
+      try {
+        const st = await lstat(abs);
+        if (st.isFile() && st.size === content.length && (await readFile(abs, "utf8")) === content) await unlink(abs);
+      } catch {
+        // Gone, or changed on the host: left as it is.
+      }
+    }
+    // Deepest first; a folder something was put in stays.
+    for (const abs of [...madeDirs].sort((a, b) => b.length - a.length)) await rmdir(abs).catch(() => {});
+  }
+}
+
+export interface RepoCheckInput {
+  /** Repositories the walk saw at the start (walk.ts's `repos`). */
+  before: readonly string[];
+  /** Masked paths: the start walk did not look inside them. */
+  masked: readonly string[];
+  /** The start walk stopped at a bound: a repository older than the run beyond it may be seen now for the first time. */
+  truncated: boolean;
+  /** When the run started (ms). */
+  startedMs: number;
+  fs?: WalkFs;
+  /** For the names of the moved entries; tests fix it. */
+  stamp?: string;
+}
+
+/** Moves every repository made during the run aside; returns the warnings to print (one per repository). */
+export async function quarantineNewRepositories(root: string, input: RepoCheckInput): Promise<{ moved: Quarantined[]; warnings: string[] }> {
+  const walked = await walkForMasks(root, compileMask([]), { maxDepth: WALK_LIMITS.maxDepth, maxEntries: WALK_LIMITS.maxEntries, skip: WALK_SKIP_DIRS }, input.fs ?? nodeWalkFs);
+  const before = new Set(input.before);
+  const stamp = input.stamp ?? new Date(input.startedMs).toISOString().replace(/[-:]/g, "").replace(/\..*$/, "");
+  const moved: Quarantined[] = [];
+  const warnings: string[] = [];
+  for (const path of walked.repos) {
+    if (before.has(path) || input.masked.some((m) => isWithin(path, m))) continue;
+    const abs = `${root}/${path}`;
+    const st = await lstat(abs).catch(() => undefined);
+    if (!st) continue;
+    // Beyond the start walk's bounds, a repository born before the run is the user's (a rename keeps the birth time, so this is only trusted there).
+    if (input.truncated && st.birthtimeMs > 0 && st.birthtimeMs < input.startedMs - 1000) continue;
+    let target = quarantineName(path, stamp);
+    for (let n = 2; await lstat(`${root}/${target}`).then(() => true, () => false); n++) target = quarantineName(path, `${stamp}-${n}`);
+    try {
+      await rename(abs, `${root}/${target}`);
+    } catch (err) {
+      warnings.push(`the command made a git repository at ${printable(path)} during the run, and it could not be moved aside (${(err as Error).message}): do not run git there before reading its config and hooks`);
+      continue;
+    }
+    const q = { path, movedTo: target };
+    moved.push(q);
+    warnings.push(quarantineWarning(q, root));
+  }
+  return { moved, warnings };
+}
+
+/**
+ * A run with the guard's host-side acts around it: the missing protected
+ * paths made and removed (bind mode only: in copy mode they are kept out of
+ * the copy-back instead, core/container-body.ts), then the check for new
+ * repositories (both modes, after the copy-back; not for a read-only
+ * workspace, where nothing can be made). `warn` gets one line per repository moved.
+ */
+export async function withRunGuard<T>(
+  workspace: string,
+  guard: { mountpoints?: readonly Mountpoint[]; repos?: readonly string[]; masked: readonly string[]; truncated?: boolean },
+  run: { mode: "bind" | "copy"; readOnly: boolean },
+  warn: (line: string) => void,
+  fn: () => Promise<T>,
+): Promise<T> {
+  const startedMs = Date.now();
+  try {
+    return await (run.mode === "bind" ? withMountpoints(workspace, guard.mountpoints ?? [], fn) : fn());
+  } finally {
+    if (!run.readOnly && guard.repos !== undefined) {
+      const checked = await quarantineNewRepositories(workspace, { before: guard.repos, masked: guard.masked, truncated: guard.truncated === true, startedMs }).catch(
+        (err: Error) => ({ warnings: [`could not check the workspace for git repositories made during the run: ${err.message}`] }),
+      );
+      for (const line of checked.warnings) warn(line);
+    }
+  }
+}
