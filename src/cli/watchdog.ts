@@ -114,6 +114,22 @@ export interface WatchdogLaunch {
   uid: number | undefined;
 }
 
+/**
+ * The only variables the watchdog gets: what a runtime needs to start. The
+ * engine connection comes whole over the pipe, so none of DOCKER_*, and none
+ * of the caller's tokens, are handed on.
+ */
+const WATCHDOG_ENV = ["PATH", "HOME", "USERPROFILE", "SystemRoot", "SYSTEMROOT", "TMPDIR", "TEMP", "TMP", "LANG", "XDG_CACHE_HOME", "DENO_DIR"];
+
+export function watchdogEnv(env: Record<string, string | undefined>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const key of WATCHDOG_ENV) {
+    const value = env[key];
+    if (value !== undefined) out[key] = value;
+  }
+  return out;
+}
+
 /** How long `finish` waits for `done` to reach the pipe. */
 const FINISH_WAIT_MS = 1000;
 
@@ -133,7 +149,7 @@ export function startWatchdog(launch: WatchdogLaunch, spec: WatchdogSpec, warn: 
       stdio: ["pipe", "ignore", "ignore"],
       // Not the workspace: a from-source runtime would read its bunfig.toml or .env there, and the folder stays unpinned.
       cwd: parse(command).root || "/",
-      env: launch.env,
+      env: watchdogEnv(launch.env),
       windowsHide: true,
     });
   } catch (err) {

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { reap, stopAtDeadline } from "../../src/cli/commands/watchdog.ts";
-import { decodeSpec, encodeSpec, WatchdogInput, type WatchdogSpec } from "../../src/cli/watchdog.ts";
+import { decodeSpec, encodeSpec, WatchdogInput, watchdogEnv, type WatchdogSpec } from "../../src/cli/watchdog.ts";
 import type { EngineClient, RequestSpec } from "../../src/engine/client.ts";
 
 const ID = "a".repeat(64);
@@ -48,6 +48,14 @@ describe("the watchdog's spec and pipe", () => {
     input.push(Buffer.from("do"));
     input.push(Buffer.from("ne\n"));
     expect(input.done).toBe(true);
+  });
+});
+
+test("the watchdog's environment: what a runtime needs, no tokens, no engine settings", () => {
+  expect(watchdogEnv({ PATH: "/bin", HOME: "/h", TMPDIR: "/t", GITHUB_TOKEN: "x", DOCKER_HOST: "tcp://h:1", DOCKER_CERT_PATH: "/c", ANTHROPIC_API_KEY: "k", X: undefined })).toEqual({
+    PATH: "/bin",
+    HOME: "/h",
+    TMPDIR: "/t",
   });
 });
 

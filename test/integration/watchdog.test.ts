@@ -87,10 +87,10 @@ async function gone(name: string): Promise<boolean> {
 }
 
 /** Start `sandbox run` in the background; resolves once the container runs and its watchdog is up. */
-async function startRun(name: string, args: string[], tmp: string): Promise<{ child: ChildProcess; done: Promise<RunResult> }> {
+async function startRun(name: string, args: string[], tmp: string, env: Record<string, string> = {}): Promise<{ child: ChildProcess; done: Promise<RunResult> }> {
   let child: ChildProcess | undefined;
   const done = runSandbox(["run", "--name", name, "--image", TEST_IMAGE, "--workspace", work, ...args], {
-    env: { TMPDIR: tmp },
+    env: { TMPDIR: tmp, ...env },
     timeoutMs: 90_000,
     onSpawn: (c) => (child = c),
   });
@@ -167,7 +167,9 @@ describe("sandbox alive", () => {
   test("a normal run leaves no watchdog behind", async () => {
     const name = newName("normal");
     const tmp = privateTmp("normal");
-    const { done } = await startRun(name, ["sh", "-c", "sleep 2; echo ok"], tmp);
+    const { done } = await startRun(name, ["sh", "-c", "sleep 2; echo ok"], tmp, { GITHUB_TOKEN: `token-${tag}` });
+    // The watchdog gets no tokens (nor the engine's settings: its connection comes over its pipe).
+    for (const pid of watchdogs(name)) expect(readFileSync(`/proc/${pid}/environ`, "utf8")).not.toContain(`token-${tag}`);
     const r = await done;
     expect(r.code).toBe(0);
     expect(r.stdout.toString()).toBe("ok\n");
