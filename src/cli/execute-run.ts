@@ -1,3 +1,5 @@
+import { createHash } from "node:crypto";
+import type { SelfProcess } from "./context.ts";
 import { finalBody, type FinalRun, type RunFacts } from "../core/container-body.ts";
 import { engineFlavor, inlineSeccomp, seccompFilePath } from "../core/engine-dialect.ts";
 import type { RunPlan } from "../core/plan.ts";
@@ -7,7 +9,7 @@ import { writeSeccompFile } from "../engine/dialect.ts";
 import { runSession, type SessionHooks, type SessionIo, type SessionOutcome } from "../engine/session.ts";
 import { withStandIns, type PreparedGuard } from "../workspace/guard.ts";
 import { readWorkspaceFile } from "../workspace/read-file.ts";
-import { withRunGuard } from "../workspace/run-guard.ts";
+import { withRunGuard, type RunRegistry } from "../workspace/run-guard.ts";
 import { runIdentity } from "./run-identity.ts";
 import type { WatchdogHandle, WatchdogLaunch } from "./watchdog.ts";
 import type { PreparedRun } from "./prepare-run.ts";
@@ -53,8 +55,15 @@ export async function executeRun(
       };
       // Missing protected paths made and removed, new repositories put aside after (workspace/run-guard.ts).
       const guarded = { mode: final.workspaceMode, readOnly: plan.workspaceReadOnly };
-      return withRunGuard(plan.workspace, guard, guarded, (line) => io.reporter.warn(line), () =>
-        runSession(engine, { plan, body: final.body }, io, { ...(options.startGate ? { startGate: options.startGate } : {}), hooks }),
+      // Runs in the same workspace share the made paths (workspace/run-guard.ts's registry).
+      const registry = options.watchdog?.self ? runRegistry(prepared.stateDir, plan.workspace, options.watchdog.self) : undefined;
+      return withRunGuard(
+        plan.workspace,
+        guard,
+        guarded,
+        (line) => io.reporter.warn(line),
+        () => runSession(engine, { plan, body: final.body }, io, { ...(options.startGate ? { startGate: options.startGate } : {}), hooks }),
+        registry,
       );
     }, undefined, options.watchdog?.self.pid);
   } finally {
@@ -152,4 +161,9 @@ class RunWatchdog {
     this.over = true;
     await (await this.launched)?.finish();
   }
+}
+
+/** Where the runs in one workspace register (workspace/run-guard.ts). */
+export function runRegistry(stateDir: string, workspace: string, self: SelfProcess): RunRegistry {
+  return { dir: `${stateDir}/runs/${createHash("sha256").update(workspace).digest("hex").slice(0, 16)}`, pid: self.pid, alive: self.alive };
 }

@@ -123,7 +123,9 @@ export async function readSettings(ctx: CommandContext, workspace: string, flags
 export async function readRunSettings(ctx: CommandContext, workspace: string, flags: Partial<RunArgs> = {}): Promise<{ settings: EffectiveSettings; notes: string[] }> {
   const { command: _command, ...values } = { command: [], ...flags };
   const loaded = await readConfig(ctx, workspace, { trustWorkspaceConfig: flags.trustWorkspaceConfig === true });
-  const notes = loaded.ignoredWorkspace ? [ignoredWorkspaceNote(loaded.ignoredWorkspace, workspace)] : [];
+  // A file that sets nothing (e.g. the empty stand-in another run made for its guard) needs no consent.
+  const ignored = loaded.ignoredWorkspace;
+  const notes = ignored && !(ignored.wouldSet === "nothing" && ignored.invalid === undefined) ? [ignoredWorkspaceNote(ignored, workspace)] : [];
   return { settings: withFlags(SETTINGS, effectiveSettings(loaded), values) as EffectiveSettings, notes };
 }
 

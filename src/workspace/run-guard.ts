@@ -1,4 +1,4 @@
-import { lstat, mkdir, readFile, rename, rmdir, unlink, writeFile } from "node:fs/promises";
+import { lstat, mkdir, readdir, readFile, rename, rm, rmdir, unlink, writeFile } from "node:fs/promises";
 import { COMMONDIR_STAND_IN, quarantineName, quarantineWarning, type Quarantined } from "../core/git-guard.ts";
 import { printable } from "../core/printable.ts";
 import { compileMask, isWithin, WALK_LIMITS, WALK_SKIP_DIRS, type StandInKind } from "../core/workspace-guard.ts";
@@ -26,47 +26,133 @@ export interface Mountpoint {
 
 const contentOf = (kind: StandInKind) => (kind === "commondir" ? COMMONDIR_STAND_IN : "");
 
-/** Make the missing mountpoints (and missing folders on their way), run `fn`, then remove what is still as made. */
-export async function withMountpoints<T>(root: string, mountpoints: readonly Mountpoint[], fn: () => Promise<T>): Promise<T> {
-  if (mountpoints.length === 0) return fn();
-  const madeDirs: string[] = [];
-  const madeFiles: Array<{ abs: string; content: string }> = [];
-  try {
-    for (const { path, kind } of mountpoints) {
-      const parts = path.split("/");
-      for (let i = 1; i <= parts.length; i++) {
-        const abs = `${root}/${parts.slice(0, i).join("/")}`;
-        const last = i === parts.length;
-        const st = await lstat(abs).catch(() => undefined);
-        if (st) {
-          // Made meanwhile (by the host): it is the workspace's own, and bound as it is.
-          if (last) break;
-          if (!st.isDirectory() || st.isSymbolicLink()) throw new Error(`${abs} is no longer a folder`);
-          continue;
-        }
-        if (!last || kind === "dir") {
-          await mkdir(abs);
-          madeDirs.push(abs);
-        } else {
-          const content = contentOf(kind);
-          await writeFile(abs, content, { flag: "wx", mode: 0o644 });
-          madeFiles.push({ abs, content });
-        }
-      }
+/**
+ * Runs in one workspace share the mountpoints: a run's walk may find a path
+ * another run made, and bind it as the workspace's own. So the made paths
+ * are recorded (`made.json`) in a folder of sandbox's state for the
+ * workspace, each live run is registered there (a file named by its pid,
+ * written before its walk and removed when it ends), and the made paths are
+ * removed by the last run to end, when no other live run is registered.
+ * Records and removals happen under a lock.
+ */
+export interface RunRegistry {
+  dir: string;
+  pid: number;
+  alive(pid: number): boolean;
+}
+
+/** Register a run in its workspace's registry (before the guard's walk). */
+export async function joinRuns(registry: RunRegistry): Promise<void> {
+  await mkdir(registry.dir, { recursive: true, mode: 0o700 });
+  await writeFile(`${registry.dir}/${registry.pid}`, "", { mode: 0o600 });
+}
+
+export async function leaveRuns(registry: RunRegistry): Promise<void> {
+  await unlink(`${registry.dir}/${registry.pid}`).catch(() => {});
+}
+
+async function othersAlive(registry: RunRegistry): Promise<boolean> {
+  let alive = false;
+  for (const name of await readdir(registry.dir).catch(() => [] as string[])) {
+    const pid = Number(name);
+    if (!/^\d+$/.test(name) || pid === registry.pid) continue;
+    if (registry.alive(pid)) alive = true;
+    else await unlink(`${registry.dir}/${name}`).catch(() => {});
+  }
+  return alive;
+}
+
+/** The lock: a folder made atomically; a dead owner's is taken over. */
+async function locked<T>(registry: RunRegistry | undefined, fn: () => Promise<T>): Promise<T> {
+  if (!registry) return fn();
+  await mkdir(registry.dir, { recursive: true, mode: 0o700 });
+  const lock = `${registry.dir}/lock`;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await mkdir(lock);
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
     }
+    const owner = Number(await readFile(`${lock}/pid`, "utf8").catch(() => ""));
+    if (owner > 0 && !registry.alive(owner)) await rm(lock, { recursive: true, force: true });
+    else if (attempt >= 1000) throw new Error(`another sandbox run holds ${lock} (remove it if no run is going on in this workspace)`);
+    else await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  try {
+    await writeFile(`${lock}/pid`, String(registry.pid));
     return await fn();
   } finally {
-    for (const { abs, content } of madeFiles) {
-      try {
-        const st = await lstat(abs);
-        if (st.isFile() && st.size === content.length && (await readFile(abs, "utf8")) === content) await unlink(abs);
-      } catch {
-        // Gone, or changed on the host: left as it is.
-      }
-    }
-    // Deepest first; a folder something was put in stays.
-    for (const abs of [...madeDirs].sort((a, b) => b.length - a.length)) await rmdir(abs).catch(() => {});
+    await rm(lock, { recursive: true, force: true });
   }
+}
+
+type MadeEntry = { abs: string; content: string | null };
+
+async function readMade(registry: RunRegistry): Promise<MadeEntry[]> {
+  return readFile(`${registry.dir}/made.json`, "utf8").then((text) => JSON.parse(text) as MadeEntry[], () => []);
+}
+
+/** Make the missing mountpoints (and missing folders on their way), run `fn`, then remove what is still as made, once no other live run may bind it. */
+export async function withMountpoints<T>(root: string, mountpoints: readonly Mountpoint[], fn: () => Promise<T>, registry?: RunRegistry): Promise<T> {
+  // With a registry, even a run that makes nothing may be the last to end, and removes what others made.
+  if (mountpoints.length === 0 && !registry) return fn();
+  const made: MadeEntry[] = [];
+  try {
+    await locked(registry, async () => {
+      if (registry) await joinRuns(registry);
+      for (const mountpoint of mountpoints) await makeMissing(root, mountpoint, made);
+      if (registry && made.length > 0) await writeFile(`${registry.dir}/made.json`, JSON.stringify([...(await readMade(registry)), ...made]), { mode: 0o600 });
+    });
+    return await fn();
+  } finally {
+    await locked(registry, async () => {
+      if (!registry) return removeMade(made);
+      await leaveRuns(registry);
+      if (await othersAlive(registry)) return;
+      await removeMade(await readMade(registry));
+      await unlink(`${registry.dir}/made.json`).catch(() => {});
+    }).catch(() => {});
+  }
+}
+
+/** `content` null: a folder. */
+async function makeMissing(root: string, { path, kind }: Mountpoint, made: MadeEntry[]): Promise<void> {
+  const parts = path.split("/");
+  for (let i = 1; i <= parts.length; i++) {
+    const abs = `${root}/${parts.slice(0, i).join("/")}`;
+    const last = i === parts.length;
+    const st = await lstat(abs).catch(() => undefined);
+    if (st) {
+      // Made meanwhile, by another run (recorded by it) or by the host: bound as it is.
+      if (last) return;
+      if (!st.isDirectory() || st.isSymbolicLink()) throw new Error(`${abs} is no longer a folder`);
+      continue;
+    }
+    if (!last || kind === "dir") {
+      await mkdir(abs);
+      made.push({ abs, content: null });
+    } else {
+      const content = contentOf(kind);
+      await writeFile(abs, content, { flag: "wx", mode: 0o644 });
+      made.push({ abs, content });
+    }
+  }
+}
+
+/** Removes what is still as made: files with their made content, folders once empty (deepest first). */
+async function removeMade(made: readonly MadeEntry[]): Promise<void> {
+  for (const { abs, content } of made) {
+    if (content === null) continue;
+    try {
+      const st = await lstat(abs);
+      if (st.isFile() && st.size === content.length && (await readFile(abs, "utf8")) === content) await unlink(abs);
+    } catch {
+      // Gone, or changed on the host: left as it is.
+    }
+  }
+  const dirs = made.filter((m) => m.content === null).map((m) => m.abs);
+  for (const abs of [...new Set(dirs)].sort((a, b) => b.length - a.length)) await rmdir(abs).catch(() => {});
 }
 
 export interface RepoCheckInput {
@@ -125,10 +211,11 @@ export async function withRunGuard<T>(
   run: { mode: "bind" | "copy"; readOnly: boolean },
   warn: (line: string) => void,
   fn: () => Promise<T>,
+  registry?: RunRegistry,
 ): Promise<T> {
   const startedMs = Date.now();
   try {
-    return await (run.mode === "bind" ? withMountpoints(workspace, guard.mountpoints ?? [], fn) : fn());
+    return await (run.mode === "bind" ? withMountpoints(workspace, guard.mountpoints ?? [], fn, registry) : fn());
   } finally {
     if (!run.readOnly && guard.repos !== undefined) {
       const checked = await quarantineNewRepositories(workspace, { before: guard.repos, masked: guard.masked, truncated: guard.truncated === true, startedMs }).catch(

@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { createHash, randomBytes } from "node:crypto";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runSandbox, sandboxArgv, TEST_IMAGE } from "../helpers/sandbox.ts";
@@ -187,6 +187,7 @@ describe("sandbox run: timeout and signals", () => {
 
 describe("sandbox run: concurrency", () => {
   test("10 concurrent runs each get their own exit code and leave nothing behind", async () => {
+    const before = readdirSync(work).sort();
     const runs = await Promise.all(
       Array.from({ length: 10 }, (_, i) => runSandbox(["run", ...img, "sh", "-c", `echo run${i}; exit ${i + 10}`], { cwd: work, timeoutMs: 120_000 })),
     );
@@ -195,5 +196,7 @@ describe("sandbox run: concurrency", () => {
       expect(r.stdout.toString()).toBe(`run${i}\n`);
     });
     expect(await leftovers()).toBe(0);
+    // The guard's stand-ins (.github, .claude, ...), shared between the runs, are gone with the last of them.
+    expect(readdirSync(work).sort()).toEqual(before);
   });
 });

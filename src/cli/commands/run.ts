@@ -12,11 +12,13 @@ import { EMPTY_DIR_PLACEHOLDER, EMPTY_FILE_PLACEHOLDER, type PreparedGuard } fro
 import type { EffectiveSettings } from "../../config/settings.ts";
 import type { CommandContext } from "../context.ts";
 import { ensureRunImage } from "../agent-image.ts";
-import { engineFacts, executeRun } from "../execute-run.ts";
-import { prepareRun, terminalFacts, type PreparedRun } from "../prepare-run.ts";
+import { engineFacts, executeRun, runRegistry } from "../execute-run.ts";
+import { prepareRun, resolveWorkspace, terminalFacts, type PreparedRun } from "../prepare-run.ts";
+import { defaultStateDir } from "../../core/persistence.ts";
+import { joinRuns, leaveRuns } from "../../workspace/run-guard.ts";
 import { knownIdentity } from "../run-identity.ts";
 import { RUN_HELP } from "../run-help.ts";
-import { parseRunArgs } from "../run-options.ts";
+import { parseRunArgs, type RunArgs } from "../run-options.ts";
 
 /** `sandbox run`: argv → options → plan → final body → engine → exit code. */
 export async function runCommand(argv: readonly string[], ctx: CommandContext): Promise<number> {
@@ -33,6 +35,18 @@ export async function runCommand(argv: readonly string[], ctx: CommandContext): 
     connecting.catch(() => {});
     await new Promise((resolve) => setImmediate(resolve));
   }
+  // Registered before the guard's walk: runs in one workspace share the paths the guard makes (workspace/run-guard.ts).
+  const registry =
+    !args.dryRun && ctx.self ? runRegistry(defaultStateDir(ctx.env, ctx.homeDir), resolveWorkspace(args.workspace ?? ctx.cwd, ctx.cwd), ctx.self) : undefined;
+  if (registry) await joinRuns(registry);
+  try {
+    return await runPrepared(args, ctx, connecting);
+  } finally {
+    if (registry) await leaveRuns(registry);
+  }
+}
+
+async function runPrepared(args: RunArgs, ctx: CommandContext, connecting: ReturnType<CommandContext["connect"]> | undefined): Promise<number> {
   const reporter = makeReporter(ctx.stderr, ctx.env, args.quiet === true);
   const terminal = terminalFacts(ctx);
   const prepared = await prepareRun(args, ctx, terminal);
