@@ -31,6 +31,17 @@ export const DEFAULT_MASK: readonly string[] = Object.freeze([
   ".aws/",
   ".ssh/",
   "*.tfstate",
+  // Credentials by other names: git's store, registry and cluster logins,
+  // database passwords, key stores, cloud service accounts, Terraform tokens.
+  ".git-credentials",
+  ".docker/config.json",
+  ".kube/config",
+  ".pgpass",
+  "*.p12",
+  "*.pfx",
+  "credentials*.json",
+  "service-account*.json",
+  ".terraformrc",
 ]);
 
 /** Paths the host executes or trusts, relative to the workspace root. `workspace.protect` adds to these. */
@@ -213,7 +224,9 @@ export function compileMask(patterns: readonly string[]): MaskMatcher {
     const anchored = text.includes("/");
     text = text.replace(/^\/+/, "").replace(/^\.\//, "");
     if (text === "" || text.split("/").some((part) => part === "..")) continue;
-    const re = globToRegex(text);
+    // Case-insensitive: `.ENV` or `ID_RSA` is the same secret (and the same file on
+    // case-insensitive filesystems).
+    const re = new RegExp(globToRegex(text).source, "i");
     const literal = anchored && !negate && !GLOB_CHARS.test(text) ? text : undefined;
     rules.push({ negate, dirOnly, anchored, re, literal });
   }
@@ -222,7 +235,7 @@ export function compileMask(patterns: readonly string[]): MaskMatcher {
   const combined = (anchored: boolean) => {
     const sources = rules.filter((r) => !r.negate && r.anchored === anchored).map((r) => `(?:${r.re.source})`);
     // Each source is anchored (^…$) on its own, so an alternation of them is too.
-    return sources.length === 0 ? undefined : new RegExp(sources.join("|"));
+    return sources.length === 0 ? undefined : new RegExp(sources.join("|"), "i");
   };
   const anyName = combined(false);
   const anyPath = combined(true);

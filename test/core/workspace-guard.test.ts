@@ -507,3 +507,27 @@ describe("workspace names in the guard's warnings are escaped", () => {
     ).toThrow("e.g. \\x1b0.env, \\x1b1.env");
   });
 });
+
+describe("default masks: credentials by other names, any case", () => {
+  const mask = compileMask(DEFAULT_MASK);
+  test.each([
+    [".git-credentials", false],
+    [".docker/config.json", false],
+    [".kube/config", false],
+    [".pgpass", false],
+    ["certs/client.p12", false],
+    ["deploy/signing.PFX", false],
+    ["credentials.json", false],
+    ["gcp/credentials-prod.json", false],
+    ["service-account-ci.json", false],
+    [".terraformrc", false],
+    [".ENV", false],
+    [".Env.Production", false],
+    ["keys/ID_RSA", false],
+  ])("%s is masked", (path, isDir) => {
+    expect(mask.matches(path, isDir)).toBe(true);
+  });
+  test.each([["package.json"], ["src/credentials.ts"], ["docs/service-accounts.md"], ["environment.yml"], ["sub/.docker/config.json"]])("%s is not", (path) => {
+    expect(mask.matches(path, false)).toBe(false);
+  });
+});
