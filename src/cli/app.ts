@@ -1,9 +1,11 @@
 import { UsageError } from "../core/errors.ts";
+import { closestWord } from "../core/suggest.ts";
 import { VERSION } from "../core/version.ts";
 import type { CommandContext } from "./context.ts";
 import { renderError } from "./errors.ts";
 import { MAIN_HELP } from "./help.ts";
 import { COMMANDS } from "./commands/index.ts";
+import { COMMAND_NAMES } from "./commands/names.ts";
 
 /**
  * Dispatch argv to a command handler and map every failure to an exit
@@ -35,7 +37,7 @@ async function dispatch(argv: readonly string[], ctx: CommandContext): Promise<n
   const rest = argv.slice(i + 1);
   if (name === undefined || name === "-h" || name === "--help" || name === "help") {
     ctx.stdout.write(MAIN_HELP);
-    return name === undefined ? 125 : 0;
+    return 0;
   }
   if (name === "-v" || name === "--version") {
     ctx.stdout.write(`sandbox ${VERSION}\n`);
@@ -44,9 +46,25 @@ async function dispatch(argv: readonly string[], ctx: CommandContext): Promise<n
   // The run's watchdog (cli/watchdog.ts): started by `run`, hidden from help and completion.
   if (name === "__watchdog") return (await import("./commands/watchdog.ts")).watchdogCommand(rest, ctx);
   const handler = COMMANDS[name];
-  if (!handler) {
-    throw new UsageError(`unknown command "${name}"`, { hint: `Commands: ${Object.keys(COMMANDS).join(", ")}. Did you mean 'sandbox run ${name}'?` });
-  }
+  if (!handler) throw unknownCommand(name);
   const withHost: CommandContext = host === undefined ? ctx : { ...ctx, connect: (flag, options) => ctx.connect(flag ?? host, options) };
   return handler(rest, withHost);
+}
+
+/** git/gh style: name the word, suggest the close command if there is one, else say how to run a command. */
+export function unknownCommand(name: string): UsageError {
+  const commands: readonly string[] = COMMAND_NAMES;
+  if (name.startsWith("-")) {
+    return new UsageError(`unknown flag '${name}'`, {
+      hint: `A command's flags go after it, as in 'sandbox run --memory 8g CMD'; 'sandbox --help' lists the commands.`,
+    });
+  }
+  const close = closestWord(name, commands);
+  if (close) return new UsageError(`unknown command '${name}'; did you mean '${close}'?`, {
+      // A short word is as likely a program as a typo: `sandbox ls`.
+      hint: name.length <= 2 ? `'sandbox run ${name}' runs ${name} in a sandbox; 'sandbox --help' lists the commands.` : `'sandbox --help' lists the commands.`,
+    });
+  return new UsageError(`unknown command '${name}'`, {
+    hint: `To run a command in a sandbox, use 'sandbox run CMD' (e.g. 'sandbox run ${/^[\w.\/-]+$/.test(name) ? name : "sh"} ...'). Commands: ${commands.join(", ")}.`,
+  });
 }

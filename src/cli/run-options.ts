@@ -24,7 +24,8 @@ export const RUN_OPTIONS = optionSpec(SETTINGS);
 
 /** The values of the flags given (absent ones are left out), each checked by its declaration. */
 export function parseFlagValues<Table extends DeclarationTable>(table: Table, flags: string[], command: string): Partial<ValuesOf<Table>> {
-  const given = parseFlags(flags, optionSpec(table), command) as Record<string, string | string[] | boolean | undefined>;
+  const forms = Object.fromEntries(Object.values(table).flatMap(({ flag }) => (flag?.arg ? [[flag.long, flag.arg]] : [])));
+  const given = parseFlags(flags, optionSpec(table), command, forms) as Record<string, string | string[] | boolean | undefined>;
   const out: Record<string, unknown> = {};
   for (const [name, { flag }] of Object.entries(table)) {
     if (!flag) continue;

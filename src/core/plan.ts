@@ -208,6 +208,9 @@ export function buildRunPlan(command: string[], settings: RunSettings, host: Hos
       "--allow ptrace: processes in the container can trace each other and read and write each other's memory (ptrace, process_vm_readv/writev); processes outside the container stay out of reach.",
     );
   }
+  if (settings.network === "host" && !settings.egress) {
+    warnings.push("--network host: the command shares the host's network, so it can reach services on the host's localhost and every network the host is on.");
+  }
   if (settings.seccomp.kind === "unconfined") warnings.push("seccomp is unconfined: the command can use every system call, including those that escape containers.");
   if (!settings.readOnlyRoot) warnings.push("the root filesystem is writable (read_only_root: false).");
 

@@ -26,7 +26,7 @@ import {
 } from "./containers.ts";
 import { demuxInto } from "./demux.ts";
 import { engineFlavor } from "../core/engine-dialect.ts";
-import { InitFailureFilter } from "./dialect.ts";
+import { displayImageName, InitFailureFilter } from "./dialect.ts";
 import { pidsLimitMessage, watchPids, type PidsWatch } from "./stats.ts";
 import { pumpInto, type ReadInto } from "./stdin-pump.ts";
 import { gcEvery, type GcHint } from "./gc-hint.ts";
@@ -138,8 +138,10 @@ export async function runSession(engine: EngineClient, run: SessionRun, io: Sess
     const attached = socket;
     if (removal) disposers.push(removal.cancel);
     attached.on("error", () => {});
-    // Podman's init reports a missing command on stderr after start, not as a start error (see dialect.ts).
-    const initFilter = !plan.tty && body.HostConfig.Init && engineFlavor(engine.server) === "podman" ? new InitFailureFilter(io.stderr) : undefined;
+    // The engine's init (Podman's catatonit, Docker's tini) reports a missing command on stderr after start, not as a start error (see dialect.ts).
+    const flavor = engineFlavor(engine.server);
+    const image = displayImageName(body.Image, flavor);
+    const initFilter = !plan.tty && body.HostConfig.Init ? new InitFailureFilter(io.stderr) : undefined;
     const gcHint = gcEvery();
     const output = demuxInto(attached, { stdout: io.stdout, stderr: initFilter ?? io.stderr }, { raw: plan.tty, onBytes: gcHint });
 
@@ -147,7 +149,7 @@ export async function runSession(engine: EngineClient, run: SessionRun, io: Sess
     try {
       await startContainer(engine, id);
     } catch (err) {
-      throw mapStartError(err, plan.command[0] ?? "");
+      throw mapStartError(err, plan.command[0] ?? "", image);
     }
     hooks.started?.(id);
     if (plan.tty) {
@@ -163,9 +165,13 @@ export async function runSession(engine: EngineClient, run: SessionRun, io: Sess
     await Promise.race([output, delay(OUTPUT_DRAIN_MS)]);
     if (initFilter) {
       await new Promise<void>((resolve) => initFilter.end(() => resolve()));
-      if (initFilter.failure && result.kind === "exited" && result.status === 1) {
-        throw mapStartError(new Error(`exec: ${initFilter.failure === "not-found" ? "no such file or directory" : "permission denied"}`), plan.command[0] ?? "");
+      // catatonit exits 1; tini exits 127 (not found) or 126 (not executable).
+      const initStatus = flavor === "podman" ? [1] : [initFilter.failure === "not-found" ? EXIT.NOT_FOUND : EXIT.CANNOT_INVOKE];
+      if (initFilter.failure && result.kind === "exited" && initStatus.includes(result.status)) {
+        throw mapStartError(new Error(`exec: ${initFilter.failure === "not-found" ? "no such file or directory" : "permission denied"}`), plan.command[0] ?? "", image);
       }
+      // Not borne out by the exit status: the line was the command's own after all.
+      if (initFilter.held) io.stderr.write(initFilter.held);
     }
     if (hooks.afterExit) {
       try {
@@ -289,14 +295,18 @@ function forwardStdin(io: Pick<SessionIo, "stdin" | "stdinIsTTY" | "readStdin">,
 }
 
 /** docker run's mapping: not found → 127, not executable → 126, anything else → 125. */
-export function mapStartError(err: unknown, command: string): SandboxError {
+export function mapStartError(err: unknown, command: string, image: string): SandboxError {
   const message = err instanceof Error ? err.message : String(err);
   const execProblem = /exec|executable|starting container process/i.test(message);
+  const advice = "choose an image that has it with --image, or see 'sandbox run --help'";
   if (execProblem && /not found|no such file/i.test(message)) {
-    return new SandboxError(`${command}: command not found in the image`, { exitCode: EXIT.NOT_FOUND, cause: err });
+    return new SandboxError(`${JSON.stringify(command)} is not in image ${image} (exit ${EXIT.NOT_FOUND}); ${advice}`, { exitCode: EXIT.NOT_FOUND, cause: err });
   }
   if (execProblem && /permission denied/i.test(message)) {
-    return new SandboxError(`${command}: permission denied (not executable)`, { exitCode: EXIT.CANNOT_INVOKE, cause: err });
+    return new SandboxError(`${JSON.stringify(command)} in image ${image} is not an executable file (exit ${EXIT.CANNOT_INVOKE}); make it executable, or choose an image that has it with --image`, {
+      exitCode: EXIT.CANNOT_INVOKE,
+      cause: err,
+    });
   }
   if (err instanceof SandboxError) return err;
   return new EngineError(`the engine could not start the container: ${message}`, { cause: err });

@@ -85,6 +85,17 @@ describe("buildRunPlan", () => {
     expect(plan.warnings.some((w) => w.includes("unconfined"))).toBe(true);
   });
 
+  test("--network host warns that the command shares the host's network; bridge and none do not", () => {
+    const hostNet = buildRunPlan(["x"], settings({ network: "host" }), host());
+    expect(hostNet.create.HostConfig.NetworkMode).toBe("host");
+    expect(hostNet.warnings.filter((w) => w.includes("--network host"))).toEqual([
+      "--network host: the command shares the host's network, so it can reach services on the host's localhost and every network the host is on.",
+    ]);
+    for (const network of ["bridge", "none"]) {
+      expect(buildRunPlan(["x"], settings({ network }), host()).warnings.some((w) => w.includes("--network"))).toBe(false);
+    }
+  });
+
   test("--allow ptrace: one warning, the io.sandbox.allow label, the plan's list; no capability comes with it", () => {
     const plain = buildRunPlan(["x"], settings(), host());
     expect(plain.allow).toEqual([]);

@@ -55,6 +55,12 @@ describe("catatonit's exec failure (Podman's init)", () => {
     expect(initExecFailure("ERROR: something else\n")).toBeUndefined();
   });
 
+  test("tini's line (Docker's init) is recognised too", () => {
+    expect(initExecFailure("[FATAL tini (7)] exec python3 failed: No such file or directory\n")).toBe("not-found");
+    expect(initExecFailure("[FATAL tini (8)] exec /etc failed: Permission denied\n")).toBe("not-executable");
+    expect(initExecFailure("[FATAL tini (8)] something else\n")).toBeUndefined();
+  });
+
   async function through(chunks: string[]): Promise<{ out: string; filter: InitFailureFilter }> {
     let out = "";
     const sink = new Writable({
@@ -80,5 +86,22 @@ describe("catatonit's exec failure (Podman's init)", () => {
 
     const partial = await through(["ERROR (cat"]);
     expect(partial.out).toBe("ERROR (cat");
+  });
+
+  test("tini's line is held back the same way", async () => {
+    const failed = await through(["[FATAL tini (7)] exec python3", " failed: No such file or directory\n"]);
+    expect(failed.out).toBe("");
+    expect(failed.filter.failure).toBe("not-found");
+    expect(failed.filter.held?.toString()).toBe("[FATAL tini (7)] exec python3 failed: No such file or directory\n");
+  });
+
+  test("output after the line shows it was the command's own: passed on byte-exact, in order", async () => {
+    const line = "[FATAL tini (7)] exec x failed: No such file or directory\n";
+    const later = await through([line, "more\n"]);
+    expect(later.out).toBe(`${line}more\n`);
+    expect(later.filter.failure).toBeUndefined();
+    const same = await through([`${line}more\n`]);
+    expect(same.out).toBe(`${line}more\n`);
+    expect(same.filter.failure).toBeUndefined();
   });
 });

@@ -29,12 +29,15 @@ describe("sandbox run: streams and exit codes", () => {
   test("an unknown command exits 127", async () => {
     const r = await runSandbox(["run", ...img, "no-such-command-xyz"], { cwd: work });
     expect(r.code).toBe(127);
-    expect(r.stderr).toContain("no-such-command-xyz");
+    expect(r.stderr).toBe(`sandbox: "no-such-command-xyz" is not in image ${TEST_IMAGE} (exit 127); choose an image that has it with --image, or see 'sandbox run --help'\n`);
   });
 
   test("a command that is not executable exits 126", async () => {
     const r = await runSandbox(["run", ...img, "/etc"], { cwd: work });
     expect(r.code).toBe(126);
+    expect(r.stderr).toContain(`"/etc" in image ${TEST_IMAGE} is not an executable file (exit 126)`);
+    expect(r.stderr).not.toContain("tini");
+    expect(r.stderr).not.toContain("catatonit");
   });
 
   test("an unreachable engine exits 125 and names the address", async () => {
