@@ -54,7 +54,9 @@ export async function executeRun(
         ...(final.workspaceMode === "copy" ? await copyHooks(engine, plan, final, io) : {}),
       };
       // Missing protected paths made and removed, new repositories put aside after (workspace/run-guard.ts).
-      const guarded = { mode: final.workspaceMode, readOnly: plan.workspaceReadOnly };
+      const [uid, gid] = final.body.User.split(":");
+      const mayBeRoot = !/^\d+$/.test(uid ?? "") || uid === "0" || gid === undefined || gid === "0";
+      const guarded = { mode: final.workspaceMode, readOnly: plan.workspaceReadOnly, mayBeRoot };
       // Runs in the same workspace share the made paths (workspace/run-guard.ts's registry).
       const registry = options.watchdog?.self ? runRegistry(prepared.stateDir, plan.workspace, options.watchdog.self) : undefined;
       return withRunGuard(

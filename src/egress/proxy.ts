@@ -1,6 +1,6 @@
 import { connect as netConnect, createServer, type AddressInfo, type Server, type Socket } from "node:net";
-import { normalizeHostName, type AllowList } from "./allowlist.ts";
-import { cidrContains, formatCidr, parseIp, type Cidr } from "./address-policy.ts";
+import { matchDestination, normalizeHostName, type AllowList } from "./allowlist.ts";
+import { cidrContains, formatCidr, formatIp, parseIp, type Cidr } from "./address-policy.ts";
 import { formatTarget, type AuditEntry, type AuditLog } from "./audit.ts";
 import { ChunkedTracker, headerValues, parseAbsoluteTarget, parseConnectTarget, parseRequestHead, requestFraming, ResponseRewriter, rewriteRequestHead, type RequestHead, type Target } from "./http1.ts";
 import { decideDestination, systemResolver, type Resolver } from "./resolve.ts";
@@ -23,7 +23,9 @@ type Finish = (e: Partial<AuditEntry> & Pick<AuditEntry, "host" | "port" | "deci
  *   1. the host the client asked for is on the allow-list (allowlist.ts);
  *   2. it resolves (here, never in the container) to at least one address
  *      the proxy may dial (resolve.ts, address-policy.ts), dialling only those;
- *   3. for tunnels: the ClientHello's SNI names the CONNECT host (sni.ts).
+ *   3. for tunnels: the ClientHello's SNI names the CONNECT host (sni.ts);
+ *      for a tunnel to an IP address, the SNI is absent, that address, or a
+ *      name the allow-list allows by name.
  * Plain HTTP is one request per client connection: the proxy forwards it
  * with `Connection: close`, so a pipelined second request (with another
  * Host) can never ride along to the first request's server.
@@ -191,6 +193,9 @@ export class EgressProxy {
     else if (hello.result.kind === "hello" && hello.result.sni === undefined && !isLiteral) refusal = "the ClientHello names no server (SNI)";
     else if (hello.result.kind === "hello" && hello.result.sni !== undefined && !isLiteral && normalizeHostName(hello.result.sni) !== host) {
       refusal = `the ClientHello names ${hello.result.sni}, not ${host}`;
+    } else if (hello.result.kind === "hello" && hello.result.sni !== undefined && isLiteral && !sniAllowedAtAddress(this.options.allow, hello.result.sni, host, port)) {
+      // An IP/CIDR entry allows the address, not every site served from it.
+      refusal = `the ClientHello names ${hello.result.sni}, which is not on the allow-list (an IP or CIDR entry allows no names)`;
     }
     const sni = hello.kind === "data" && hello.result.kind === "hello" ? hello.result.sni : undefined;
     if (refusal !== undefined || hello.kind !== "data") {
@@ -299,6 +304,22 @@ export class EgressProxy {
     const error = await bothClosed(client, upstream);
     finish({ host, port, decision: "allow", reason: `matched ${verdict.rule.text}`, address: dialled.address, bytesUp: upstream.bytesWritten, bytesDown: upstream.bytesRead, ...(error ? { error } : {}) });
   }
+}
+
+/**
+ * For a tunnel to an IP literal (allowed by an IP/CIDR entry): the SNI, if
+ * any, must itself be allowed by a name entry for this port, or be that same
+ * address. Otherwise `CONNECT 10.0.0.5:443` with SNI `evil.example` reaches
+ * whatever site that address also serves (domain fronting through an IP entry).
+ */
+function sniAllowedAtAddress(list: AllowList, sni: string, host: string, port: number): boolean {
+  const asIp = parseIp(sni);
+  const target = parseIp(host);
+  if (asIp) return target !== undefined && formatIp(asIp) === formatIp(target);
+  const name = normalizeHostName(sni);
+  if (!name) return false;
+  const rule = matchDestination(list, name, port);
+  return rule !== undefined && rule.kind !== "cidr";
 }
 
 /** The audit line with its fields in a fixed, readable order. */

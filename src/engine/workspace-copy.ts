@@ -27,7 +27,11 @@ import { encodeHeader, END_OF_ARCHIVE, entryPadding, readTar, TarFormatError, ty
  *  - a host file that changed while the command ran is kept, not overwritten
  *    or deleted (a warning names it);
  *  - nothing is written outside the workspace or through a symlink: entries
- *    with absolute or `..` paths, or below a host symlink, are refused.
+ *    with absolute or `..` paths, or below a host symlink, are refused;
+ *  - no symlink that leads out of the workspace is written (absolute, or
+ *    climbing above it: `symlinkStaysInside`), and no setuid/setgid bit is
+ *    added to a file (a root-owned setuid shell made in the container would
+ *    be one on the host): a warning names each.
  *
  * Why a volume and not a tmpfs: the root filesystem is read-only, and the
  * engine writes an archive into a created (not yet started) container only
@@ -219,6 +223,28 @@ function tempName(abs: string): string {
   return `${abs.slice(0, slash)}/.sandbox-copy-${randomBytes(6).toString("hex")}.tmp`;
 }
 
+const SETID = 0o6000;
+
+/**
+ * A symlink at `rel` (a relative path in the workspace) whose target
+ * `linkname` cannot lead out of it: not absolute, and its `..` steps come
+ * first and climb no higher than the workspace root. The folders above
+ * `rel` are real folders (parentsAreDirs), so those steps are exact; a `..`
+ * after a name is refused, as that name may itself be a symlink.
+ */
+export function symlinkStaysInside(rel: string, linkname: string): boolean {
+  if (linkname === "" || linkname.startsWith("/") || linkname.includes("\0")) return false;
+  const depth = rel.split("/").length - 1;
+  let up = 0;
+  let descended = false;
+  for (const part of linkname.split("/")) {
+    if (part === "" || part === ".") continue;
+    if (part !== "..") descended = true;
+    else if (descended || ++up > depth) return false;
+  }
+  return true;
+}
+
 /** Bring the container's workspace back over the host's (see the rules at the top). */
 export async function copyOut(engine: EngineClient, id: string, options: CopyOutOptions): Promise<CopyOutSummary> {
   const res = await engine.stream({ method: "GET", path: `/containers/${id}/archive`, query: { path: `${options.target.replace(/\/+$/, "")}/.` }, ok: [200], untimed: true });
@@ -231,6 +257,7 @@ export async function applyTar(source: AsyncIterable<Buffer | Uint8Array | strin
   const summary: CopyOutSummary = { written: 0, deleted: 0, warnings: [] };
   const seen = new Set<string>();
   const written = new Map<string, string>();
+  const dropped: string[] = [];
   // One line each, naming paths the container chose: control characters escaped (core/printable.ts).
   const warn = (line: string) => {
     if (summary.warnings.length < 50) summary.warnings.push(printable(line));
@@ -283,6 +310,10 @@ export async function applyTar(source: AsyncIterable<Buffer | Uint8Array | strin
 
       if (entry.type === "symlink") {
         if (host?.isSymbolicLink() && (await readlink(abs)) === entry.linkname) continue;
+        if (!symlinkStaysInside(rel, entry.linkname)) {
+          warn(`not copied back: the symlink ${rel} -> ${entry.linkname} (it leads out of the workspace)`);
+          continue;
+        }
         if (hostChanged) {
           warn(`kept the host's ${rel}: it changed on the host during the run`);
           continue;
@@ -323,9 +354,13 @@ export async function applyTar(source: AsyncIterable<Buffer | Uint8Array | strin
           await pipeline(Readable.from(entry.body), createWriteStream(temp, { mode: 0o600 }));
         }
         const same = host?.isFile() && (await lstat(temp)).size === host.size && (await hashFile(temp)) === (await hashFile(abs));
-        const mode = entry.type === "hardlink" ? ((await lstat(temp)).mode & 0o7777) : entry.mode;
+        const wanted = entry.type === "hardlink" ? ((await lstat(temp)).mode & 0o7777) : entry.mode;
+        // Setuid/setgid bits never come back, except those the same content already has on the host.
+        const mode = wanted & ~(SETID & ~(same && host ? host.mode : 0));
+        const masked = (wanted & ~mode & SETID) !== 0;
         if (same) {
           await unlink(temp);
+          if (masked && !hostChanged) dropped.push(rel);
           if (host && (host.mode & 0o7777) !== mode && !hostChanged) {
             await chmod(abs, mode);
             summary.written++;
@@ -338,6 +373,7 @@ export async function applyTar(source: AsyncIterable<Buffer | Uint8Array | strin
           warn(`kept the host's ${rel}: it changed on the host during the run (the container's version was dropped)`);
           continue;
         }
+        if (masked) dropped.push(rel);
         await chmod(temp, mode);
         if (entry.mtime > 0) await utimes(temp, entry.mtime, entry.mtime);
         await rename(temp, abs);
@@ -352,6 +388,7 @@ export async function applyTar(source: AsyncIterable<Buffer | Uint8Array | strin
     if (err instanceof TarFormatError) throw new EngineError(`the engine sent a broken archive of the workspace: ${err.message}`, { cause: err });
     throw err;
   }
+  if (dropped.length > 0) warn(`copied back without their setuid/setgid bits: ${dropped.slice(0, 20).join(", ")}${dropped.length > 20 ? ` and ${dropped.length - 20} more` : ""}`);
 
   // Deletions, only after the whole archive arrived: what was sent and is gone.
   const gone = [...manifest.entries()].filter(([rel]) => !seen.has(rel)).sort(([a], [b]) => b.length - a.length);

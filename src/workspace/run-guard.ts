@@ -2,6 +2,7 @@ import { lstat, mkdir, readdir, readFile, rename, rm, rmdir, unlink, writeFile }
 import { COMMONDIR_STAND_IN, quarantineName, quarantineWarning, type Quarantined } from "../core/git-guard.ts";
 import { printable } from "../core/printable.ts";
 import { compileMask, isWithin, WALK_LIMITS, WALK_SKIP_DIRS, type StandInKind } from "../core/workspace-guard.ts";
+import { clearNewSetIdBits, setIdWarnings } from "./setid.ts";
 import { nodeWalkFs, walkForMasks, type WalkFs } from "./walk.ts";
 
 /**
@@ -17,6 +18,8 @@ import { nodeWalkFs, walkForMasks, type WalkFs } from "./walk.ts";
  *    not there at the start (a `.git` folder or file, a bare repository) is
  *    moved aside, with a loud warning: its config and hooks are the
  *    command's, and git on the host would run them.
+ *  - in bind mode, setuid/setgid bits on files the run made or changed are
+ *    taken off (setid.ts).
  */
 
 export interface Mountpoint {
@@ -203,12 +206,23 @@ export async function quarantineNewRepositories(root: string, input: RepoCheckIn
  * paths made and removed (bind mode only: in copy mode they are kept out of
  * the copy-back instead, core/container-body.ts), then the check for new
  * repositories (both modes, after the copy-back; not for a read-only
- * workspace, where nothing can be made). `warn` gets one line per repository moved.
+ * workspace, where nothing can be made). `warn` gets one line per repository moved, and the setuid/setgid lines (setid.ts).
  */
 export async function withRunGuard<T>(
   workspace: string,
   guard: { mountpoints?: readonly Mountpoint[]; repos?: readonly string[]; masked: readonly string[]; truncated?: boolean },
-  run: { mode: "bind" | "copy"; readOnly: boolean },
+  run: {
+    mode: "bind" | "copy";
+    readOnly: boolean;
+    /**
+     * The container's user may be uid or gid 0 (or a name): only then can a
+     * file it makes carry a setuid/setgid bit worth anything on the host. The
+     * walk for them covers the whole workspace (about 1 s per 140,000
+     * entries), so runs as the caller's own uid skip it: a setuid file owned by
+     * the caller gives no one more than the caller has.
+     */
+    mayBeRoot: boolean;
+  },
   warn: (line: string) => void,
   fn: () => Promise<T>,
   registry?: RunRegistry,
@@ -217,6 +231,13 @@ export async function withRunGuard<T>(
   try {
     return await (run.mode === "bind" ? withMountpoints(workspace, guard.mountpoints ?? [], fn, registry) : fn());
   } finally {
+    // Bind mode only: copy mode never writes the bits back (engine/workspace-copy.ts).
+    if (run.mode === "bind" && !run.readOnly && run.mayBeRoot) {
+      const setid = await clearNewSetIdBits(workspace, startedMs).then(setIdWarnings, (err: Error) => [
+        `could not check the workspace for setuid/setgid files made during the run: ${printable(err.message)}`,
+      ]);
+      for (const line of setid) warn(line);
+    }
     if (!run.readOnly && guard.repos !== undefined) {
       const checked = await quarantineNewRepositories(workspace, { before: guard.repos, masked: guard.masked, truncated: guard.truncated === true, startedMs }).catch(
         (err: Error) => ({ warnings: [`could not check the workspace for git repositories made during the run: ${err.message}`] }),

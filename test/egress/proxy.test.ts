@@ -247,6 +247,50 @@ describe("CONNECT tunnels", () => {
   });
 });
 
+describe("CONNECT to an address allowed by an IP entry", () => {
+  test("an SNI not on the allow-list is refused before any byte reaches the server (no fronting through an IP entry)", async () => {
+    const n = h.entries.length;
+    const before = servers.seen.length;
+    const hello = await captureClientHello("evil.example");
+    const out = await rawExchange(LOOP, h.port, [`CONNECT ${LOOP}:${servers.httpsPort} HTTP/1.1\r\n\r\n`, hello]);
+    expect(out.toString("latin1")).toBe("HTTP/1.1 200 Connection established\r\n\r\n");
+    const e = await lastEntry(h, n + 1);
+    expect(e).toMatchObject({ method: "CONNECT", host: LOOP, decision: "deny", sni: "evil.example", bytesUp: 0, bytesDown: 0 });
+    expect(e.reason).toContain("names evil.example, which is not on the allow-list");
+    expect(servers.seen.length).toBe(before);
+    // The full TLS client fares no better.
+    const r = await tunnel(h.port, `${LOOP}:${servers.httpsPort}`, "evil.example");
+    expect(r.body ?? "").toBe("");
+    expect((await lastEntry(h, n + 2)).decision).toBe("deny");
+  });
+
+  test("a name under an allowed wildcard passes; a name listed only for another port does not", async () => {
+    const p = await startProxy(["*.good.test", "other.test:1", LOOP]);
+    try {
+      const ok = await tunnel(p.port, `${LOOP}:${servers.httpsPort}`, "api.good.test");
+      expect(ok.body).toContain(`hello ${LOOP}:${servers.httpsPort}`);
+      // other.test is listed, but only for port 1: not for this tunnel's port.
+      const wrongPort = await tunnel(p.port, `${LOOP}:${servers.httpsPort}`, "other.test");
+      expect(wrongPort.body ?? "").toBe("");
+      expect(p.entries.map((e) => e.decision)).toEqual(["allow", "deny"]);
+    } finally {
+      await p.proxy.close();
+    }
+  });
+
+  test("with no SNI, or an allowed name, the tunnel works end to end", async () => {
+    const n = h.entries.length;
+    const none = await tunnel(h.port, `${LOOP}:${servers.httpsPort}`, undefined);
+    expect(none.body).toContain(`hello ${LOOP}:${servers.httpsPort}`);
+    const e1 = await lastEntry(h, n + 1);
+    expect(e1).toMatchObject({ host: LOOP, decision: "allow", reason: `matched ${LOOP}` });
+    expect(e1.sni).toBeUndefined();
+    const named = await tunnel(h.port, `${LOOP}:${servers.httpsPort}`, "allowed.test");
+    expect(named.body).toContain(`hello ${LOOP}:${servers.httpsPort}`);
+    expect(await lastEntry(h, n + 2)).toMatchObject({ host: LOOP, decision: "allow", sni: "allowed.test" });
+  });
+});
+
 describe("who may use the proxy", () => {
   test("a client outside the run's network is turned away and recorded", async () => {
     const audit = new AuditLog();

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, test } from "bun:test";
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { encodeHeader, END_OF_ARCHIVE, entryPadding, readTar, type TarHeader } from "../../src/engine/tar.ts";
@@ -169,6 +169,79 @@ describe("copy-out", () => {
     expect(lstatSync(join(ws, "d")).isDirectory()).toBe(true);
   });
 });
+
+describe("copy-out refuses what would hurt the host", () => {
+  test("a symlink leading out of the workspace is not written back; one that stays inside is", async () => {
+    const ws = tempWorkspace();
+    mkdirSync(join(ws, "d"));
+    writeFileSync(join(ws, "d", "x"), "x");
+    const { summary } = await roundTrip(ws, [
+      { name: "./d", type: "dir" },
+      { name: "./d/x", data: "x" },
+      { name: "./abs", type: "symlink", linkname: "/etc/passwd" },
+      { name: "./work-abs", type: "symlink", linkname: "/work/d/x" },
+      { name: "./up", type: "symlink", linkname: "../outside" },
+      { name: "./d/up2", type: "symlink", linkname: "../../outside" },
+      { name: "./d/through", type: "symlink", linkname: "x/../../.." },
+      { name: "./d/ok", type: "symlink", linkname: "../d/x" },
+      { name: "./ok2", type: "symlink", linkname: "./d//x" },
+    ]);
+    for (const name of ["abs", "work-abs", "up", "d/up2", "d/through"]) expect(lstatOrNull(join(ws, name))).toBeNull();
+    expect(readlinkSync(join(ws, "d", "ok"))).toBe("../d/x");
+    expect(readlinkSync(join(ws, "ok2"))).toBe("./d//x");
+    const text = summary.warnings.join("\n");
+    expect(text).toContain("not copied back: the symlink abs -> /etc/passwd (it leads out of the workspace)");
+    expect(text).toContain("the symlink d/up2 -> ../../outside");
+    expect(summary.warnings).toHaveLength(5);
+    // The next copy-in sends the workspace as it is now: no link out of it.
+    const manifest: Manifest = new Map();
+    for await (const _ of readTar(workspaceTar({ workspace: ws, target: "/work", ignore: copyIgnore(undefined, []), uid: 0, gid: 0 }, manifest))) {
+      // drain
+    }
+    expect([...manifest.keys()].sort()).toEqual(["d", "d/ok", "d/x", "ok2"]);
+  });
+
+  test("a host symlink the container left as it was is kept, wherever it points", async () => {
+    const ws = tempWorkspace();
+    symlinkSync("/usr/bin/env", join(ws, "env"));
+    const { summary } = await roundTrip(ws, [{ name: "./env", type: "symlink", linkname: "/usr/bin/env" }]);
+    expect(readlinkSync(join(ws, "env"))).toBe("/usr/bin/env");
+    expect(summary.warnings).toEqual([]);
+  });
+
+  test("setuid and setgid bits are never written back, nor added to a host file with the same content", async () => {
+    const ws = tempWorkspace();
+    writeFileSync(join(ws, "same"), "same content", { mode: 0o755 });
+    const { summary } = await roundTrip(ws, [
+      { name: "./sh", data: "#!/bin/sh\n", mode: 0o4755 },
+      { name: "./grp", data: "g", mode: 0o2755 },
+      { name: "./same", data: "same content", mode: 0o6755 },
+      { name: "./hl", type: "hardlink", linkname: "sh" },
+    ]);
+    expect(statSync(join(ws, "sh")).mode & 0o7777).toBe(0o755);
+    expect(statSync(join(ws, "grp")).mode & 0o7777).toBe(0o755);
+    expect(statSync(join(ws, "same")).mode & 0o7777).toBe(0o755);
+    expect(statSync(join(ws, "hl")).mode & 0o7777).toBe(0o755);
+    expect(summary.warnings).toEqual(["copied back without their setuid/setgid bits: sh, grp, same"]);
+  });
+
+  test("a setuid file the user had before the run keeps its bits when the container leaves it alone", async () => {
+    const ws = tempWorkspace();
+    writeFileSync(join(ws, "tool"), "built by the user");
+    chmodSync(join(ws, "tool"), 0o4755);
+    const { summary } = await roundTrip(ws, [{ name: "./tool", data: "built by the user", mode: 0o4755 }]);
+    expect(statSync(join(ws, "tool")).mode & 0o7777).toBe(0o4755);
+    expect(summary.warnings).toEqual([]);
+  });
+});
+
+function lstatOrNull(path: string) {
+  try {
+    return lstatSync(path);
+  } catch {
+    return null;
+  }
+}
 
 describe("copy mode helpers", () => {
   test("paths the final body keeps out (core/container-body.ts) are ignored both ways, by whole path segment", () => {
