@@ -11,7 +11,7 @@ import { parseCommandLine } from "../args.ts";
 import type { CommandContext } from "../context.ts";
 import { readSettings } from "../prepare-run.ts";
 import { pullReporter } from "../progress.ts";
-import { makeReporter, type Reporter, type SignalName, type TerminalOut } from "../../term/io.ts";
+import { makeReporter, type Reporter, type SignalName, type SignalSource, type TerminalOut } from "../../term/io.ts";
 
 export const IMAGE_HELP = `Usage: sandbox image <build|load|save> [flags] ...
 
@@ -104,20 +104,13 @@ export async function imageCommand(argv: readonly string[], ctx: CommandContext)
   const connected = await ctx.connect(flags.host);
   const engine = transferClient(connected);
   // Ctrl-C stops the transfer and removes the partial file, then exits 128+N.
-  const abort = new AbortController();
-  let caught: SignalName | undefined;
-  const off = (["SIGINT", "SIGTERM", "SIGHUP"] as const).map((signal) =>
-    ctx.signals.on(signal, () => {
-      caught ??= signal;
-      abort.abort(new SandboxError(`interrupted by ${signal}`, { exitCode: exitCodeForSignal(signal) }));
-    }),
-  );
+  const interrupt = abortOnSignals(ctx.signals);
   const progress = byteProgress(ctx.stderr, quiet);
   try {
     if (sub === "load") {
       const file = positionals[0] as string;
       reporter.info(`loading ${file === "-" ? "standard input" : file}`);
-      const result = await loadImages(engine, file, { ...(file === "-" ? { input: ctx.openStdinStream() } : {}), onBytes: progress.update("loading", false), signal: abort.signal });
+      const result = await loadImages(engine, file, { ...(file === "-" ? { input: ctx.openStdinStream() } : {}), onBytes: progress.update("loading", false), signal: interrupt.signal });
       progress.clear();
       if (result.images.length === 0) reporter.warn("the engine loaded the archive but named no image");
       for (const image of result.images) ctx.stdout.write(`Loaded image: ${image}\n`);
@@ -126,20 +119,21 @@ export async function imageCommand(argv: readonly string[], ctx: CommandContext)
       const file = positionals.at(-1) as string;
       const images = positionals.slice(0, -1);
       reporter.info(`saving ${images.join(", ")} to ${file === "-" ? "standard output" : file}`);
-      const result = await saveImages(engine, images, file, { out: ctx.stdout, onBytes: progress.update("saving", true), signal: abort.signal });
+      const result = await saveImages(engine, images, file, { out: ctx.stdout, onBytes: progress.update("saving", true), signal: interrupt.signal });
       progress.clear();
       reporter.info(`saved ${images.join(", ")} to ${file === "-" ? "standard output" : file} (${formatSize(result.bytes)})`);
     }
     return 0;
   } catch (err) {
     progress.clear();
+    const caught = interrupt.caught();
     if (caught) {
       reporter.info(`interrupted by ${caught}; nothing was left half-written`);
       return exitCodeForSignal(caught);
     }
     throw err;
   } finally {
-    for (const unsubscribe of off) unsubscribe();
+    interrupt.off();
     engine.close();
     connected.engine.close();
   }
@@ -204,31 +198,25 @@ async function buildCommand(
 
   const connected = await ctx.connect(flags.host);
   const engine = connected.engine;
-  const abort = new AbortController();
-  let caught: SignalName | undefined;
-  const off = (["SIGINT", "SIGTERM", "SIGHUP"] as const).map((signal) =>
-    ctx.signals.on(signal, () => {
-      caught ??= signal;
-      abort.abort(new SandboxError(`interrupted by ${signal}`, { exitCode: exitCodeForSignal(signal) }));
-    }),
-  );
+  const interrupt = abortOnSignals(ctx.signals);
   const progress = fullProgress(ctx.stderr, live, quiet);
   try {
     const baseDetails = await baseImage(engine, recipes[0]?.agent ?? "agent", base, "missing", pullReporter(ctx.stderr, quiet));
     for (const recipe of recipes) {
-      const name = await buildOne(engine, { recipe, base, baseDetails, version, certificates, reporter, progress, signal: abort.signal });
+      const name = await buildOne(engine, { recipe, base, baseDetails, version, certificates, reporter, progress, signal: interrupt.signal });
       ctx.stdout.write(`${name}\n`);
     }
     return 0;
   } catch (err) {
     progress.clear();
+    const caught = interrupt.caught();
     if (caught) {
       reporter.info(`interrupted by ${caught}; the engine drops the unfinished build`);
       return exitCodeForSignal(caught);
     }
     throw err;
   } finally {
-    for (const unsubscribe of off) unsubscribe();
+    interrupt.off();
     engine.close();
   }
 }
@@ -265,4 +253,17 @@ async function buildOne(
   input.progress.clear();
   reporter.info(`built ${planned.name}: ${recipe.title} ${built.version}, ${formatSize(built.details.Size ?? 0)}, in ${Math.round((Date.now() - started) / 1000)}s`);
   return planned.name;
+}
+
+/** Ctrl-C, TERM or HUP aborts a transfer or a build (its error carries exit 128+N); `caught` names the first signal. */
+function abortOnSignals(signals: SignalSource): { signal: AbortSignal; caught(): SignalName | undefined; off(): void } {
+  const abort = new AbortController();
+  let caught: SignalName | undefined;
+  const offs = (["SIGINT", "SIGTERM", "SIGHUP"] as const).map((signal) =>
+    signals.on(signal, () => {
+      caught ??= signal;
+      abort.abort(new SandboxError(`interrupted by ${signal}`, { exitCode: exitCodeForSignal(signal) }));
+    }),
+  );
+  return { signal: abort.signal, caught: () => caught, off: () => offs.forEach((off) => off()) };
 }
