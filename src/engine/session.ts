@@ -6,6 +6,7 @@ import { formatSize } from "../core/size.ts";
 import type { CreateBody } from "../core/engine-api.ts";
 import type { RunPlan } from "../core/plan.ts";
 import type { Reporter, SignalSource, TerminalIn, TerminalOut } from "../term/io.ts";
+import { resetTerminalModes } from "../term/modes.ts";
 import { enterRawMode } from "../term/raw-mode.ts";
 import { followResize } from "../term/resize.ts";
 import type { EngineClient } from "./client.ts";
@@ -184,6 +185,7 @@ export async function runSession(engine: EngineClient, run: SessionRun, io: Sess
     return await describeOutcome(engine, id, run, io, result, pids, removedByEngine);
   } finally {
     restoreTerminal();
+    if (plan.tty) resetTerminalModes(io.stdout);
     for (const dispose of disposers) dispose();
     socket?.destroy();
     if (containerId && (plan.keep || keepForRecovery)) io.reporter.info(`kept container ${plan.name} (${containerId.slice(0, 12)}); remove it with 'sandbox prune'`);

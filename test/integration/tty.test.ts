@@ -55,6 +55,18 @@ describe("sandbox run with a real terminal", () => {
     expect(readFileSync(join(work, "after2"), "utf8")).toBe(readFileSync(join(work, "before2"), "utf8"));
   });
 
+  test("modes a killed full-screen program left on (alternate screen, hidden cursor, mouse, bracketed paste) are switched off after the run", () => {
+    const sandbox = sandboxArgv().map(q).join(" ");
+    // The command switches them on and is killed by the deadline, as a hung TUI would be.
+    const { out, code } = inPty(`${sandbox} run --timeout 2s --image ${TEST_IMAGE} sh -c 'printf "\\033[?1049h\\033[?25l\\033[?1000h\\033[?1006h\\033[?2004hON\\n"; sleep 30'; echo "exit=$?"`);
+    expect(code).toBe(0);
+    expect(out).toContain("exit=124");
+    const on = out.indexOf("ON");
+    expect(on).toBeGreaterThan(0);
+    const after = out.slice(on);
+    for (const off of ["\u001b[?1049l", "\u001b[?25h", "\u001b[?1000l", "\u001b[?1006l", "\u001b[?2004l"]) expect(after).toContain(off);
+  });
+
   test("--no-tty inside a terminal gives the command no TTY", () => {
     const sandbox = sandboxArgv().map(q).join(" ");
     const { out } = inPty(`${sandbox} run --no-tty --image ${TEST_IMAGE} sh -c 'tty; true' < /dev/null`);
