@@ -8,11 +8,7 @@
  * until `ensureRunImage` settles it here, in the step that talks to the
  * engine anyway. docs/agents.md explains the choice.
  */
-import { collectCertificates } from "../core/ca-bundle.ts";
-import { readFileSync } from "node:fs";
-import { resolve } from "node:path";
 import { EngineError, ImageNotFoundError, UsageError } from "../core/errors.ts";
-import { expandHome } from "../core/persistence.ts";
 import type { PullPolicy } from "../core/plan.ts";
 import {
   buildFailureHint,
@@ -40,23 +36,6 @@ import type { PreparedRun } from "./prepare-run.ts";
 import { pullReporter } from "./progress.ts";
 
 // --- inputs ----------------------------------------------------------------------
-
-/** The certificates of the `--ca-cert` / `security.ca_certs` files (relative paths from the current folder). */
-export function readCertificates(paths: readonly string[], ctx: Pick<CommandContext, "cwd" | "homeDir">): string[] {
-  const files = paths.map((given) => {
-    const path = resolve(ctx.cwd, expandHome(given, ctx.homeDir));
-    try {
-      return { path: given, text: readFileSync(path, "utf8") };
-    } catch (err) {
-      throw new UsageError(`cannot read the CA certificate ${given}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, {
-        hint: "Pass a readable PEM file (one certificate or a bundle) to --ca-cert, or fix security.ca_certs in your config.",
-      });
-    }
-  });
-  const collected = collectCertificates(files);
-  if ("error" in collected) throw new UsageError(`--ca-cert: ${collected.error}`, { hint: "Give the CA in PEM form (the text between BEGIN and END CERTIFICATE lines)." });
-  return collected.certificates;
-}
 
 export function recipeOrThrow(agent: string): Recipe {
   const recipe = recipeFor(agent);
@@ -240,7 +219,7 @@ export async function baseImage(engine: EngineClient, agent: string, base: strin
  * recipe's image is the last resort (with a warning); else the run is
  * refused, naming both ways out.
  */
-export async function ensureRunImage(engine: EngineClient, prepared: Pick<PreparedRun, "plan" | "settings">, ctx: CommandContext, quiet: boolean): Promise<ImageDetails> {
+export async function ensureRunImage(engine: EngineClient, prepared: Pick<PreparedRun, "plan" | "settings" | "caCertificates">, ctx: CommandContext, quiet: boolean): Promise<ImageDetails> {
   const { plan } = prepared;
   const pulls = pullReporter(ctx.stderr, quiet);
   const agent = recipeAgentOf(plan.image);
@@ -254,7 +233,7 @@ export async function ensureRunImage(engine: EngineClient, prepared: Pick<Prepar
   const chosen = await runImage(engine, {
     recipe,
     base: prepared.settings.buildBase.value ?? DEFAULT_BUILD_BASE,
-    certificates: readCertificates(prepared.settings.caCerts.value, ctx),
+    certificates: prepared.caCertificates,
     pull: plan.pull,
     reporter,
     pulls,

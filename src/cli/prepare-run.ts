@@ -8,7 +8,8 @@ import { WORKSPACE_FILE_NAME } from "../config/schema.ts";
 import { ignoredWorkspaceNote } from "../config/trust.ts";
 import { SETTINGS, type EffectiveSettings } from "../config/settings.ts";
 import { agentCommand, detectAgent, type AgentProfile } from "../core/agents.ts";
-import { caBundleRun, caBundleText } from "../core/ca-bundle.ts";
+import { caBundleRun, splitCertificates } from "../core/ca-bundle.ts";
+import { readCertificates } from "./ca-files.ts";
 import { UsageError } from "../core/errors.ts";
 import { defaultCacheDir, defaultStateDir, expandHome, planPersistence, workspaceKey, type Persistence } from "../core/persistence.ts";
 import { buildRunPlan, type RunPlan, type SeccompChoice } from "../core/plan.ts";
@@ -42,6 +43,8 @@ export interface PreparedRun {
   hostFiles: Persistence["hostFiles"];
   /** sandbox's state folder (Podman's seccomp file lives under it). */
   stateDir: string;
+  /** The `--ca-cert` / `security.ca_certs` certificates, one PEM block each. */
+  caCertificates: string[];
 }
 
 /** How the caller's terminal looks; doctor's probe runs with none. */
@@ -55,8 +58,13 @@ export function terminalFacts(ctx: CommandContext): TerminalFacts {
   return { stdinIsTTY: ctx.stdinIsTTY ?? ctx.stdin.isTTY === true, stdoutIsTTY: ctx.stdout.isTTY === true, size: terminalSize(ctx.stdout) };
 }
 
-export async function prepareRun(args: RunArgs, ctx: CommandContext, terminal: TerminalFacts = terminalFacts(ctx)): Promise<PreparedRun> {
-  const workspace = resolveWorkspace(args.workspace ?? ctx.cwd, ctx.cwd);
+/** `workspace`: the workspace already resolved by the caller (resolveWorkspace), when it needed it first. */
+export async function prepareRun(
+  args: RunArgs,
+  ctx: CommandContext,
+  terminal: TerminalFacts = terminalFacts(ctx),
+  workspace: string = resolveWorkspace(args.workspace ?? ctx.cwd, ctx.cwd),
+): Promise<PreparedRun> {
   // `/`, $HOME, /etc, /run, ... are refused as workspaces unless allowed on purpose (docs/guard.md).
   const placeWarning = checkWorkspacePlace(workspace, ctx.env, ctx.homeDir, args.allowDangerousWorkspace === true);
   const read = await readRunSettings(ctx, workspace, { ...args, ...(args.audit !== undefined ? { audit: resolve(ctx.cwd, args.audit) } : {}) });
@@ -77,7 +85,9 @@ export async function prepareRun(args: RunArgs, ctx: CommandContext, terminal: T
       ...settings.env.value.filter((f) => !f.fromHost || ctx.env[f.name] !== undefined).map((f) => f.name),
     ],
   });
-  const ca = caBundle(settings.caCerts.value, ctx.homeDir, stateDir);
+  // Read once: the run's bundle and, for an agent, its image's recipe hash (agent-image.ts) use them.
+  const caCertificates = readCertificates(settings.caCerts.value, ctx);
+  const ca = caBundle(caCertificates, stateDir);
   if (ca) {
     persistence.mounts.push(ca.mount);
     Object.assign(persistence.env, ca.env);
@@ -111,7 +121,7 @@ export async function prepareRun(args: RunArgs, ctx: CommandContext, terminal: T
   // The audit file is the host's: never a link, never where the command can write (docs/egress.md).
   checkAuditPath(plan);
   const notes = [...(placeWarning ? [placeWarning] : []), ...read.notes, ...run.notes];
-  return { settings, agent, plan, notes, guard, hostDirs: persistence.hostDirs, hostFiles: persistence.hostFiles, stateDir };
+  return { settings, agent, plan, notes, guard, hostDirs: persistence.hostDirs, hostFiles: persistence.hostFiles, stateDir, caCertificates };
 }
 
 /** Defaults < user config < `.sandbox.yml` < flags, each with its source (also what `cache` and `config show` read). */
@@ -132,22 +142,18 @@ export async function readRunSettings(ctx: CommandContext, workspace: string, fl
 /** This machine's own trust store, first in a run's CA bundle (core/ca-bundle.ts). */
 const SYSTEM_BUNDLES = ["/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/cert.pem"];
 
-/** The run's CA bundle: read here, written by the run (a content-named file under the state folder). */
-function caBundle(paths: readonly string[], homeDir: string, stateDir: string): (ReturnType<typeof caBundleRun> & { file: { path: string; text: string } }) | undefined {
-  if (paths.length === 0) return undefined;
-  const read = (path: string) => {
-    try {
-      return { path, text: readFileSync(path, "utf8") };
-    } catch (err) {
-      throw new UsageError(`cannot read the CA certificate ${path}: ${(err as Error).message}`, { hint: "Pass a readable PEM file to --ca-cert (or security.ca_certs)." });
-    }
-  };
+/**
+ * The run's CA bundle (core/ca-bundle.ts): this machine's trust store, then
+ * the user's certificates, each once; read here, written by the run (a
+ * content-named file under the state folder).
+ */
+function caBundle(certificates: readonly string[], stateDir: string): (ReturnType<typeof caBundleRun> & { file: { path: string; text: string } }) | undefined {
+  if (certificates.length === 0) return undefined;
   const system = SYSTEM_BUNDLES.find((path) => existsSync(path));
-  const files = [...(system ? [read(system)] : []), ...paths.map((p) => read(expandHome(p, homeDir)))];
-  const bundle = caBundleText(files);
-  if ("error" in bundle) throw new UsageError(`--ca-cert: ${bundle.error}`, { hint: "Pass the CA in PEM form (the text between BEGIN and END CERTIFICATE lines)." });
-  const path = `${stateDir}/ca/${createHash("sha256").update(bundle.text).digest("hex").slice(0, 32)}.pem`;
-  return { ...caBundleRun(path), file: { path, text: bundle.text } };
+  const systemCerts = system ? splitCertificates(readFileSync(system, "utf8")) : [];
+  const text = [...new Map([...systemCerts, ...certificates].map((cert) => [cert.replace(/\s+/g, ""), cert])).values()].join("");
+  const path = `${stateDir}/ca/${createHash("sha256").update(text).digest("hex").slice(0, 32)}.pem`;
+  return { ...caBundleRun(path), file: { path, text } };
 }
 
 export function resolveWorkspace(path: string, cwd: string): string {

@@ -42,12 +42,6 @@ export function collectCertificates(files: ReadonlyArray<{ path: string; text: s
   return { certificates };
 }
 
-/** The run's bundle: the files' certificates, each once, in order. */
-export function caBundleText(files: ReadonlyArray<{ path: string; text: string }>): { text: string } | { error: string } {
-  const collected = collectCertificates(files);
-  return "error" in collected ? collected : { text: collected.certificates.join("") };
-}
-
 export function caBundleRun(hostPath: string): { mount: MountSpec; env: Record<string, string> } {
   return {
     mount: { Type: "bind", Source: hostPath, Target: CA_BUNDLE_TARGET, ReadOnly: true },

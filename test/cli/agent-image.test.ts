@@ -3,7 +3,8 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
-import { compactProgress, fullProgress, readCertificates } from "../../src/cli/agent-image.ts";
+import { compactProgress, fullProgress } from "../../src/cli/agent-image.ts";
+import { readCertificates } from "../../src/cli/ca-files.ts";
 import { UsageError } from "../../src/core/errors.ts";
 import type { TerminalOut } from "../../src/term/io.ts";
 

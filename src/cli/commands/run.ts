@@ -35,21 +35,21 @@ export async function runCommand(argv: readonly string[], ctx: CommandContext): 
     connecting.catch(() => {});
     await new Promise((resolve) => setImmediate(resolve));
   }
+  const workspace = resolveWorkspace(args.workspace ?? ctx.cwd, ctx.cwd);
   // Registered before the guard's walk: runs in one workspace share the paths the guard makes (workspace/run-guard.ts).
-  const registry =
-    !args.dryRun && ctx.self ? runRegistry(defaultStateDir(ctx.env, ctx.homeDir), resolveWorkspace(args.workspace ?? ctx.cwd, ctx.cwd), ctx.self) : undefined;
+  const registry = !args.dryRun && ctx.self ? runRegistry(defaultStateDir(ctx.env, ctx.homeDir), workspace, ctx.self) : undefined;
   if (registry) await joinRuns(registry);
   try {
-    return await runPrepared(args, ctx, connecting);
+    return await runPrepared(args, ctx, connecting, workspace);
   } finally {
     if (registry) await leaveRuns(registry);
   }
 }
 
-async function runPrepared(args: RunArgs, ctx: CommandContext, connecting: ReturnType<CommandContext["connect"]> | undefined): Promise<number> {
+async function runPrepared(args: RunArgs, ctx: CommandContext, connecting: ReturnType<CommandContext["connect"]> | undefined, workspace: string): Promise<number> {
   const reporter = makeReporter(ctx.stderr, ctx.env, args.quiet === true);
   const terminal = terminalFacts(ctx);
-  const prepared = await prepareRun(args, ctx, terminal);
+  const prepared = await prepareRun(args, ctx, terminal, workspace);
   const { plan } = prepared;
   if (plan.tty && !terminal.stdinIsTTY && args.tty === true && args.interactive !== false) {
     // docker run -t without a terminal works, but raw mode cannot be set: say so once.
@@ -103,16 +103,17 @@ async function runPrepared(args: RunArgs, ctx: CommandContext, connecting: Retur
     signals: ctx.signals,
     reporter,
   };
+  const watchdog = ctx.self && { self: ctx.self, env: ctx.env, uid: ctx.uid };
   const started = Date.now();
   if (plan.setup) {
     // The repository's setup steps first, apart from what the user hands the command (core/plan.ts setupApart).
     reporter.info(setupApartLine(plan.setup));
-    const setup = await executeRun(engine, { ...prepared, plan: plan.setup.plan }, guard, io, { startGate: cleared, imageId: image.Id, watchdog: ctx.self && { self: ctx.self, env: ctx.env, uid: ctx.uid } });
+    const setup = await executeRun(engine, { ...prepared, plan: plan.setup.plan }, guard, io, { startGate: cleared, imageId: image.Id, watchdog });
     if (setup.exitCode !== 0) return setup.exitCode;
   }
   // The steps' time counts towards the run's timeout.
   const left = plan.setup ? { ...prepared, plan: { ...plan, timeoutMs: Math.max(1, plan.timeoutMs - (Date.now() - started)) } } : prepared;
-  const outcome = await executeRun(engine, left, guard, io, { startGate: cleared, imageId: image.Id, watchdog: ctx.self && { self: ctx.self, env: ctx.env, uid: ctx.uid } });
+  const outcome = await executeRun(engine, left, guard, io, { startGate: cleared, imageId: image.Id, watchdog });
   return outcome.exitCode;
 }
 
