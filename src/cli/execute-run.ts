@@ -5,12 +5,12 @@ import { engineFlavor, inlineSeccomp, seccompFilePath } from "../core/engine-dia
 import type { RunPlan } from "../core/plan.ts";
 import { isLocalAddress } from "../engine/address.ts";
 import type { EngineClient } from "../engine/client.ts";
-import { writeSeccompFile } from "../engine/dialect.ts";
 import { runSession, type SessionHooks, type SessionIo, type SessionOutcome } from "../engine/session.ts";
 import { withStandIns, type PreparedGuard } from "../workspace/guard.ts";
 import { readWorkspaceFile } from "../workspace/read-file.ts";
 import { withRunGuard, type RunRegistry } from "../workspace/run-guard.ts";
 import { runIdentity } from "./run-identity.ts";
+import { writeOnce } from "./write-once.ts";
 import type { WatchdogHandle, WatchdogLaunch } from "./watchdog.ts";
 import type { PreparedRun } from "./prepare-run.ts";
 
@@ -46,7 +46,8 @@ export async function executeRun(
   try {
     return await withStandIns(guard.mounts, async (guardMounts, standIns) => {
       const facts = engineFacts(engine, plan, prepared.stateDir, { guardMounts, proxy: egress?.proxy, identity });
-      if (facts.seccompPath) writeSeccompFile(facts.seccompPath, inlineSeccomp(plan.create) as string);
+      // World-readable, in a traversable folder: a rootful Podman service reads it as root, a rootless one as the user.
+      if (facts.seccompPath) writeOnce(facts.seccompPath, inlineSeccomp(plan.create) as string, { file: 0o644, dir: 0o755 });
       const final = finalBody(plan, facts);
       const hooks: SessionHooks = {
         created: (id) => void (containerId = id),

@@ -1,5 +1,6 @@
-import { createHash, randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { writeOnce } from "./write-once.ts";
 import type { RunFacts } from "../core/container-body.ts";
 import { identityFor } from "../core/identity.ts";
 import type { EngineClient } from "../engine/client.ts";
@@ -19,14 +20,6 @@ function cachePath(stateDir: string, imageId: string): string {
   return `${stateDir}/images/${imageId.replace(/^sha256:/, "").replace(/[^a-f0-9]/gi, "")}.accounts.json`;
 }
 
-function writeOnce(path: string, text: string, mode: number): void {
-  if (existsSync(path)) return;
-  mkdirSync(path.slice(0, path.lastIndexOf("/")), { recursive: true, mode: 0o700 });
-  const temp = `${path}.${randomBytes(6).toString("hex")}.tmp`;
-  writeFileSync(temp, text, { mode });
-  renameSync(temp, path);
-}
-
 function cachedAccounts(stateDir: string, imageId: string): ImageAccounts | undefined {
   try {
     return JSON.parse(readFileSync(cachePath(stateDir, imageId), "utf8")) as ImageAccounts;
@@ -43,8 +36,8 @@ function identityFiles(stateDir: string, user: string, accounts: ImageAccounts, 
   const groupFile = path(identity.group, "group");
   if (write) {
     // World-readable: the container's user is not the file's owner when --user differs.
-    writeOnce(passwdFile, identity.passwd, 0o644);
-    writeOnce(groupFile, identity.group, 0o644);
+    writeOnce(passwdFile, identity.passwd, { file: 0o644, dir: 0o700 });
+    writeOnce(groupFile, identity.group, { file: 0o644, dir: 0o700 });
   }
   return { passwdFile, groupFile, user: identity.user };
 }
@@ -56,7 +49,7 @@ export async function runIdentity(engine: EngineClient, image: { ref: string; id
   if (!accounts) {
     const files = await readImageFiles(engine, image.ref, ["/etc/passwd", "/etc/group"]);
     accounts = { passwd: files.get("/etc/passwd"), group: files.get("/etc/group") };
-    writeOnce(cachePath(stateDir, image.id), JSON.stringify(accounts), 0o600);
+    writeOnce(cachePath(stateDir, image.id), JSON.stringify(accounts), { file: 0o600, dir: 0o700 });
   }
   return identityFiles(stateDir, user, accounts, true);
 }

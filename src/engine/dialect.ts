@@ -1,25 +1,5 @@
-import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, renameSync, writeFileSync } from "node:fs";
-import { dirname } from "node:path";
 import { Writable } from "node:stream";
 import type { EngineFlavor } from "../core/engine-dialect.ts";
-
-
-/**
- * Write the profile where a local Podman can read it, named by its hash so
- * runs share one file and a changed profile never overwrites one in use.
- */
-export function writeSeccompFile(path: string, json: string): string {
-  const dir = dirname(path);
-  if (!existsSync(path)) {
-    mkdirSync(dir, { recursive: true, mode: 0o755 });
-    const temp = `${path}.${randomBytes(6).toString("hex")}.tmp`;
-    // World-readable: a rootful Podman service runs as root, a rootless one as the user.
-    writeFileSync(temp, json, { mode: 0o644 });
-    renameSync(temp, path);
-  }
-  return path;
-}
 
 /**
  * The engine's init starts fine and only then fails to exec the command,
