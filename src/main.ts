@@ -63,6 +63,7 @@ const ctx: CommandContext = {
         return (err as NodeJS.ErrnoException).code === "EPERM";
       }
     },
+    kill: (pid, signal) => process.kill(pid, signal),
   },
   openStdinStream: () => createReadStream("", { fd: 0, autoClose: false }),
   readStdin: (buffer) =>

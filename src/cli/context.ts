@@ -46,4 +46,6 @@ export interface SelfProcess {
   pid: number;
   /** Whether a process with this pid exists (one of another user's counts). */
   alive(pid: number): boolean;
+  /** Send a signal (the guard stopping a container at once: engine/host-process.ts). */
+  kill?(pid: number, signal: "SIGKILL"): void;
 }

@@ -9,6 +9,11 @@ import { runSession, type SessionHooks, type SessionIo, type SessionOutcome } fr
 import { withStandIns, type PreparedGuard } from "../workspace/guard.ts";
 import { readWorkspaceFile } from "../workspace/read-file.ts";
 import { withRunGuard, type RunRegistry } from "../workspace/run-guard.ts";
+import { guardedPaths, watchIdentities, type IdentityChange, type IdentityWatch } from "../workspace/identity-watch.ts";
+import { inspectContainer, killContainer } from "../engine/containers.ts";
+import { containerProcess, killHostProcess, type HostProcess } from "../engine/host-process.ts";
+import { SecurityError } from "../core/errors.ts";
+import { printable } from "../core/printable.ts";
 import { runIdentity } from "./run-identity.ts";
 import { writeOnce } from "./write-once.ts";
 import type { WatchdogHandle, WatchdogLaunch } from "./watchdog.ts";
@@ -42,6 +47,10 @@ export async function executeRun(
   // Egress and copy mode load their code on use: most runs need neither, and start faster without.
   const egress = plan.egress ? await (await import("../egress/gateway.ts")).openEgress(engine, plan.egress) : undefined;
   let containerId: string | undefined;
+  let identityWatch: IdentityWatch | undefined;
+  let replaced: IdentityChange | undefined;
+  let initProcess: HostProcess | undefined;
+  const kill = options.watchdog?.self.kill;
   const watchdog = new RunWatchdog(engine, plan, egress, options.watchdog, io.reporter);
   try {
     return await withStandIns(guard.mounts, async (guardMounts, standIns) => {
@@ -49,9 +58,29 @@ export async function executeRun(
       // World-readable, in a traversable folder: a rootful Podman service reads it as root, a rootless one as the user.
       if (facts.seccompPath) writeOnce(facts.seccompPath, inlineSeccomp(plan.create) as string, { file: 0o644, dir: 0o755 });
       const final = finalBody(plan, facts);
+      // Only a bind-mounted workspace shares the host's directory entries (workspace/identity-watch.ts).
+      const watched = final.workspaceMode === "bind" && facts.engineLocal ? guardedPaths(guardMounts, final.body.WorkingDir) : [];
       const hooks: SessionHooks = {
-        created: (id) => void (containerId = id),
-        started: (id) => watchdog.start(id, { standIns, keep: plan.keep || final.workspaceMode === "copy" }),
+        created: (id) => {
+          containerId = id;
+          if (watched.length === 0) return;
+          identityWatch = watchIdentities(plan.workspace, watched, (change) => {
+            replaced = change;
+            // The mask is gone from the container now: its process is killed directly when this host runs it (no API round trip).
+            if (initProcess && kill) killHostProcess(initProcess, kill);
+            void killContainer(engine, id, "KILL").catch(() => {});
+            io.reporter.warn(`${printable(change.path)} was ${change.what} on the host during the run; its guard no longer holds, so the container was stopped`);
+          });
+        },
+        stoppedBySandbox: () => replaced !== undefined,
+        started: (id) => {
+          watchdog.start(id, { standIns, keep: plan.keep || final.workspaceMode === "copy" });
+          if (identityWatch && kill) {
+            void inspectContainer(engine, id)
+              .then((details) => void (initProcess = containerProcess(details?.State.Pid, id)))
+              .catch(() => {});
+          }
+        },
         ...(final.workspaceMode === "copy" ? await copyHooks(engine, plan, final, io) : {}),
       };
       // Missing protected paths made and removed, new repositories put aside after (workspace/run-guard.ts).
@@ -65,7 +94,15 @@ export async function executeRun(
         guard,
         guarded,
         (line) => io.reporter.warn(line),
-        () => runSession(engine, { plan, body: final.body }, io, { ...(options.startGate ? { startGate: options.startGate } : {}), hooks }),
+        async () => {
+          try {
+            const outcome = await runSession(engine, { plan, body: final.body }, io, { ...(options.startGate ? { startGate: options.startGate } : {}), hooks });
+            if (replaced) throw guardBroken(replaced);
+            return outcome;
+          } finally {
+            identityWatch?.stop();
+          }
+        },
         registry,
       );
     }, undefined, options.watchdog?.self.pid);
@@ -80,6 +117,16 @@ export async function executeRun(
     // Last: everything above is undone, so the watchdog may go.
     await watchdog.finish();
   }
+}
+
+/** The run was stopped because a guarded path was replaced on the host (workspace/identity-watch.ts). */
+export function guardBroken(change: IdentityChange): SecurityError {
+  return new SecurityError(
+    `the run was stopped: ${printable(change.path)} was ${change.what} on the host while the run used it, and the container's mask or read-only mount of it no longer held`,
+    {
+      hint: `Something on the host (an editor saving the file, 'git config', a script) replaced a masked or protected path; between that and the stop (about a millisecond when the engine runs on this host, an engine round trip otherwise) the command could reach the new ${printable(change.path)}, so look at it before trusting it. Run again when the host is done with it, or use --workspace-mode copy, where the container works on its own copy (docs/guard.md).`,
+    },
+  );
 }
 
 /**

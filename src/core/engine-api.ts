@@ -74,6 +74,8 @@ export interface ContainerDetails {
     Error?: string;
     StartedAt?: string;
     FinishedAt?: string;
+    /** The container's first process, as the engine's host sees it (0 when not running). */
+    Pid?: number;
   };
   Config: {
     Image: string;

@@ -87,6 +87,8 @@ export interface SessionHooks {
    * may exist only there, and its error is the session's.
    */
   afterExit?(id: string): Promise<void>;
+  /** sandbox stopped the container itself (the guard's identity watch): its exit status needs no explanation. */
+  stoppedBySandbox?(): boolean;
 }
 
 export interface SessionOptions {
@@ -182,6 +184,7 @@ export async function runSession(engine: EngineClient, run: SessionRun, io: Sess
         throw err;
       }
     }
+    if (hooks.stoppedBySandbox?.()) return { exitCode: EXIT.SANDBOX_FAILED, reason: "exited", containerId: id, containerStatus: result.status };
     return await describeOutcome(engine, id, run, io, result, pids, removedByEngine);
   } finally {
     restoreTerminal();
