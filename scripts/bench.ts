@@ -4,8 +4,12 @@
  *     with the same security options, interleaved in one go, and the ratio;
  *  2. `dist/sandbox --version` cold start median;
  *  3. wall time and peak RSS piping N MiB through `sandbox run cat` vs
- *     `docker run -i` (GNU time's %M).
- * Env: BENCH_RUNS (default 10), BENCH_PIPE_MB (256), BENCH_PIPE_RUNS (3), SANDBOX_TEST_IMAGE.
+ *     `docker run -i` (GNU time's %M);
+ *  4. the workspace guard on a tree of BENCH_TREE_FILES files (50,000): the
+ *     checks after a run (new repositories; setuid/setgid bits) timed
+ *     directly, and `run true` there against the same in an empty folder.
+ * Env: BENCH_RUNS (default 10), BENCH_PIPE_MB (256), BENCH_PIPE_RUNS (3),
+ * BENCH_TREE_FILES (50000), SANDBOX_TEST_IMAGE.
  */
 import { $ } from "bun";
 import { existsSync, mkdtempSync, writeFileSync, rmSync } from "node:fs";
@@ -13,6 +17,9 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { defaultSeccompProfile, serializeProfile } from "../src/security/seccomp.ts";
 import { CONTAINER_HOME, NOFILE_LIMIT, TMPFS_SIZES } from "../src/core/plan.ts";
+import { quarantineNewRepositories } from "../src/workspace/run-guard.ts";
+import { clearNewSetIdBits } from "../src/workspace/setid.ts";
+import { mkdirSync } from "node:fs";
 
 const ROOT = resolve(import.meta.dir, "..");
 const BIN = resolve(ROOT, "dist/sandbox");
@@ -20,6 +27,7 @@ const IMAGE = process.env.SANDBOX_TEST_IMAGE ?? "sandbox-test/busybox:1";
 const RUNS = Number(process.env.BENCH_RUNS ?? 10);
 const PIPE_MB = Number(process.env.BENCH_PIPE_MB ?? 256);
 const PIPE_RUNS = Number(process.env.BENCH_PIPE_RUNS ?? 3);
+const TREE_FILES = Number(process.env.BENCH_TREE_FILES ?? 50_000);
 
 if (!existsSync(BIN)) await $`bun scripts/build.ts`.cwd(ROOT);
 
@@ -103,5 +111,33 @@ row(`pipe ${PIPE_MB} MiB: sandbox median`, `${(spMs / 1000).toFixed(2)} s, peak 
 row(`pipe ${PIPE_MB} MiB: docker run -i median`, `${(dpMs / 1000).toFixed(2)} s, peak ${(Math.max(...dp.map((r) => r.rssKb)) / 1024).toFixed(1)} MiB`);
 row("pipe: time ratio sandbox/docker (target <= 1.0)", (spMs / dpMs).toFixed(2));
 row("pipe: sandbox peak memory (target <= 64 MiB)", `${(Math.max(...sp.map((r) => r.rssKb)) / 1024).toFixed(1)} MiB`);
+
+// The guard on a big tree: 100 files per folder, a git repository at the top.
+const tree = join(tmp, "tree");
+for (let d = 0; d * 100 < TREE_FILES; d++) {
+  const dir = join(tree, `src/d${d}`);
+  mkdirSync(dir, { recursive: true });
+  for (let f = 0; f < 100 && d * 100 + f < TREE_FILES; f++) writeFileSync(join(dir, `f${f}.ts`), "export {};\n");
+}
+await $`git init -q ${tree}`.quiet();
+const quarantine: number[] = [];
+const setid: number[] = [];
+for (let i = 0; i < 5; i++) {
+  let t = performance.now();
+  await quarantineNewRepositories(tree, { before: ["."], masked: [], truncated: false, startedMs: Date.now() });
+  quarantine.push(performance.now() - t);
+  t = performance.now();
+  await clearNewSetIdBits(tree, Date.now());
+  setid.push(performance.now() - t);
+}
+row(`guard, ${TREE_FILES} files: new-repository check median`, `${median(quarantine).toFixed(0)} ms`);
+row(`guard, ${TREE_FILES} files: setuid/setgid check median`, `${median(setid).toFixed(0)} ms (only when the user may be root)`);
+const inTree: number[] = [];
+const inEmpty: number[] = [];
+for (let i = 0; i < Math.min(RUNS, 5); i++) {
+  inTree.push((await timed([BIN, "run", "--quiet", "--image", IMAGE, "--workspace", tree, "true"])).ms);
+  inEmpty.push((await timed([BIN, "run", "--quiet", "--image", IMAGE, "true"])).ms);
+}
+row(`guard, ${TREE_FILES} files: run true there median`, `${median(inTree).toFixed(0)} ms (empty folder: ${median(inEmpty).toFixed(0)} ms)`);
 
 rmSync(tmp, { recursive: true, force: true });
