@@ -46,6 +46,11 @@ export async function executeRun(
       : undefined;
   // Egress and copy mode load their code on use: most runs need neither, and start faster without.
   const egress = plan.egress ? await (await import("../egress/gateway.ts")).openEgress(engine, plan.egress) : undefined;
+  if (egress?.hostReachable) {
+    io.reporter.info(
+      `services on this host that listen on all addresses are reachable from this run, not only the egress proxy: sandbox could not add its firewall rules (${printable(egress.hostReachable)}); docs/egress.md ("The host") has the rule to add once`,
+    );
+  }
   let containerId: string | undefined;
   let identityWatch: IdentityWatch | undefined;
   let replaced: IdentityChange | undefined;
@@ -160,6 +165,7 @@ async function copyHooks(engine: EngineClient, plan: RunPlan, final: FinalRun, i
     readOnly: plan.workspaceReadOnly,
     name: plan.name,
     reporter: io.reporter,
+    limits: plan.copyBack,
   });
 }
 

@@ -96,7 +96,7 @@ export function egressSettings(
   if (!parsed.ok) {
     // Flag entries were checked when parsing; a bad entry here came from a config file.
     throw new ConfigError(`network.egress in ${eff.egress.source}: ${parsed.error}`, {
-      hint: "Entries are host, host:port, *.domain, an IP address or a CIDR range.",
+      hint: "Rules are read in order, the first match wins: host, host:port, *.domain, an IP address or CIDR range, * (last), ! before a rule to refuse, METHOD host/path to limit (docs/egress.md).",
     });
   }
   const agentDefaults = (agent.egress ?? []).filter((entry) => !user.includes(entry));

@@ -86,7 +86,8 @@ export const capability = text("a capability name such as NET_ADMIN or CAP_NET_A
 export const NETWORK = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 export const network = text('"bridge", "none" or the name of a Docker network', NETWORK, 256);
 
-export const host = text("a host name such as api.example.com", /^[A-Za-z0-9*.:\[\]\/_-]+$/, 512);
+/** One egress rule; its grammar is checked by egress/allowlist.ts, which says what is wrong. */
+export const egressRule = text('an egress rule such as api.example.com, !*.corp.example or "GET api.github.com/repos/**"', /^[!-~][ -~]*$/, 1024);
 
 export const containerPath = text(
   "an absolute path inside the container such as /work",

@@ -11,6 +11,7 @@ import { parseAllowList } from "./allowlist.ts";
 import { AuditLog, openAuditFile, type AuditSink } from "./audit.ts";
 import { EgressProxy } from "./proxy.ts";
 import { parseHostsTable, systemResolver, tableResolver, type Resolver } from "./resolve.ts";
+import { applyHostFirewall, type HostFirewallRule, type RestoreRunner } from "./host-firewall.ts";
 
 /**
  * One run's egress set-up, in order: the per-run `internal` network (no
@@ -51,6 +52,8 @@ export interface EgressDeps {
   localAddresses?: readonly Uint8Array[];
   /** Replaces DNS (tests). */
   resolve?: Resolver;
+  /** Applies the host firewall rules (host-firewall.ts); tests replace it. */
+  firewall?: RestoreRunner;
 }
 
 export interface OpenEgress {
@@ -58,6 +61,12 @@ export interface OpenEgress {
   gateway: string;
   proxy: { host: string; port: number };
   audit: AuditLog;
+  /**
+   * Why host services stay reachable from the run (the firewall rules that
+   * keep only the proxy's port open could not be added), or undefined when
+   * they were (host-firewall.ts).
+   */
+  hostReachable: string | undefined;
   /** Stop the proxy, close the audit, remove the network. Returns the denial summary lines. Never throws. */
   close(container?: string): Promise<{ summary: string[]; problems: string[] }>;
 }
@@ -107,6 +116,8 @@ export async function openEgress(engine: EngineClient, plan: EgressPlan, deps: E
     if (!gateway || !clients) throw new SandboxError(`the engine gave network ${plan.network} no IPv4 gateway and subnet, so the egress proxy has nowhere to listen`);
     proxy = new EgressProxy({ allow: allow.value, audit, resolve, clients, localAddresses: deps.localAddresses ?? hostAddresses() });
     const bound = await listenOnGateway(proxy, gateway);
+    const rule: HostFirewallRule = { bridge: plan.bridge, gateway, port: bound.port, network: plan.network };
+    const fenced = await applyHostFirewall(rule, "add", deps.firewall);
     const running = proxy;
     const id = networkId;
     return {
@@ -114,7 +125,15 @@ export async function openEgress(engine: EngineClient, plan: EgressPlan, deps: E
       gateway,
       proxy: bound,
       audit,
-      close: (container) => closeEgress(engine, running, audit, id, plan, container),
+      hostReachable: fenced.ok ? undefined : fenced.why,
+      close: async (container) => {
+        const closed = await closeEgress(engine, running, audit, id, plan, container);
+        if (fenced.ok) {
+          const removed = await applyHostFirewall(rule, "remove", deps.firewall);
+          if (!removed.ok) closed.problems.push(`could not remove the run's host firewall rules (${removed.why}); they name a bridge that is gone, so they hold nothing back: list them with 'iptables -S INPUT | grep "sandbox egress"' and delete them with iptables -D`);
+        }
+        return closed;
+      },
     };
   } catch (err) {
     await proxy?.close().catch(() => {});

@@ -11,7 +11,8 @@ import { formatIp, parseIp } from "./address-policy.ts";
  * refused here rather than passed on to a server that may read it otherwise.
  */
 
-const MAX_HEAD_BYTES = 64 * 1024;
+/** The largest request or response head accepted, blank line included. */
+export const MAX_HEAD_BYTES = 64 * 1024;
 
 export interface RequestHead {
   method: string;
@@ -20,33 +21,121 @@ export interface RequestHead {
   headers: Array<[string, string]>;
 }
 
-export type HeadResult = { kind: "incomplete" } | { kind: "head"; head: RequestHead; length: number } | { kind: "bad"; why: string };
+export type HeadResult =
+  | { kind: "incomplete" }
+  | { kind: "head"; head: RequestHead; length: number }
+  | { kind: "bad"; why: string }
+  | { kind: "too-large" };
+
+export type HeadScan = { kind: "incomplete" } | { kind: "complete"; head: Buffer; rest: Buffer } | { kind: "too-large" };
+
+/**
+ * Finds the end of a head (the blank line) in bytes that arrive in pieces,
+ * looking at each byte once: a client trickling its head a byte at a time
+ * costs the proxy time in proportion to the bytes, not their square. How far
+ * into "\r\n\r\n" the bytes so far end is carried from piece to piece, so
+ * an end split across pieces is found without looking back. The bytes are
+ * kept in one buffer that doubles as it fills (each byte copied a bounded
+ * number of times), not as a list of pieces, which a byte-a-time client
+ * would make many times larger than the head.
+ */
+export class HeadScanner {
+  /** Bytes fed so far. */
+  received = 0;
+  /** Bytes examined so far: never more than `received`, nor more than the cap. */
+  scanned = 0;
+  /** Pieces fed so far. */
+  pieces = 0;
+  private store: Buffer = Buffer.alloc(0);
+  private stored = 0;
+  /** How many bytes of "\r\n\r\n" the bytes so far end with. */
+  private matched = 0;
+  private readonly max: number;
+
+  constructor(max: number = MAX_HEAD_BYTES) {
+    this.max = max;
+  }
+
+  feed(chunk: Buffer): HeadScan {
+    const offset = this.received;
+    this.received += chunk.length;
+    this.pieces++;
+    // Never past the cap: a head must end within it, so later bytes need no look.
+    const limit = Math.max(0, Math.min(chunk.length, this.max - offset));
+    let matched = this.matched;
+    for (let i = 0; i < limit; i++) {
+      const byte = chunk[i];
+      if (byte === 13) matched = matched === 2 ? 3 : 1;
+      else if (byte === 10 && (matched === 1 || matched === 3)) matched++;
+      else matched = 0;
+      if (matched === 4) {
+        this.scanned += i + 1;
+        this.keep(chunk.subarray(0, i + 1));
+        const head = this.store.subarray(0, this.stored);
+        this.store = Buffer.alloc(0);
+        return { kind: "complete", head, rest: chunk.subarray(i + 1) };
+      }
+    }
+    this.scanned += limit;
+    this.matched = matched;
+    if (this.received >= this.max) {
+      this.store = Buffer.alloc(0);
+      return { kind: "too-large" };
+    }
+    this.keep(chunk);
+    return { kind: "incomplete" };
+  }
+
+  private keep(bytes: Buffer): void {
+    const need = this.stored + bytes.length;
+    if (need > this.store.length) {
+      const grown = Buffer.allocUnsafe(Math.min(Math.max(need, this.store.length * 2, 256), Math.max(need, this.max)));
+      this.store.copy(grown, 0, 0, this.stored);
+      this.store = grown;
+    }
+    bytes.copy(this.store, this.stored);
+    this.stored = need;
+  }
+}
 
 /** The request line and headers, once the blank line has arrived. Strict: anything odd is "bad". */
 export function parseRequestHead(buf: Uint8Array): HeadResult {
-  const end = indexOfBlankLine(buf);
-  if (end < 0) return buf.length > MAX_HEAD_BYTES ? { kind: "bad", why: "request head too large" } : { kind: "incomplete" };
-  const text = latin1(buf.subarray(0, end));
+  const scan = new HeadScanner().feed(Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength));
+  if (scan.kind !== "complete") return scan;
+  const parsed = parseHead(scan.head);
+  return "why" in parsed ? { kind: "bad", why: parsed.why } : { kind: "head", head: parsed, length: scan.head.length };
+}
+
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+/** A complete head (ending with the blank line) → its parts, or why it is refused. */
+export function parseHead(head: Uint8Array): RequestHead | { why: string } {
+  const text = latin1(head.subarray(0, head.length - 4));
   const lines = text.split("\r\n");
   const requestLine = lines.shift() ?? "";
   const m = /^([A-Z]+) (\S+) (HTTP\/1\.[01])$/.exec(requestLine);
-  if (!m) return { kind: "bad", why: "not an HTTP/1.x request line" };
+  if (!m) return { why: "not an HTTP/1.x request line" };
   const headers: Array<[string, string]> = [];
   for (const line of lines) {
     // Obsolete line folding and whitespace before the colon are smuggling tools; refuse both.
-    const h = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*(.*?)[ \t]*$/.exec(line);
-    if (!h) return { kind: "bad", why: "malformed header line" };
-    if (/[\0\r\n]/.test(h[2] ?? "")) return { kind: "bad", why: "control character in a header" };
-    headers.push([h[1] ?? "", h[2] ?? ""]);
+    // Split by hand: a regular expression trimming both ends backtracks quadratically on long runs of blanks.
+    const colon = line.indexOf(":");
+    const name = line.slice(0, Math.max(colon, 0));
+    if (colon <= 0 || !TOKEN.test(name)) return { why: "malformed header line" };
+    const value = trimBlanks(line, colon + 1);
+    if (/[\0\r\n]/.test(value)) return { why: "control character in a header" };
+    headers.push([name, value]);
   }
-  return { kind: "head", head: { method: m[1] ?? "", target: m[2] ?? "", version: m[3] ?? "", headers }, length: end + 4 };
+  return { method: m[1] ?? "", target: m[2] ?? "", version: m[3] ?? "", headers };
 }
 
-function indexOfBlankLine(buf: Uint8Array): number {
-  for (let i = 0; i + 3 < buf.length; i++) {
-    if (buf[i] === 13 && buf[i + 1] === 10 && buf[i + 2] === 13 && buf[i + 3] === 10) return i;
-  }
-  return -1;
+/** `text` from `start`, without leading and trailing spaces and tabs. */
+function trimBlanks(text: string, start: number): string {
+  let a = start;
+  let b = text.length;
+  while (a < b && (text[a] === " " || text[a] === "\t")) a++;
+  while (b > a && (text[b - 1] === " " || text[b - 1] === "\t")) b--;
+  return text.slice(a, b);
 }
 
 function latin1(b: Uint8Array): string {
@@ -80,7 +169,7 @@ function hostOf(text: string): string | undefined {
 }
 
 /** `GET http://host[:port]/path`: the destination and the origin-form path. */
-export function parseAbsoluteTarget(target: string): (Target & { path: string; authority: string }) | { error: string } {
+export function parseAbsoluteTarget(target: string): (Target & { path: string; pathname: string; authority: string }) | { error: string } {
   if (!/^http:\/\//i.test(target)) {
     if (/^https:\/\//i.test(target)) return { error: "https:// URLs go through CONNECT (set HTTPS_PROXY), not as plain requests" };
     if (target.startsWith("/")) return { error: "this is a proxy: send the full URL (http://host/path), e.g. by setting HTTP_PROXY" };
@@ -96,7 +185,7 @@ export function parseAbsoluteTarget(target: string): (Target & { path: string; a
   const host = hostOf(url.hostname);
   if (!host) return { error: `"${url.hostname}" is not a host name or address` };
   const port = url.port ? Number(url.port) : 80;
-  return { host, port, path: `${url.pathname}${url.search}`, authority: url.host };
+  return { host, port, path: `${url.pathname}${url.search}`, pathname: url.pathname, authority: url.host };
 }
 
 /** Hop-by-hop headers (RFC 9110 §7.6.1) and proxy credentials never reach the server. */
@@ -201,44 +290,43 @@ export class ChunkedTracker {
  * one: hop-by-hop connection headers out, `Connection: close` in.
  */
 export class ResponseRewriter {
-  private buffer: Buffer | undefined = Buffer.alloc(0);
+  /** Looking for the end of the current head; undefined once the final head went through. */
+  private scanner: HeadScanner | undefined = new HeadScanner();
+  private sawBytes = false;
 
   /** True once the final head went through: the rest is body, passed as is. */
   get passing(): boolean {
-    return this.buffer === undefined;
+    return this.scanner === undefined;
   }
 
   /** True once any byte of a response arrived. */
   get started(): boolean {
-    return this.buffer === undefined || this.buffer.length > 0 || this.sawHead;
+    return this.sawBytes;
   }
-
-  private sawHead = false;
 
   /** Bytes to send on; undefined when the response is not HTTP. */
   feed(chunk: Buffer): Buffer | undefined {
-    if (this.buffer === undefined) return chunk;
-    let buf = Buffer.concat([this.buffer, chunk]);
+    if (this.scanner === undefined) return chunk;
+    if (chunk.length > 0) this.sawBytes = true;
     const out: Buffer[] = [];
-    while (this.buffer !== undefined) {
-      const end = indexOfBlankLine(buf);
-      if (end < 0) {
-        if (buf.length > MAX_HEAD_BYTES) return undefined;
-        this.buffer = buf;
-        return Buffer.concat(out);
-      }
-      const lines = buf.subarray(0, end).toString("latin1").split("\r\n");
+    let input = chunk;
+    while (this.scanner !== undefined) {
+      const scan = this.scanner.feed(input);
+      if (scan.kind === "too-large") return undefined;
+      if (scan.kind === "incomplete") break;
+      const lines = scan.head.subarray(0, scan.head.length - 4).toString("latin1").split("\r\n");
       const status = /^HTTP\/1\.[01] (\d{3})/.exec(lines[0] ?? "");
       if (!status) return undefined;
       const kept = lines.filter((l, i) => i === 0 || !/^(connection|keep-alive|proxy-connection)\s*:/i.test(l));
       const final = !(status[1] ?? "").startsWith("1");
       if (final) kept.push("Connection: close");
-      this.sawHead = true;
       out.push(Buffer.from(`${kept.join("\r\n")}\r\n\r\n`, "latin1"));
-      buf = buf.subarray(end + 4);
       if (final) {
-        this.buffer = undefined;
-        out.push(buf);
+        this.scanner = undefined;
+        out.push(scan.rest);
+      } else {
+        this.scanner = new HeadScanner();
+        input = scan.rest;
       }
     }
     return Buffer.concat(out);

@@ -1,10 +1,26 @@
 import { connect as netConnect, createServer, type AddressInfo, type Server, type Socket } from "node:net";
-import { matchDestination, normalizeHostName, type AllowList } from "./allowlist.ts";
+import { normalizeHostName, type AllowList } from "./allowlist.ts";
 import { cidrContains, formatCidr, formatIp, parseIp, type Cidr } from "./address-policy.ts";
 import { formatTarget, type AuditEntry, type AuditLog } from "./audit.ts";
-import { ChunkedTracker, headerValues, parseAbsoluteTarget, parseConnectTarget, parseRequestHead, requestFraming, ResponseRewriter, rewriteRequestHead, type RequestHead, type Target } from "./http1.ts";
+import { decide } from "./decide.ts";
+import {
+  ChunkedTracker,
+  HeadScanner,
+  headerValues,
+  MAX_HEAD_BYTES,
+  parseAbsoluteTarget,
+  parseConnectTarget,
+  parseHead,
+  requestFraming,
+  ResponseRewriter,
+  rewriteRequestHead,
+  type RequestHead,
+  type Target,
+} from "./http1.ts";
 import { decideDestination, systemResolver, type Resolver } from "./resolve.ts";
 import { MAX_HELLO_BYTES, parseClientHello } from "./sni.ts";
+import type { TunnelInterceptor } from "./tunnel-interceptor.ts";
+import { overrideFor, overrideVerdict, type UpstreamOverrides } from "./upstream-override.ts";
 
 /** Records one connection's outcome in the audit. */
 type Finish = (e: Partial<AuditEntry> & Pick<AuditEntry, "host" | "port" | "decision" | "reason">) => void;
@@ -20,7 +36,8 @@ type Finish = (e: Partial<AuditEntry> & Pick<AuditEntry, "host" | "port" | "deci
  * second request smuggled behind the first) instead of passing them on.
  *
  * Every request is checked in this order, and the first failure is a denial:
- *   1. the host the client asked for is on the allow-list (allowlist.ts);
+ *   1. the first rule matching the host (and, for plain HTTP, the method and
+ *      path) allows it (decide.ts);
  *   2. it resolves (here, never in the container) to at least one address
  *      the proxy may dial (resolve.ts, address-policy.ts), dialling only those;
  *   3. for tunnels: the ClientHello's SNI names the CONNECT host (sni.ts);
@@ -47,6 +64,10 @@ export interface ProxyOptions {
   helloTimeoutMs?: number;
   connectTimeoutMs?: number;
   resolveTimeoutMs?: number;
+  /** Takes over allowed tunnels to the hosts it claims (intercept.ts: credentials added to requests). */
+  intercept?: TunnelInterceptor;
+  /** Tests only: dial these `host:port` targets at a fixed address instead (upstream-override.ts). */
+  upstreamOverrides?: UpstreamOverrides;
 }
 
 const MAX_CONNECTIONS = 512;
@@ -55,7 +76,10 @@ export class EgressProxy {
   private readonly server: Server;
   private readonly sockets = new Set<Socket>();
   private readonly pending = new Set<Promise<void>>();
-  private readonly options: Required<Omit<ProxyOptions, "localAddresses" | "clients">> & Pick<ProxyOptions, "clients"> & { localAddresses: readonly Uint8Array[] };
+  private readonly options: Required<Omit<ProxyOptions, "localAddresses" | "clients" | "intercept" | "upstreamOverrides">> &
+    Pick<ProxyOptions, "clients" | "intercept" | "upstreamOverrides"> & { localAddresses: readonly Uint8Array[] };
+  /** Request heads over all connections: bytes received and examined (never more), and the reads they came in. */
+  readonly headBytes = { received: 0, scanned: 0, reads: 0 };
 
   constructor(options: ProxyOptions) {
     this.options = {
@@ -121,12 +145,14 @@ export class EgressProxy {
       );
       return;
     }
-    const read = await readHead(client, this.options.headTimeoutMs);
+    const read = await readHead(client, this.options.headTimeoutMs, this.headBytes);
     if (read.kind !== "head") {
-      // Not a request at all (garbage, or closed before asking): still a connection, still recorded.
+      // Not a request at all (garbage, too big, or closed before asking): still a connection, still recorded.
+      const tooLarge = `request head larger than ${MAX_HEAD_BYTES / 1024} KiB`;
       if (read.kind === "bad") reply(client, 400, read.why);
+      else if (read.kind === "too-large") reply(client, 431, tooLarge);
       else client.destroy();
-      const reason = read.kind === "bad" ? `malformed request: ${read.why}` : "closed before sending a request";
+      const reason = read.kind === "bad" ? `malformed request: ${read.why}` : read.kind === "too-large" ? `malformed request: ${tooLarge}` : "closed before sending a request";
       this.options.audit.record(auditEntry({ time, method: "-", host: "-", port: 0, decision: "deny", reason, durationMs: Date.now() - started }));
       return;
     }
@@ -158,15 +184,16 @@ export class EgressProxy {
    * (and record) what the policy denies or what cannot be reached, else hand
    * back the upstream socket.
    */
-  private async openUpstream(client: Socket, target: Target, finish: Finish) {
+  private async openUpstream(client: Socket, target: Target & { method?: string; path?: string }, finish: Finish) {
     const { host, port } = target;
-    const verdict = await decideDestination(target, this.options);
+    const override = overrideFor(this.options.upstreamOverrides, target);
+    const verdict = override ? overrideVerdict(this.options.allow, target, override.host) : await decideDestination(target, this.options);
     if (!verdict.ok) {
       reply(client, verdict.status, `${formatTarget(host, port)}: ${verdict.reason}`);
       finish({ host, port, decision: "deny", reason: verdict.reason });
       return undefined;
     }
-    const dialled = await dial(verdict.addresses, port, this.options.connectTimeoutMs, client);
+    const dialled = await dial(verdict.addresses, override?.port ?? port, this.options.connectTimeoutMs, client);
     if ("error" in dialled) {
       reply(client, 502, `${formatTarget(host, port)}: ${dialled.error}`);
       finish({ host, port, decision: "allow", reason: `matched ${verdict.rule.text}`, error: dialled.error });
@@ -205,6 +232,12 @@ export class EgressProxy {
       return;
     }
 
+    if (this.options.intercept?.intercepts(host, port)) {
+      const outcome = await this.options.intercept.serve({ client, upstream, hello: hello.bytes, host, port });
+      const { bytesUp, bytesDown, error } = outcome;
+      finish({ host, port, decision: "allow", reason: `matched ${verdict.rule.text}`, address: dialled.address, ...(sni ? { sni } : {}), bytesUp, bytesDown, ...(error ? { error } : {}) });
+      return;
+    }
     upstream.write(hello.bytes);
     relay(client, upstream);
     relay(upstream, client);
@@ -227,7 +260,7 @@ export class EgressProxy {
   private async forward(
     client: Socket,
     head: RequestHead,
-    target: Target & { path: string; authority: string },
+    target: Target & { path: string; pathname: string; authority: string },
     rest: Buffer,
     finish: Finish,
   ): Promise<void> {
@@ -243,7 +276,8 @@ export class EgressProxy {
       finish({ host, port, decision: "deny", reason: "protocol upgrade over plain HTTP" });
       return;
     }
-    const opened = await this.openUpstream(client, target, finish);
+    // Method and path are visible here, so rules limited to them are checked.
+    const opened = await this.openUpstream(client, { host, port, method: head.method, path: target.pathname }, finish);
     if (!opened) return;
     const { verdict, dialled, upstream } = opened;
     const requestHead = Buffer.from(rewriteRequestHead(head, target.path, target.authority), "latin1");
@@ -318,8 +352,8 @@ function sniAllowedAtAddress(list: AllowList, sni: string, host: string, port: n
   if (asIp) return target !== undefined && formatIp(asIp) === formatIp(target);
   const name = normalizeHostName(sni);
   if (!name) return false;
-  const rule = matchDestination(list, name, port);
-  return rule !== undefined && rule.kind !== "cidr";
+  const decision = decide(list.rules, { host: name, port });
+  return decision.verdict === "allow" && decision.rule?.kind !== "cidr";
 }
 
 /** The audit line with its fields in a fixed, readable order. */
@@ -342,12 +376,15 @@ function auditEntry(e: Partial<AuditEntry> & Pick<AuditEntry, "time" | "method" 
 
 // ------------------------------------------------------------------ socket helpers
 
-type HeadRead = { kind: "head"; head: RequestHead; rest: Buffer } | { kind: "bad"; why: string } | { kind: "closed" };
+type HeadRead = { kind: "head"; head: RequestHead; rest: Buffer } | { kind: "bad"; why: string } | { kind: "too-large" } | { kind: "closed" };
 
-function readHead(socket: Socket, timeoutMs: number): Promise<HeadRead> {
+function readHead(socket: Socket, timeoutMs: number, counts: EgressProxy["headBytes"]): Promise<HeadRead> {
   return new Promise((resolve) => {
-    let buf = Buffer.alloc(0);
+    const scanner = new HeadScanner();
     const done = (result: HeadRead) => {
+      counts.received += scanner.received;
+      counts.scanned += scanner.scanned;
+      counts.reads += scanner.pieces;
       clearTimeout(timer);
       socket.off("data", onData);
       socket.off("close", onClose);
@@ -355,11 +392,11 @@ function readHead(socket: Socket, timeoutMs: number): Promise<HeadRead> {
       resolve(result);
     };
     const onData = (chunk: Buffer) => {
-      buf = Buffer.concat([buf, chunk]);
-      const parsed = parseRequestHead(buf);
-      if (parsed.kind === "incomplete") return;
-      if (parsed.kind === "bad") done({ kind: "bad", why: parsed.why });
-      else done({ kind: "head", head: parsed.head, rest: buf.subarray(parsed.length) });
+      const scan = scanner.feed(chunk);
+      if (scan.kind === "incomplete") return;
+      if (scan.kind === "too-large") return done(scan);
+      const parsed = parseHead(scan.head);
+      done("why" in parsed ? { kind: "bad", why: parsed.why } : { kind: "head", head: parsed, rest: scan.rest });
     };
     const onClose = () => done({ kind: "closed" });
     const timer = setTimeout(() => done({ kind: "bad", why: "request head timed out" }), timeoutMs);
@@ -475,7 +512,7 @@ function bothClosed(a: Socket, b: Socket): Promise<string | undefined> {
 }
 
 function reply(socket: Socket, status: number, message: string): void {
-  const text = { 400: "Bad Request", 403: "Forbidden", 501: "Not Implemented", 502: "Bad Gateway" }[status] ?? "Error";
+  const text = { 400: "Bad Request", 403: "Forbidden", 431: "Request Header Fields Too Large", 501: "Not Implemented", 502: "Bad Gateway" }[status] ?? "Error";
   const body = `sandbox egress proxy: ${message}\n`;
   socket.end(
     `HTTP/1.1 ${status} ${text}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\nX-Sandbox-Egress: denied\r\n\r\n${body}`,

@@ -1,7 +1,7 @@
 import { lookup } from "node:dns/promises";
-import { explicitAddressRule, matchDestination, type AllowList, type AllowRule } from "./allowlist.ts";
+import type { AllowList, EgressRule } from "./allowlist.ts";
 import { forbiddenReason, formatIp, parseIp } from "./address-policy.ts";
-import type { Target } from "./http1.ts";
+import { addressRule, decide, type RequestFacts, type RuleDecision } from "./decide.ts";
 
 /**
  * Where a request may go: the allow-list match, the name lookup (done here,
@@ -48,12 +48,16 @@ export interface DestinationPolicy {
   localAddresses: readonly Uint8Array[];
 }
 
-/** Allowed: the rule that matched and the addresses to dial, in the resolver's order. Denied: why, and the status to answer with. */
-export type Verdict = { ok: true; rule: AllowRule; addresses: string[] } | { ok: false; reason: string; status: 403 | 502 };
+/**
+ * Allowed: the rule that matched and the addresses to dial, in the resolver's order.
+ * Denied: why, the status to answer with, and the rules' decision when they made it.
+ */
+export type Verdict = { ok: true; rule: EgressRule; addresses: string[] } | { ok: false; reason: string; status: 403 | 502; decision?: RuleDecision };
 
-export async function decideDestination(target: Target, policy: DestinationPolicy): Promise<Verdict> {
-  const rule = matchDestination(policy.allow, target.host, target.port);
-  if (!rule) return { ok: false, reason: "not on the allow-list", status: 403 };
+export async function decideDestination(target: RequestFacts, policy: DestinationPolicy): Promise<Verdict> {
+  const decision = decide(policy.allow.rules, target);
+  if (decision.verdict !== "allow" || !decision.rule) return { ok: false, reason: decision.reason, status: 403, decision };
+  const { rule } = decision;
   let candidates: string[];
   const literal = parseIp(target.host);
   if (literal) candidates = [target.host];
@@ -69,19 +73,19 @@ export async function decideDestination(target: Target, policy: DestinationPolic
   for (const text of candidates) {
     const bytes = parseIp(text);
     if (!bytes) continue;
-    const why = forbiddenReason(bytes, policy.localAddresses);
-    if (why && !explicitAddressRule(policy.allow, bytes, target.port)) {
+    // The first IP/CIDR rule covering the address has the last word: a deny refuses even a
+    // public address, an allow opts a private one in; without one the address policy decides.
+    const listed = addressRule(policy.allow.rules, bytes, target.port);
+    const forbidden = listed ? undefined : forbiddenReason(bytes, policy.localAddresses);
+    const why = listed?.action === "deny" ? `${formatIp(bytes)} is refused by ${listed.text}` : forbidden ? `${forbidden}, not listed as an IP or CIDR` : undefined;
+    if (why) {
       firstRefusal ??= why;
       continue;
     }
     permitted.push(formatIp(bytes));
   }
   if (permitted.length === 0) {
-    const reason = firstRefusal
-      ? literal
-        ? `${firstRefusal}, not listed as an IP or CIDR`
-        : `resolves to a refused address: ${firstRefusal}, not listed as an IP or CIDR`
-      : "resolved to no usable address";
+    const reason = firstRefusal ? (literal ? firstRefusal : `resolves to a refused address: ${firstRefusal}`) : "resolved to no usable address";
     return { ok: false, reason, status: 403 };
   }
   return { ok: true, rule, addresses: permitted };

@@ -1,5 +1,15 @@
 import { describe, expect, test } from "bun:test";
-import { ChunkedTracker, parseAbsoluteTarget, parseConnectTarget, parseRequestHead, requestFraming, ResponseRewriter, rewriteRequestHead } from "../../src/egress/http1.ts";
+import {
+  ChunkedTracker,
+  HeadScanner,
+  MAX_HEAD_BYTES,
+  parseAbsoluteTarget,
+  parseConnectTarget,
+  parseRequestHead,
+  requestFraming,
+  ResponseRewriter,
+  rewriteRequestHead,
+} from "../../src/egress/http1.ts";
 
 describe("parsing", () => {
   test("request heads are strict", () => {
@@ -17,6 +27,59 @@ describe("parsing", () => {
     expect(parseRequestHead(Buffer.from("GET / HTTP/2.0\r\n\r\n")).kind).toBe("bad");
   });
 
+  test("a head trickled one byte at a time is found looking at each byte once", () => {
+    const head = `GET http://a.test/ HTTP/1.1\r\n${"X-Pad: 0123456789abcdef0123456789abcdef0123456789\r\n".repeat(1200)}\r\n`;
+    const bytes = Buffer.from(`${head}BODY`);
+    expect(head.length).toBeGreaterThan(60_000);
+    expect(head.length).toBeLessThan(MAX_HEAD_BYTES);
+    const scanner = new HeadScanner();
+    let result: ReturnType<HeadScanner["feed"]> = { kind: "incomplete" };
+    let fed = 0;
+    while (result.kind === "incomplete") result = scanner.feed(bytes.subarray(fed, ++fed));
+    expect(result.kind).toBe("complete");
+    if (result.kind === "complete") expect(result.head.toString("latin1")).toBe(head);
+    expect(scanner.received).toBe(head.length);
+    expect(scanner.scanned).toBe(head.length);
+  });
+
+  test("the end of a head split across pieces is found; the bytes after it are left over", () => {
+    const bytes = Buffer.from("GET / HTTP/1.1\r\nA: b\r\n\r\nrest");
+    const end = bytes.indexOf("rest");
+    for (let split = end - 4; split < end; split++) {
+      const scanner = new HeadScanner();
+      expect(scanner.feed(bytes.subarray(0, split)).kind).toBe("incomplete");
+      const second = scanner.feed(bytes.subarray(split));
+      expect(second.kind).toBe("complete");
+      if (second.kind === "complete") {
+        expect(second.head.length).toBe(end);
+        expect(second.rest.toString()).toBe("rest");
+      }
+      expect(scanner.scanned).toBe(end);
+    }
+    // "\r\r\n\r\n" ends too: the second \r starts the match over.
+    expect(new HeadScanner().feed(Buffer.from("GET / HTTP/1.1\r\r\n\r\n")).kind).toBe("complete");
+    expect(new HeadScanner().feed(Buffer.from("GET / HTTP/1.1\n\n\r\n")).kind).toBe("incomplete");
+  });
+
+  test("a head that does not end within the cap is too large, and nothing past the cap is examined", () => {
+    const scanner = new HeadScanner(1000);
+    expect(scanner.feed(Buffer.alloc(999, "a")).kind).toBe("incomplete");
+    expect(scanner.feed(Buffer.from("a\r\n\r\n")).kind).toBe("too-large");
+    expect(scanner.scanned).toBe(1000);
+    // Exactly at the cap is still a head.
+    const exact = `GET / HTTP/1.1\r\nX: ${"a".repeat(1000 - 23)}\r\n\r\n`;
+    expect(exact.length).toBe(1000);
+    expect(new HeadScanner(1000).feed(Buffer.from(exact)).kind).toBe("complete");
+    expect(parseRequestHead(Buffer.alloc(MAX_HEAD_BYTES + 10, "a")).kind).toBe("too-large");
+  });
+
+  test("header values are trimmed without backtracking over long runs of blanks", () => {
+    const blanks = " \t".repeat(10_000);
+    const r = parseRequestHead(Buffer.from(`GET / HTTP/1.1\r\nX-A:${blanks}x${blanks}y${blanks}\r\n\r\n`));
+    expect(r.kind).toBe("head");
+    if (r.kind === "head") expect(r.head.headers[0]).toEqual(["X-A", `x${blanks}y`]);
+  });
+
   test("CONNECT targets need a port; names are normalised, IPv4-mapped literals canonical", () => {
     expect(parseConnectTarget("Allowed.Test.:443")).toEqual({ host: "allowed.test", port: 443 });
     expect(parseConnectTarget("[::ffff:127.0.0.1]:443")).toEqual({ host: "::ffff:7f00:1", port: 443 });
@@ -27,7 +90,9 @@ describe("parsing", () => {
   });
 
   test("absolute targets: http only, numeric hosts become addresses", () => {
-    expect(parseAbsoluteTarget("http://Allowed.test:8080/a?b=1")).toEqual({ host: "allowed.test", port: 8080, path: "/a?b=1", authority: "allowed.test:8080" });
+    expect(parseAbsoluteTarget("http://Allowed.test:8080/a?b=1")).toEqual({ host: "allowed.test", port: 8080, path: "/a?b=1", pathname: "/a", authority: "allowed.test:8080" });
+    // Dot segments are resolved before anything looks at the path: the server gets what the rules saw.
+    expect(parseAbsoluteTarget("http://a.test/x/%2e%2E/admin")).toMatchObject({ path: "/admin", pathname: "/admin" });
     expect(parseAbsoluteTarget("http://2130706433/")).toMatchObject({ host: "127.0.0.1", port: 80 });
     expect(parseAbsoluteTarget("http://0x7f.1/")).toMatchObject({ host: "127.0.0.1" });
     expect(parseAbsoluteTarget("https://a.test/")).toHaveProperty("error");

@@ -190,6 +190,59 @@ describe("plain HTTP forwarding", () => {
   });
 });
 
+describe("request heads", () => {
+  /** Writes `bytes` one byte per write, letting the proxy read between writes. */
+  function trickle(port: number, bytes: Buffer): Promise<string> {
+    return new Promise((resolve) => {
+      const out: Buffer[] = [];
+      const socket = netConnect({ host: LOOP, port }, async () => {
+        socket.setNoDelay(true);
+        for (let i = 0; i < bytes.length && !socket.destroyed; i++) {
+          socket.write(bytes.subarray(i, i + 1));
+          // Every few bytes, let the event loop run so the proxy reads what has arrived.
+          if (i % 4 === 3) await new Promise((r) => setImmediate(r));
+        }
+      });
+      socket.on("data", (d: Buffer) => out.push(d));
+      socket.on("error", () => {});
+      socket.on("close", () => resolve(Buffer.concat(out).toString("latin1")));
+      setTimeout(() => socket.destroy(), 60_000);
+    });
+  }
+
+  const padded = (lines: number) => `GET http://blocked.test:${servers.httpPort}/hello HTTP/1.1\r\n${"X-Pad: 0123456789abcdef0123456789abcdef0123456789\r\n".repeat(lines)}\r\n`;
+
+  test("a 60 KB head sent a byte at a time costs work in proportion to its bytes", async () => {
+    const head = Buffer.from(padded(1200));
+    expect(head.length).toBeGreaterThan(60_000);
+    const before = { ...h.proxy.headBytes };
+    const n = h.entries.length;
+    const res = await trickle(h.port, head);
+    // The whole head was read and understood: the request got its (policy) answer.
+    expect(res.startsWith("HTTP/1.1 403")).toBe(true);
+    expect(await lastEntry(h, n + 1)).toMatchObject({ host: "blocked.test", decision: "deny", reason: "not on the allow-list" });
+    const received = h.proxy.headBytes.received - before.received;
+    const scanned = h.proxy.headBytes.scanned - before.scanned;
+    const reads = h.proxy.headBytes.reads - before.reads;
+    expect(received).toBe(head.length);
+    // It did arrive in many small reads; re-examining everything so far on each read would
+    // have looked at about reads × length / 2 bytes.
+    expect(reads).toBeGreaterThan(1000);
+    expect(scanned).toBeLessThanOrEqual(received);
+  }, 60_000);
+
+  test("a head larger than 64 KiB is answered 431, recorded, and not examined past the limit", async () => {
+    const head = Buffer.from(padded(1500));
+    expect(head.length).toBeGreaterThan(64 * 1024);
+    const before = { ...h.proxy.headBytes };
+    const n = h.entries.length;
+    const res = await httpVia(h.port, head.toString("latin1"));
+    expect(res.startsWith("HTTP/1.1 431 Request Header Fields Too Large")).toBe(true);
+    expect(await lastEntry(h, n + 1)).toMatchObject({ method: "-", decision: "deny", reason: "malformed request: request head larger than 64 KiB" });
+    expect(h.proxy.headBytes.scanned - before.scanned).toBeLessThanOrEqual(64 * 1024);
+  });
+});
+
 describe("CONNECT tunnels", () => {
   test("TLS to an allowed host with a matching SNI works end to end", async () => {
     const n = h.entries.length;

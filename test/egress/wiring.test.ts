@@ -31,7 +31,9 @@ describe("--egress and --audit flags", () => {
 
   test.each([
     [["--egress", "", "sh"], "needs hosts"],
-    [["--egress", "*", "sh"], "every host"],
+    [["--egress", "*,a.test", "sh"], 'comes after "*"'],
+    [["--egress", "!*.corp.test,jira.corp.test", "sh"], "can never apply"],
+    [["--egress", "*.com", "sh"], "too broad"],
     [["--egress", "a.test:99999", "sh"], "port"],
     [["--egress", "a.test", "--network", "none", "sh"], "cannot be combined"],
   ])("%p is a usage error", (argv, why) => {
@@ -69,8 +71,8 @@ describe("egressSettings: when the proxy is in effect", () => {
 
   test("--audit without a list is a usage error; a bad config entry is a config error naming the file", () => {
     expect(() => egressSettings(eff("bridge", "default", [], undefined, "/tmp/a"), generic, {})).toThrow(UsageError);
-    expect(() => egressSettings(eff("bridge", "default", ["*"], "/etc/cfg.yml"), generic, {})).toThrow(ConfigError);
-    expect(() => egressSettings(eff("bridge", "default", ["*"], "/etc/cfg.yml"), generic, {})).toThrow("/etc/cfg.yml");
+    expect(() => egressSettings(eff("bridge", "default", ["*.com"], "/etc/cfg.yml"), generic, {})).toThrow(ConfigError);
+    expect(() => egressSettings(eff("bridge", "default", ["*", "!a.test"], "/etc/cfg.yml"), generic, {})).toThrow("/etc/cfg.yml");
   });
 
   test("the default config has no list", () => {

@@ -184,6 +184,46 @@ describe.skipIf(IS_PODMAN || !CAN_NSENTER)("--egress on Docker", () => {
     expect(await leftoverNetworks()).toEqual([]);
   }, 120_000);
 
+  test("ordered rules from inside a container: the exceptions example, and a deny rule for one method", async () => {
+    // Every name is the same server; the rules alone tell them apart.
+    const ruleHosts = join(work, ".hosts-rules");
+    writeFileSync(ruleHosts, `${serverIp} jira.corp.test wiki.corp.test other.test allowed.test\n`);
+    const ruleAudit = join(records, "rules.jsonl");
+    const script = [
+      `wget -q -O - http://jira.corp.test:${httpPort}/hello >/dev/null; echo jira=$?`,
+      `wget -q -O - http://wiki.corp.test:${httpPort}/hello >/dev/null; echo wiki=$?`,
+      `wget -q -O - http://other.test:${httpPort}/hello >/dev/null; echo other=$?`,
+      `wget -q -O - http://allowed.test:${httpPort}/hello >/dev/null; echo get=$?`,
+      // busybox wget sends --post-data as a GET through a proxy: a raw POST instead.
+      'gp=${HTTP_PROXY#http://}; gw=${gp%:*}; port=${gp##*:}',
+      `printf 'POST http://allowed.test:${httpPort}/echo HTTP/1.1\\r\\nContent-Length: 1\\r\\n\\r\\nx' | nc -w 5 "$gw" "$port" | head -1 | tr -d '\\r' | sed 's/^/post=/'`,
+    ].join("\n");
+    const rules = `jira.corp.test,!*.corp.test,!POST allowed.test/**,${serverIp},*`;
+    const before = served.length;
+    const r = await runSandbox(["run", ...img, "--egress", rules, "--audit", ruleAudit, "sh", "-c", script], {
+      cwd: work,
+      env: { SANDBOX_EGRESS_HOSTS: ruleHosts },
+      timeoutMs: 90_000,
+    });
+    expect(r.code).toBe(0);
+    const rc = Object.fromEntries(r.stdout.toString().trim().split("\n").map((l) => l.split("=") as [string, string]));
+    expect(rc).toMatchObject({ jira: "0", other: "0", get: "0" });
+    expect(rc.wiki).not.toBe("0");
+    expect(rc.post).toBe("HTTP/1.1 403 Forbidden");
+    expect(served.slice(before).map((s) => `${s.method} ${s.host}${s.url}`)).toEqual([
+      `GET jira.corp.test:${httpPort}/hello`,
+      `GET other.test:${httpPort}/hello`,
+      `GET allowed.test:${httpPort}/hello`,
+    ]);
+    const audit = readFileSync(ruleAudit, "utf8").trim().split("\n").map((l) => JSON.parse(l) as AuditEntry);
+    const reason = (method: string, host: string) => audit.find((e) => e.method === method && e.host === host)?.reason;
+    expect(reason("GET", "jira.corp.test")).toBe("matched jira.corp.test");
+    expect(reason("GET", "wiki.corp.test")).toBe("denied by !*.corp.test");
+    expect(reason("GET", "other.test")).toBe("matched *");
+    expect(reason("POST", "allowed.test")).toBe("denied by !POST allowed.test/**");
+    expect(await leftoverNetworks()).toEqual([]);
+  }, 120_000);
+
   test("the container sees the proxy in both spellings; containers on other networks cannot use it", async () => {
     // While the run waits, a process in the helper's network namespace (another Docker network,
     // like another run's container) tries this run's proxy.
