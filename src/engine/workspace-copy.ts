@@ -1,17 +1,21 @@
 import { createHash, randomBytes } from "node:crypto";
-import { createReadStream, createWriteStream, type Stats } from "node:fs";
-import { chmod, copyFile, lstat, mkdir, readdir, readlink, rename, rmdir, symlink, unlink, utimes } from "node:fs/promises";
+import { createReadStream, type Stats } from "node:fs";
+import { chmod, lstat, mkdir, readdir, readlink, rename, rmdir, symlink, unlink, utimes } from "node:fs/promises";
 import { Readable } from "node:stream";
-import { pipeline } from "node:stream/promises";
+import { COPY_BACK_KEYS, CopyBackLimitError, type CopyBackLimits } from "../core/copy-limits.ts";
 import { EngineError } from "../core/errors.ts";
 import { ignoreMatcher } from "../core/ignore.ts";
 import { printable } from "../core/printable.ts";
+import { formatSize } from "../core/size.ts";
 import type { CreateBody } from "../core/engine-api.ts";
 import type { Reporter } from "../term/io.ts";
 import type { EngineClient } from "./client.ts";
 import { engineFlavor } from "../core/engine-dialect.ts";
 import type { SessionHooks } from "./session.ts";
-import { encodeHeader, END_OF_ARCHIVE, entryPadding, readTar, TarFormatError, type TarHeader } from "./tar.ts";
+import { writeSparse } from "./sparse-write.ts";
+import { StagedWrites } from "./staged-writes.ts";
+import { encodeHeader, END_OF_ARCHIVE, entryPadding, readTar, TarFormatError, type TarEntry, type TarHeader } from "./tar.ts";
+import { giveTopFolder, rootEntryName } from "./volume-root.ts";
 
 /**
  * `--workspace-mode copy`: for engines that cannot see our files (tcp://,
@@ -31,7 +35,15 @@ import { encodeHeader, END_OF_ARCHIVE, entryPadding, readTar, TarFormatError, ty
  *  - no symlink that leads out of the workspace is written (absolute, or
  *    climbing above it: `symlinkStaysInside`), and no setuid/setgid bit is
  *    added to a file (a root-owned setuid shell made in the container would
- *    be one on the host): a warning names each.
+ *    be one on the host): a warning names each;
+ *  - all of it or nothing: changes are staged under temporary names and put
+ *    in place only once the whole archive arrived within the caps
+ *    (core/copy-limits.ts: bytes and entries written; engine/staged-writes.ts);
+ *    past a cap nothing is changed and the container is kept;
+ *  - files are written sparse: all-zero blocks stay holes (engine/sparse-write.ts).
+ *
+ * The volume's top folder is given to the container's user through the
+ * archive endpoints alone (engine/volume-root.ts): no helper container.
  *
  * Why a volume and not a tmpfs: the root filesystem is read-only, and the
  * engine writes an archive into a created (not yet started) container only
@@ -59,6 +71,8 @@ export interface CopyInOptions {
   /** Owner of the files in the container (the container's numeric user). */
   uid: number;
   gid: number;
+  /** The root entry's name: the engine applies owner and mode to the top folder only from its own (engine/volume-root.ts). */
+  rootName?: "." | "/";
 }
 
 export interface CopyOutOptions {
@@ -66,6 +80,7 @@ export interface CopyOutOptions {
   target: string;
   ignore: Ignore;
   manifest: Manifest;
+  limits: CopyBackLimits;
 }
 
 export interface CopyOutSummary {
@@ -111,11 +126,11 @@ function headerFor(item: WalkItem, uid: number, gid: number, linkname = ""): Tar
 
 /** The workspace as a tar stream, recording what went into it. */
 export function workspaceTar(options: CopyInOptions, manifest: Manifest): Readable {
-  const { workspace, ignore, uid, gid } = options;
+  const { workspace, ignore, uid, gid, rootName = "." } = options;
   async function* generate(): AsyncGenerator<Buffer> {
     const rootStat = await lstat(workspace);
     // The root entry gives the volume's top folder the workspace's mode and the container user as owner.
-    yield encodeHeader({ name: ".", type: "dir", mode: rootStat.mode & 0o7777, uid, gid, size: 0, mtime: Math.floor(rootStat.mtimeMs / 1000), linkname: "" });
+    yield encodeHeader({ name: rootName, type: "dir", mode: rootStat.mode & 0o7777, uid, gid, size: 0, mtime: Math.floor(rootStat.mtimeMs / 1000), linkname: "" });
     for await (const item of walk(workspace, ignore)) {
       const { stat } = item;
       if (stat.isDirectory()) {
@@ -193,14 +208,16 @@ async function lstatOrUndefined(path: string): Promise<Stats | undefined> {
  * Every folder between the workspace and `rel` is a real folder (not a
  * symlink, not a file); with `create`, missing ones are made.
  */
-async function parentsAreDirs(root: string, rel: string, create = false): Promise<boolean> {
+async function parentsAreDirs(root: string, rel: string, made?: StagedWrites): Promise<boolean> {
   const parts = rel.split("/");
   let path = root;
   for (const part of parts.slice(0, -1)) {
     path = `${path}/${part}`;
     const st = await lstatOrUndefined(path);
-    if (!st && create) await mkdir(path);
-    else if (!st || !st.isDirectory()) return false;
+    if (!st && made) {
+      await mkdir(path);
+      made.made(path);
+    } else if (!st || !st.isDirectory()) return false;
   }
   return true;
 }
@@ -248,174 +265,284 @@ export function symlinkStaysInside(rel: string, linkname: string): boolean {
 /** Bring the container's workspace back over the host's (see the rules at the top). */
 export async function copyOut(engine: EngineClient, id: string, options: CopyOutOptions): Promise<CopyOutSummary> {
   const res = await engine.stream({ method: "GET", path: `/containers/${id}/archive`, query: { path: `${options.target.replace(/\/+$/, "")}/.` }, ok: [200], untimed: true });
-  return applyTar(res, options);
+  try {
+    return await applyTar(res, options);
+  } finally {
+    // Past a cap (or on any failure) the rest is not read: the engine stops sending.
+    res.destroy();
+  }
+}
+
+/** What a copy-back may still write (core/copy-limits.ts), checked from each entry's header before its data is read. */
+class Budget {
+  private bytes = 0;
+  private files = 0;
+  constructor(private readonly limits: CopyBackLimits) {}
+
+  spend(bytes: number): void {
+    const { maxBytes, maxFiles } = this.limits;
+    if (this.files + 1 > maxFiles) {
+      throw new CopyBackLimitError(`the container made or changed more than ${maxFiles} files, folders and links (copy mode's limit)`, {
+        hint: `To allow more in later runs, raise ${COPY_BACK_KEYS.maxFiles} in your config (~/.config/sandbox/config.yaml).`,
+      });
+    }
+    if (this.bytes + bytes > maxBytes) {
+      throw new CopyBackLimitError(`the container's new and changed files come to more than ${formatSize(maxBytes)} (copy mode's limit; a sparse file counts its full size)`, {
+        hint: `To allow more in later runs, raise ${COPY_BACK_KEYS.maxBytes} in your config (~/.config/sandbox/config.yaml).`,
+      });
+    }
+    this.files++;
+    this.bytes += bytes;
+  }
+}
+
+/** What applying one archive carries from entry to entry. */
+interface Apply {
+  root: string;
+  ignore: Ignore;
+  manifest: Manifest;
+  summary: CopyOutSummary;
+  staged: StagedWrites;
+  budget: Budget;
+  /** Paths the archive holds: what was sent and is not among them was deleted in the container. */
+  seen: Set<string>;
+  /** Where each regular file's content is now (its temporary name until applied): hard links copy from there. */
+  content: Map<string, string>;
+  /** Files whose setuid/setgid bits were not written back. */
+  dropped: string[];
+  warn: (line: string) => void;
 }
 
 /** Apply a tar of the container's workspace to the host workspace (exported for tests). */
 export async function applyTar(source: AsyncIterable<Buffer | Uint8Array | string>, options: CopyOutOptions): Promise<CopyOutSummary> {
-  const { workspace: root, ignore, manifest } = options;
   const summary: CopyOutSummary = { written: 0, deleted: 0, warnings: [] };
-  const seen = new Set<string>();
-  const written = new Map<string, string>();
-  const dropped: string[] = [];
-  // One line each, naming paths the container chose: control characters escaped (core/printable.ts).
-  const warn = (line: string) => {
-    if (summary.warnings.length < 50) summary.warnings.push(printable(line));
+  const state: Apply = {
+    root: options.workspace,
+    ignore: options.ignore,
+    manifest: options.manifest,
+    summary,
+    staged: new StagedWrites(),
+    budget: new Budget(options.limits),
+    seen: new Set(),
+    content: new Map(),
+    dropped: [],
+    // One line each, naming paths the container chose: control characters escaped (core/printable.ts).
+    warn: (line) => {
+      if (summary.warnings.length < 50) summary.warnings.push(printable(line));
+    },
   };
-
   try {
-    for await (const entry of readTar(source)) {
-      let rel: string | undefined;
-      try {
-        rel = safeRelative(entry.name);
-      } catch (err) {
-        warn(`not copied back: ${(err as Error).message}`);
-        continue;
-      }
-      if (rel === undefined || entry.type === "other") continue;
-      if (ignore(rel, entry.type === "dir")) continue;
-      seen.add(rel);
-      if (!(await parentsAreDirs(root, rel, true))) {
-        warn(`not copied back: ${rel} (a parent on the host is not a folder)`);
-        continue;
-      }
-      const abs = `${root}/${rel}`;
-      const host = await lstatOrUndefined(abs);
-      const sent = manifest.get(rel);
-      // The host copy changed while the command ran: the host wins.
-      const hostChanged = !unchangedSince(host, sent);
-
-      if (entry.type === "dir") {
-        if (!host) {
-          await mkdir(abs, { mode: entry.mode });
-          await chmod(abs, entry.mode);
-          summary.written++;
-        } else if (host.isDirectory()) {
-          if ((host.mode & 0o7777) !== entry.mode && !hostChanged) {
-            await chmod(abs, entry.mode);
-            summary.written++;
-          }
-        } else if (!hostChanged && sent) {
-          await unlink(abs);
-          await mkdir(abs, { mode: entry.mode });
-          summary.written++;
-        } else warn(`kept the host's ${rel}: it changed on the host during the run`);
-        continue;
-      }
-
-      if (host?.isDirectory()) {
-        warn(`kept the host's folder ${rel}: the container has a ${entry.type} there`);
-        continue;
-      }
-
-      if (entry.type === "symlink") {
-        if (host?.isSymbolicLink() && (await readlink(abs)) === entry.linkname) continue;
-        if (!symlinkStaysInside(rel, entry.linkname)) {
-          warn(`not copied back: the symlink ${rel} -> ${entry.linkname} (it leads out of the workspace)`);
-          continue;
-        }
-        if (hostChanged) {
-          warn(`kept the host's ${rel}: it changed on the host during the run`);
-          continue;
-        }
-        const temp = tempName(abs);
-        await symlink(entry.linkname, temp);
-        await rename(temp, abs);
-        summary.written++;
-        continue;
-      }
-
-      // Sent, untouched on both sides (same size, mode and mtime, the mtime older
-      // than the copy itself): nothing to read. Saves hashing a big workspace.
-      if (
-        entry.type === "file" &&
-        sent?.type === "file" &&
-        !hostChanged &&
-        entry.size === sent.size &&
-        entry.mode === sent.mode &&
-        entry.mtime === Math.floor(sent.mtimeMs / 1000) &&
-        entry.mtime < Math.floor(sent.sentAt / 1000)
-      ) {
-        written.set(rel, abs);
-        continue;
-      }
-      // Regular files and hard links: write next to the target, then compare and rename over it.
-      const temp = tempName(abs);
-      try {
-        if (entry.type === "hardlink") {
-          const targetRel = safeRelative(entry.linkname);
-          const from = targetRel === undefined ? undefined : written.get(targetRel);
-          if (!from) {
-            warn(`not copied back: ${rel} (a hard link to ${entry.linkname}, which was not copied)`);
-            continue;
-          }
-          await copyFile(from, temp);
-        } else {
-          await pipeline(Readable.from(entry.body), createWriteStream(temp, { mode: 0o600 }));
-        }
-        const same = host?.isFile() && (await lstat(temp)).size === host.size && (await hashFile(temp)) === (await hashFile(abs));
-        const wanted = entry.type === "hardlink" ? ((await lstat(temp)).mode & 0o7777) : entry.mode;
-        // Setuid/setgid bits never come back, except those the same content already has on the host.
-        const mode = wanted & ~(SETID & ~(same && host ? host.mode : 0));
-        const masked = (wanted & ~mode & SETID) !== 0;
-        if (same) {
-          await unlink(temp);
-          if (masked && !hostChanged) dropped.push(rel);
-          if (host && (host.mode & 0o7777) !== mode && !hostChanged) {
-            await chmod(abs, mode);
-            summary.written++;
-          }
-          written.set(rel, abs);
-          continue;
-        }
-        if (hostChanged) {
-          await unlink(temp);
-          warn(`kept the host's ${rel}: it changed on the host during the run (the container's version was dropped)`);
-          continue;
-        }
-        if (masked) dropped.push(rel);
-        await chmod(temp, mode);
-        if (entry.mtime > 0) await utimes(temp, entry.mtime, entry.mtime);
-        await rename(temp, abs);
-        written.set(rel, abs);
-        summary.written++;
-      } catch (err) {
-        await unlink(temp).catch(() => {});
-        throw err;
-      }
-    }
+    for await (const entry of readTar(source)) await applyEntry(entry, state);
   } catch (err) {
+    // Nothing is in place yet: what was staged goes, and the host workspace is as it was.
+    await state.staged.rollback();
     if (err instanceof TarFormatError) throw new EngineError(`the engine sent a broken archive of the workspace: ${err.message}`, { cause: err });
     throw err;
   }
-  if (dropped.length > 0) warn(`copied back without their setuid/setgid bits: ${dropped.slice(0, 20).join(", ")}${dropped.length > 20 ? ` and ${dropped.length - 20} more` : ""}`);
+  await state.staged.applyWrites();
+  const { dropped } = state;
+  if (dropped.length > 0) state.warn(`copied back without their setuid/setgid bits: ${dropped.slice(0, 20).join(", ")}${dropped.length > 20 ? ` and ${dropped.length - 20} more` : ""}`);
+  await deleteGone(state);
+  await state.staged.applyModes();
+  return summary;
+}
 
-  // Deletions, only after the whole archive arrived: what was sent and is gone.
-  const gone = [...manifest.entries()].filter(([rel]) => !seen.has(rel)).sort(([a], [b]) => b.length - a.length);
+async function applyEntry(entry: TarEntry, s: Apply): Promise<void> {
+  let rel: string | undefined;
+  try {
+    rel = safeRelative(entry.name);
+  } catch (err) {
+    s.warn(`not copied back: ${(err as Error).message}`);
+    return;
+  }
+  if (rel === undefined || entry.type === "other") return;
+  if (s.ignore(rel, entry.type === "dir")) return;
+  s.seen.add(rel);
+  if (!(await parentsAreDirs(s.root, rel, s.staged))) {
+    s.warn(`not copied back: ${rel} (a parent on the host is not a folder)`);
+    return;
+  }
+  const abs = `${s.root}/${rel}`;
+  const host = await lstatOrUndefined(abs);
+  const sent = s.manifest.get(rel);
+  // The host copy changed while the command ran: the host wins.
+  const at: Place = { rel, abs, host, sent, hostChanged: !unchangedSince(host, sent) };
+  if (entry.type === "dir") return applyDir(entry, at, s);
+  if (host?.isDirectory()) {
+    s.warn(`kept the host's folder ${rel}: the container has a ${entry.type} there`);
+    return;
+  }
+  if (entry.type === "symlink") return applySymlink(entry, at, s);
+  return applyFile(entry, at, s);
+}
+
+/** Where an entry lands on the host, and how that place compares with what was sent. */
+interface Place {
+  rel: string;
+  abs: string;
+  host: Stats | undefined;
+  sent: ManifestEntry | undefined;
+  hostChanged: boolean;
+}
+
+async function applyDir(entry: TarEntry, at: Place, s: Apply): Promise<void> {
+  const { abs, host } = at;
+  if (host?.isDirectory()) {
+    if ((host.mode & 0o7777) !== entry.mode && !at.hostChanged) {
+      s.staged.modeLater(abs, entry.mode);
+      s.summary.written++;
+    }
+    return;
+  }
+  if (host && (at.hostChanged || !at.sent)) {
+    s.warn(`kept the host's ${at.rel}: it changed on the host during the run`);
+    return;
+  }
+  s.budget.spend(0);
+  if (host) {
+    // A file or link the container replaced with a folder: moved aside, deleted only when all is applied.
+    const aside = tempName(abs);
+    await rename(abs, aside);
+    s.staged.movedAside(abs, aside);
+  }
+  // Private until applied; its own mode comes last (a read-only folder must still take its files).
+  await mkdir(abs, { mode: 0o700 });
+  s.staged.made(abs);
+  s.staged.modeLater(abs, entry.mode);
+  s.summary.written++;
+}
+
+async function applySymlink(entry: TarEntry, at: Place, s: Apply): Promise<void> {
+  const { rel, abs, host } = at;
+  if (host?.isSymbolicLink() && (await readlink(abs)) === entry.linkname) return;
+  if (!symlinkStaysInside(rel, entry.linkname)) {
+    s.warn(`not copied back: the symlink ${rel} -> ${entry.linkname} (it leads out of the workspace)`);
+    return;
+  }
+  if (at.hostChanged) {
+    s.warn(`kept the host's ${rel}: it changed on the host during the run`);
+    return;
+  }
+  s.budget.spend(0);
+  const temp = tempName(abs);
+  await symlink(entry.linkname, temp);
+  s.staged.renameLater(temp, abs);
+  s.summary.written++;
+}
+
+/** Regular files and hard links: written sparse next to the target, then compared, and renamed over it when all is applied. */
+async function applyFile(entry: TarEntry, at: Place, s: Apply): Promise<void> {
+  const { rel, abs, host, sent, hostChanged } = at;
+  // Sent, untouched on both sides (same size, mode and mtime, the mtime older
+  // than the copy itself): nothing to read. Saves hashing a big workspace.
+  if (
+    entry.type === "file" &&
+    sent?.type === "file" &&
+    !hostChanged &&
+    entry.size === sent.size &&
+    entry.mode === sent.mode &&
+    entry.mtime === Math.floor(sent.mtimeMs / 1000) &&
+    entry.mtime < Math.floor(sent.sentAt / 1000)
+  ) {
+    s.content.set(rel, abs);
+    return;
+  }
+  let from: string | undefined;
+  if (entry.type === "hardlink") {
+    let targetRel: string | undefined;
+    try {
+      targetRel = safeRelative(entry.linkname);
+    } catch {
+      targetRel = undefined;
+    }
+    from = targetRel === undefined ? undefined : s.content.get(targetRel);
+    if (!from) {
+      s.warn(`not copied back: ${rel} (a hard link to ${entry.linkname}, which was not copied)`);
+      return;
+    }
+  }
+  // A hard link comes back as a copy of what it links to.
+  const fromStat = from ? await lstat(from) : undefined;
+  const size = fromStat ? fromStat.size : entry.size;
+  // What may be the host's own content again counts only once it differs: a build that
+  // rewrites files unchanged costs nothing, and the temporary copy is one the host already holds.
+  const maybeSame = host?.isFile() === true && host.size === size;
+  if (hostChanged && !maybeSame) {
+    s.warn(`kept the host's ${rel}: it changed on the host during the run (the container's version was dropped)`);
+    return;
+  }
+  if (!maybeSame) s.budget.spend(size);
+  const temp = tempName(abs);
+  try {
+    await writeSparse(from ? (createReadStream(from) as AsyncIterable<Buffer>) : entry.body, temp, size);
+  } catch (err) {
+    await unlink(temp).catch(() => {});
+    throw err;
+  }
+  const same = maybeSame && (await hashFile(temp)) === (await hashFile(abs));
+  const wanted = fromStat ? fromStat.mode & 0o7777 : entry.mode;
+  // Setuid/setgid bits never come back, except those the same content already has on the host.
+  const mode = wanted & ~(SETID & ~(same && host ? host.mode : 0));
+  const masked = (wanted & ~mode & SETID) !== 0;
+  if (same || hostChanged) {
+    // The host keeps its file (same content, or changed there; of the same size, so not counted yet).
+    await unlink(temp);
+    if (hostChanged) {
+      if (!same) s.warn(`kept the host's ${rel}: it changed on the host during the run (the container's version was dropped)`);
+      else s.content.set(rel, abs);
+      return;
+    }
+    if (masked) s.dropped.push(rel);
+    if (host && (host.mode & 0o7777) !== mode) {
+      s.staged.modeLater(abs, mode);
+      s.summary.written++;
+    }
+    s.content.set(rel, abs);
+    return;
+  }
+  if (maybeSame) {
+    try {
+      s.budget.spend(size);
+    } catch (err) {
+      await unlink(temp);
+      throw err;
+    }
+  }
+  // From here a rollback removes the temporary file.
+  s.staged.renameLater(temp, abs);
+  if (masked) s.dropped.push(rel);
+  await chmod(temp, mode);
+  if (entry.mtime > 0) await utimes(temp, entry.mtime, entry.mtime);
+  s.content.set(rel, temp);
+  s.summary.written++;
+}
+
+/** Deletions, only after the whole archive arrived: what was sent and is gone. */
+async function deleteGone(s: Apply): Promise<void> {
+  const gone = [...s.manifest.entries()].filter(([rel]) => !s.seen.has(rel)).sort(([a], [b]) => b.length - a.length);
   for (const [rel, sent] of gone) {
-    if (ignore(rel, sent.type === "dir")) continue;
-    const abs = `${root}/${rel}`;
-    if (!(await parentsAreDirs(root, rel))) continue;
+    if (s.ignore(rel, sent.type === "dir")) continue;
+    const abs = `${s.root}/${rel}`;
+    if (!(await parentsAreDirs(s.root, rel))) continue;
     const host = await lstatOrUndefined(abs);
     if (!host) continue;
     if (sent.type === "dir") {
       if (!host.isDirectory()) continue;
       try {
         await rmdir(abs);
-        summary.deleted++;
+        s.summary.deleted++;
       } catch {
         // Not empty: it holds something the container never saw (ignored or new on the host).
       }
       continue;
     }
     if (!unchangedSince(host, sent)) {
-      warn(`kept the host's ${rel}: deleted in the container but changed on the host during the run`);
+      s.warn(`kept the host's ${rel}: deleted in the container but changed on the host during the run`);
       continue;
     }
     await unlink(abs);
-    summary.deleted++;
+    s.summary.deleted++;
   }
-  return summary;
 }
 
 /** The name of copy mode's ignore file at the workspace root (read by the caller: workspace/read-file.ts). */
@@ -438,22 +565,22 @@ export async function copyModeHooks(
     reporter: Reporter;
     /** The text of `.sandboxignore`, read by the caller only if it is a regular file (workspace/read-file.ts); undefined when absent. */
     ignoreText: string | undefined;
+    /** Caps on what comes back (core/copy-limits.ts; `workspace.copy_back` in the user's config). */
+    limits: CopyBackLimits;
   },
 ): Promise<SessionHooks> {
-  const { workspace, body, reporter } = opts;
+  const { workspace, body, reporter, limits } = opts;
   const target = body.WorkingDir;
   const owner = copyOwner(body.User);
   const ignore = copyIgnore(opts.ignoreText, opts.excluded);
+  const flavor = engineFlavor(engine.server);
   let manifest: Manifest | undefined;
   return {
     async beforeStart(id) {
-      manifest = await copyIn(engine, id, { workspace, target, ignore, ...owner });
-      // Docker never applies the archive's root entry to a volume's top folder; Podman does,
-      // but resets an empty volume's top folder to the image's on first start.
-      if (engineFlavor(engine.server) === "docker" || manifest.size === 0) {
-        const problem = await chownVolumeRoot(engine, id, { image: body.Image, target, ...owner, labels: body.Labels });
-        if (problem) reporter.warn(problem);
-      }
+      manifest = await copyIn(engine, id, { workspace, target, ignore, ...owner, rootName: rootEntryName(flavor) });
+      const mode = (await lstat(workspace)).mode & 0o7777;
+      const problem = await giveTopFolder(engine, id, { flavor, target, ...owner, mode });
+      if (problem) reporter.warn(problem);
     },
     async afterExit(id) {
       if (!manifest) return;
@@ -462,15 +589,16 @@ export async function copyModeHooks(
         return;
       }
       try {
-        const copied = await copyOut(engine, id, { workspace, target, ignore, manifest });
+        const copied = await copyOut(engine, id, { workspace, target, ignore, manifest, limits });
         for (const line of copied.warnings) reporter.warn(line);
         if (copied.written + copied.deleted > 0) reporter.info(`copied back ${copied.written} change(s) and ${copied.deleted} deletion(s) to ${workspace}`);
       } catch (err) {
         // The work exists only in the container now: the session keeps it.
-        throw new EngineError(`could not copy the workspace back from the container: ${(err as Error).message}`, {
-          hint: `The container ${opts.name} was kept; copy the files out with 'docker cp ${opts.name}:${target}/. <dir>', then remove it with 'sandbox prune'.`,
-          cause: err,
-        });
+        const kept = `The container ${opts.name} was kept; copy the files out with '${flavor} cp ${opts.name}:${target}/. <dir>', then remove it with 'sandbox prune'.`;
+        if (err instanceof CopyBackLimitError) {
+          throw new CopyBackLimitError(`nothing was copied back to ${workspace}: ${err.message}`, { hint: `${kept} ${err.hint ?? ""}`.trim(), cause: err });
+        }
+        throw new EngineError(`could not copy the workspace back from the container: ${(err as Error).message}`, { hint: kept, cause: err });
       }
     },
   };
@@ -488,52 +616,4 @@ export function copyOwner(user: string): { uid: number; gid: number } {
 export function copyIgnore(ignoreText: string | undefined, excluded: readonly string[]): Ignore {
   const fromFile = ignoreMatcher(ignoreText);
   return (path, isDir) => excluded.some((e) => path === e || path.startsWith(`${e}/`)) || fromFile(path, isDir);
-}
-
-/**
- * Docker applies no owner or mode to the top folder of a volume through the
- * archive API (Podman does, from the archive's "./" entry), so a new
- * anonymous volume's root stays root:root 0755 and a non-root command could
- * not create files at the top of the workspace. A one-shot helper from the
- * same image, sharing the volume (VolumesFrom), chowns it: only CAP_CHOWN,
- * no network, read-only root. Returns a warning when that was not possible.
- */
-export async function chownVolumeRoot(
-  engine: EngineClient,
-  mainId: string,
-  opts: { image: string; target: string; uid: number; gid: number; labels: Record<string, string> },
-): Promise<string | undefined> {
-  if (opts.uid === 0) return undefined;
-  const failed = (why: string) => `the top folder ${opts.target} stays owned by root (${why}); the command can change files but not add new ones at the top`;
-  let helper: string | undefined;
-  try {
-    const created = await engine.json<{ Id: string }>({
-      method: "POST",
-      path: "/containers/create",
-      body: {
-        Image: opts.image,
-        Entrypoint: ["chown", `${opts.uid}:${opts.gid}`, opts.target],
-        Cmd: [],
-        User: "0:0",
-        Labels: { ...opts.labels, "io.sandbox.helper": "workspace-owner" },
-        HostConfig: {
-          VolumesFrom: [mainId],
-          CapDrop: ["ALL"],
-          CapAdd: ["CHOWN"],
-          SecurityOpt: ["no-new-privileges:true"],
-          NetworkMode: "none",
-          ReadonlyRootfs: true,
-        },
-      },
-      ok: [200, 201],
-    });
-    helper = created.body.Id;
-    await engine.json({ method: "POST", path: `/containers/${helper}/start`, ok: [204, 304] });
-    const waited = await engine.json<{ StatusCode: number }>({ method: "POST", path: `/containers/${helper}/wait`, ok: [200] });
-    return waited.body.StatusCode === 0 ? undefined : failed(`chown in the image exited ${waited.body.StatusCode}`);
-  } catch (err) {
-    return failed((err as Error).message);
-  } finally {
-    if (helper) await engine.json({ method: "DELETE", path: `/containers/${helper}`, query: { force: true }, ok: [200, 204], expected: [404, 409] }).catch(() => {});
-  }
 }

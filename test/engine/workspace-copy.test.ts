@@ -1,9 +1,11 @@
 import { afterEach, describe, expect, test } from "bun:test";
-import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { encodeHeader, END_OF_ARCHIVE, entryPadding, readTar, type TarHeader } from "../../src/engine/tar.ts";
 import { applyTar, copyIgnore, copyOwner, safeRelative, workspaceTar, type Manifest } from "../../src/engine/workspace-copy.ts";
+import { COPY_BACK_KEYS, CopyBackLimitError, DEFAULT_COPY_BACK_LIMITS, type CopyBackLimits } from "../../src/core/copy-limits.ts";
+import { SETTING_KEYS } from "../../src/config/settings.ts";
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -32,13 +34,13 @@ async function* once(buf: Buffer): AsyncGenerator<Buffer> {
 }
 
 /** Send the workspace (to learn the manifest), then apply what "the container" has. */
-async function roundTrip(ws: string, container: Item[], ignoreText?: string) {
+async function roundTrip(ws: string, container: Item[] | Buffer, ignoreText?: string, limits: CopyBackLimits = DEFAULT_COPY_BACK_LIMITS) {
   const manifest: Manifest = new Map();
   const ignore = copyIgnore(ignoreText, []);
   const sent: string[] = [];
   for await (const e of readTar(workspaceTar({ workspace: ws, target: "/work", ignore, uid: 1000, gid: 1000 }, manifest))) sent.push(e.name);
   await new Promise((r) => setTimeout(r, 1100)); // the container's writes are later than the copy
-  const summary = await applyTar(once(tarOf(container)), { workspace: ws, target: "/work", ignore, manifest });
+  const summary = await applyTar(once(Buffer.isBuffer(container) ? container : tarOf(container)), { workspace: ws, target: "/work", ignore, manifest, limits });
   return { sent, summary, manifest };
 }
 
@@ -152,7 +154,7 @@ describe("copy-out", () => {
     }
     writeFileSync(join(ws, "both.txt"), "host edit, longer");
     writeFileSync(join(ws, "deleted-in-container.txt"), "host edit, longer");
-    const summary = await applyTar(once(tarOf([{ name: "both.txt", data: "container" }])), { workspace: ws, target: "/work", ignore, manifest });
+    const summary = await applyTar(once(tarOf([{ name: "both.txt", data: "container" }])), { workspace: ws, target: "/work", ignore, manifest, limits: DEFAULT_COPY_BACK_LIMITS });
     expect(readFileSync(join(ws, "both.txt"), "utf8")).toBe("host edit, longer");
     expect(readFileSync(join(ws, "deleted-in-container.txt"), "utf8")).toBe("host edit, longer");
     expect(summary.warnings).toHaveLength(2);
@@ -252,9 +254,151 @@ describe("copy mode helpers", () => {
     expect(ignore(".git/config", false)).toBe(false);
   });
 
+  test("the caps' keys named in messages are the keys the settings table declares", () => {
+    expect<string>(COPY_BACK_KEYS.maxBytes).toBe(`${SETTING_KEYS.copyBack}.max_size`);
+    expect<string>(COPY_BACK_KEYS.maxFiles).toBe(`${SETTING_KEYS.copyBack}.max_files`);
+  });
+
   test("the owner of copied files is the container's numeric user", () => {
     expect(copyOwner("1000:1001")).toEqual({ uid: 1000, gid: 1001 });
     expect(copyOwner("1000")).toEqual({ uid: 1000, gid: 1000 });
     expect(copyOwner("nobody")).toEqual({ uid: 0, gid: 0 });
+  });
+});
+
+/** Every path under `root`, folders marked with a trailing slash: the whole state of a workspace. */
+function tree(root: string, rel = ""): string[] {
+  const out: string[] = [];
+  for (const name of readdirSync(join(root, rel)).sort()) {
+    const path = rel ? `${rel}/${name}` : name;
+    const st = lstatSync(join(root, path));
+    if (st.isDirectory()) out.push(`${path}/`, ...tree(root, path));
+    else out.push(`${path} ${st.isSymbolicLink() ? `-> ${readlinkSync(join(root, path))}` : readFileSync(join(root, path), "utf8").slice(0, 20)} ${(st.mode & 0o7777).toString(8)}`);
+  }
+  return out;
+}
+
+/** A tar with one file of `size` bytes that are zero except `head` at the start and `tail` at the end. */
+function sparseTar(name: string, size: number, head: string, tail: string): Buffer {
+  const data = Buffer.alloc(size);
+  data.write(head, 0);
+  data.write(tail, size - tail.length);
+  return Buffer.concat([encodeHeader({ name, type: "file", mode: 0o644, uid: 0, gid: 0, size, mtime: Math.floor(Date.now() / 1000), linkname: "" }), data, entryPadding(size), END_OF_ARCHIVE]);
+}
+
+describe("copy-back caps and sparse files", () => {
+  test("a file that is mostly zeros is written sparse, byte for byte", async () => {
+    const ws = tempWorkspace();
+    const size = 64 * 1024 * 1024 + 123;
+    await roundTrip(ws, sparseTar("./big", size, "start", "end\n"));
+    const st = statSync(join(ws, "big"));
+    expect(st.size).toBe(size);
+    // Two data blocks (the head and the tail), not 64 MiB.
+    expect(st.blocks * 512).toBeLessThan(1024 * 1024);
+    const fd = openSync(join(ws, "big"), "r");
+    const head = Buffer.alloc(5);
+    const tail = Buffer.alloc(4);
+    readSync(fd, head, 0, 5, 0);
+    readSync(fd, tail, 0, 4, size - 4);
+    closeSync(fd);
+    expect(head.toString()).toBe("start");
+    expect(tail.toString()).toBe("end\n");
+  });
+
+  test("zero runs inside a chunk and at unaligned places keep every byte", async () => {
+    const ws = tempWorkspace();
+    const data = Buffer.alloc(3 * 1024 * 1024 + 777);
+    for (const at of [0, 4095, 4096, 10_000, 1024 * 1024 - 1, 2 * 1024 * 1024 + 5, data.length - 1]) data[at] = 0x41 + (at % 26);
+    const tar = Buffer.concat([encodeHeader({ name: "f", type: "file", mode: 0o600, uid: 0, gid: 0, size: data.length, mtime: 1, linkname: "" }), data, entryPadding(data.length), END_OF_ARCHIVE]);
+    // Odd chunk sizes, as a socket delivers them.
+    async function* chunks(): AsyncGenerator<Buffer> {
+      for (let i = 0; i < tar.length; i += 70_001) yield tar.subarray(i, i + 70_001);
+    }
+    const manifest: Manifest = new Map();
+    await applyTar(chunks(), { workspace: ws, target: "/work", ignore: copyIgnore(undefined, []), manifest, limits: DEFAULT_COPY_BACK_LIMITS });
+    expect(readFileSync(join(ws, "f")).equals(data)).toBe(true);
+  });
+
+  test("past the byte cap nothing is copied back: not the files before it, not the folders, and no temporary file stays", async () => {
+    const ws = tempWorkspace();
+    writeFileSync(join(ws, "edited.txt"), "host");
+    writeFileSync(join(ws, "replaced"), "a file on the host");
+    mkdirSync(join(ws, "keep"));
+    const before = tree(ws);
+    const limits = { maxBytes: 1000, maxFiles: 100 };
+    const error = await roundTrip(
+      ws,
+      [
+        { name: "./edited.txt", data: "changed in the container" },
+        { name: "./new", type: "dir" },
+        { name: "./new/a.txt", data: "x".repeat(600) },
+        { name: "./replaced", type: "dir" },
+        { name: "./replaced/inside.txt", data: "y" },
+        { name: "./keep", type: "dir", mode: 0o555 },
+        { name: "./link", type: "symlink", linkname: "edited.txt" },
+        { name: "./new/b.txt", data: "z".repeat(600) },
+      ],
+      undefined,
+      limits,
+    ).catch((err: unknown) => err);
+    expect(error).toBeInstanceOf(CopyBackLimitError);
+    expect((error as CopyBackLimitError).message).toContain("more than 1000B");
+    expect((error as CopyBackLimitError).hint).toContain("workspace.copy_back.max_size");
+    expect((error as CopyBackLimitError).exitCode).toBe(125);
+    expect(tree(ws)).toEqual(before);
+  });
+
+  test("past the file cap nothing is copied back either", async () => {
+    const ws = tempWorkspace();
+    const before = tree(ws);
+    const items: Item[] = [];
+    for (let i = 0; i < 11; i++) items.push({ name: `./f${i}`, data: "x" });
+    const error = await roundTrip(ws, items, undefined, { maxBytes: 1e9, maxFiles: 10 }).catch((err: unknown) => err);
+    expect(error).toBeInstanceOf(CopyBackLimitError);
+    expect((error as CopyBackLimitError).message).toContain("more than 10 files, folders and links");
+    expect((error as CopyBackLimitError).hint).toContain("workspace.copy_back.max_files");
+    expect(tree(ws)).toEqual(before);
+  });
+
+  test("the caps count what is written: files sent and left alone, or rewritten with the same content, cost nothing", async () => {
+    const ws = tempWorkspace();
+    const old = new Date("2020-01-01T00:00:00Z");
+    for (let i = 0; i < 5; i++) {
+      writeFileSync(join(ws, `same${i}`), "unchanged content");
+      utimesSync(join(ws, `same${i}`), old, old);
+    }
+    writeFileSync(join(ws, "touched"), "same bytes, new mtime");
+    const items: Item[] = [];
+    for (let i = 0; i < 5; i++) items.push({ name: `./same${i}`, data: "unchanged content", mtime: Math.floor(old.getTime() / 1000) });
+    items.push({ name: "./touched", data: "same bytes, new mtime" }, { name: "./new", data: "12345" });
+    const { summary } = await roundTrip(ws, items, undefined, { maxBytes: 5, maxFiles: 1 });
+    expect(readFileSync(join(ws, "new"), "utf8")).toBe("12345");
+    expect(summary.written).toBe(1);
+  });
+
+  test("a hard link comes back as a copy and counts the size of what it copies", async () => {
+    const ws = tempWorkspace();
+    const items: Item[] = [
+      { name: "./a", data: "0123456789" },
+      { name: "./b", type: "hardlink", linkname: "a" },
+    ];
+    const error = await roundTrip(ws, items, undefined, { maxBytes: 15, maxFiles: 10 }).catch((err: unknown) => err);
+    expect(error).toBeInstanceOf(CopyBackLimitError);
+    expect(existsSync(join(ws, "a"))).toBe(false);
+    const ws2 = tempWorkspace();
+    await roundTrip(ws2, items, undefined, { maxBytes: 20, maxFiles: 10 });
+    expect(readFileSync(join(ws2, "b"), "utf8")).toBe("0123456789");
+    expect(statSync(join(ws2, "b")).ino).not.toBe(statSync(join(ws2, "a")).ino);
+  });
+
+  test("a folder the container made read-only still receives its files, and gets its mode last", async () => {
+    const ws = tempWorkspace();
+    await roundTrip(ws, [
+      { name: "./ro", type: "dir", mode: 0o555 },
+      { name: "./ro/file", data: "inside" },
+    ]);
+    expect(readFileSync(join(ws, "ro", "file"), "utf8")).toBe("inside");
+    expect(statSync(join(ws, "ro")).mode & 0o777).toBe(0o555);
+    chmodSync(join(ws, "ro"), 0o755);
   });
 });
