@@ -1,8 +1,9 @@
 /**
- * The host folders sandbox keeps, on disk: listing agent state
+ * The host folders sandbox keeps per workspace, on disk: listing agent state
  * (`<stateRoot>/agents/<agent>/<key>/` and its `<key>.workspace` marker, see
- * core/persistence.ts) for `ps --state` and `prune --volumes`, removing what
- * core/state-plan.ts chose, and measuring folders (also for `sandbox cache`).
+ * core/persistence.ts) for `ps --state` and `prune --volumes`, and any such
+ * keyed folder (the package caches, cli/cache-folders.ts), removing what
+ * core/state-plan.ts chose, and measuring folders.
  *
  * Nothing here follows a symlink: entries are read with lstat, markers are
  * opened with O_NOFOLLOW, and a removal re-checks everything it relies on
@@ -129,20 +130,27 @@ export function listAgentState(stateRoot: string, opts: { sizes: boolean }): Sta
     notes.push(`${agentsDir} cannot be read: ${(err as Error).message}`);
     return { entries, notes };
   }
-  for (const agent of agents) {
-    const agentDir = join(agentsDir, agent);
-    if (!realDirectory(agentDir, notes)) continue;
-    let names: string[];
-    try {
-      names = readdirSync(agentDir);
-    } catch (err) {
-      notes.push(`${agentDir} cannot be read: ${(err as Error).message}`);
-      continue;
-    }
-    const keys = new Set(names.map((n) => (n.endsWith(MARKER_SUFFIX) ? n.slice(0, -MARKER_SUFFIX.length) : n)).filter((k) => k !== ""));
-    for (const key of [...keys].sort()) entries.push(readEntry(agentDir, agent, key, opts.sizes));
-  }
+  for (const agent of agents) entries.push(...listKeyedFolders(join(agentsDir, agent), agent, opts.sizes, notes));
   return { entries, notes };
+}
+
+/**
+ * Every `<key>` folder and `<key>.workspace` marker directly in `dir` (an
+ * agent's state folder, or the per-workspace package caches'), listed as
+ * entries of `group` (the agent's name, or `cache`). What cannot be listed
+ * is said in `notes`.
+ */
+export function listKeyedFolders(dir: string, group: string, sizes: boolean, notes: string[]): StateEntry[] {
+  if (!realDirectory(dir, notes)) return [];
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch (err) {
+    notes.push(`${dir} cannot be read: ${(err as Error).message}`);
+    return [];
+  }
+  const keys = new Set(names.map((n) => (n.endsWith(MARKER_SUFFIX) ? n.slice(0, -MARKER_SUFFIX.length) : n)).filter((k) => k !== ""));
+  return [...keys].sort().map((key) => readEntry(dir, group, key, sizes));
 }
 
 function readEntry(agentDir: string, agent: string, key: string, sizes: boolean): StateEntry {
@@ -202,16 +210,31 @@ export type StateResult = StateTarget & { outcome: Outcome; detail?: string };
  * leaves the marker saying whose it was.
  */
 export function removeAgentState(stateRoot: string, target: StateTarget, mounted: ReadonlyMap<string, string>): StateResult {
-  const result = (outcome: Outcome, detail?: string): StateResult => ({ ...target, outcome, ...(detail ? { detail } : {}) });
   const agentsDir = join(realStateRoot(stateRoot), "agents");
-  const agentDir = join(agentsDir, target.agent);
-  const expected = join(agentDir, target.key);
-  // The plan's paths come from the listing; refuse anything that is not exactly a child of an agent folder.
-  if (target.path !== expected || target.marker !== `${expected}${MARKER_SUFFIX}` || [target.agent, target.key].some((n) => n === "" || n === "." || n === ".." || n.includes("/"))) {
-    return result("refused", `not a folder under ${agentsDir}`);
+  if (!plainName(target.agent)) return { ...target, outcome: "refused", detail: `not a folder under ${agentsDir}` };
+  return removeKeyedFolder([agentsDir, join(agentsDir, target.agent)], target, mounted);
+}
+
+/** A single path component sandbox could have written: not empty, `.`, `..`, nor holding a `/`. */
+function plainName(name: string): boolean {
+  return name !== "" && name !== "." && name !== ".." && !name.includes("/");
+}
+
+/**
+ * removeAgentState for any keyed folder: `folders` are the folders from the
+ * root down to the one holding `<key>` and its marker, each of which must be
+ * a real directory (not a symlink) right now.
+ */
+export function removeKeyedFolder(folders: readonly [string, ...string[]], target: StateTarget, mounted: ReadonlyMap<string, string>): StateResult {
+  const result = (outcome: Outcome, detail?: string): StateResult => ({ ...target, outcome, ...(detail ? { detail } : {}) });
+  const parent = folders[folders.length - 1] as string;
+  const expected = join(parent, target.key);
+  // The plan's paths come from the listing; refuse anything that is not exactly a child of the parent folder.
+  if (target.path !== expected || target.marker !== `${expected}${MARKER_SUFFIX}` || !plainName(target.key)) {
+    return result("refused", `not a folder under ${folders[0]}`);
   }
   const notes: string[] = [];
-  if (!realDirectory(agentsDir, notes) || !realDirectory(agentDir, notes)) return result(notes.length > 0 ? "refused" : "gone", notes[0]);
+  if (!folders.every((folder) => realDirectory(folder, notes))) return result(notes.length > 0 ? "refused" : "gone", notes[0]);
   const kind = folderKind(lstatOrUndefined(target.path));
   const mKind = markerKind(lstatOrUndefined(target.marker));
   if (kind === "symlink" || kind === "other") return result("refused", kind === "symlink" ? "the state folder became a symlink, not followed" : "the state folder is not a directory");

@@ -6,9 +6,13 @@
  * Only objects carrying io.sandbox.managed=true are ever chosen. The engine's
  * label filter already narrows the lists; checking again here means a filter
  * an engine ignores (or a bug upstream) cannot widen what is removed.
+ * `--workspace` and `--filter label=...` only narrow further; what carries no
+ * labels (temp folders, agent state, package caches) cannot be matched by a
+ * label filter, so with one it is left alone.
  */
 import { createdAt, formatAge } from "./age.ts";
 import { isManaged, LABELS } from "./labels.ts";
+import { matchesLabels, type LabelFilter } from "./prune-filter.ts";
 import { printable } from "./printable.ts";
 import { formatSize } from "./size.ts";
 import { mountedPaths, planState, type StateEntry, type StateKept, type StatePlan, type StateTarget } from "./state-plan.ts";
@@ -64,8 +68,15 @@ export interface PruneOptions {
   /** Only what was created at least this long ago. */
   olderThanMs: number | undefined;
   now: number;
-  /** `--workspace`: only containers whose io.sandbox.workspace is this real path (and this workspace's agent state). */
+  /** `--workspace`: only containers whose io.sandbox.workspace is this real path (and this workspace's agent state and cache). */
   workspace?: { path: string; key: string } | undefined;
+  /** `--filter label=...`: only objects whose labels satisfy every one. */
+  labels?: readonly LabelFilter[] | undefined;
+}
+
+/** Whether a label filter was given: then what has no labels is out of reach. */
+function labelFiltered(opts: Pick<PruneOptions, "labels">): boolean {
+  return (opts.labels?.length ?? 0) > 0;
 }
 
 export interface ContainerTarget {
@@ -78,6 +89,8 @@ export interface ContainerTarget {
   running: boolean;
   createdMs: number | undefined;
   sizeRw: number;
+  /** Its io.sandbox.workspace label: whose run it was (the confirmation names them). */
+  workspace: string | null;
 }
 
 export interface VolumeTarget {
@@ -112,6 +125,8 @@ export interface PrunePlan {
   kept: Skipped[];
   /** Agent state folders (only when given the listing, i.e. with --volumes). */
   state: StatePlan;
+  /** Per-workspace package caches, chosen as agent state is (only with --volumes). */
+  caches: StatePlan;
   /** sandbox's own networks (the per-run egress networks) that no container uses. */
   networks: NetworkTarget[];
   networksKept: Skipped[];
@@ -148,6 +163,7 @@ export function planContainers(list: readonly ListedContainer[], opts: PruneOpti
   for (const c of list) {
     if (!isManaged(c.Labels)) continue;
     if (opts.workspace !== undefined && c.Labels?.[LABELS.workspace] !== opts.workspace.path) continue;
+    if (!matchesLabels(c.Labels, opts.labels ?? [])) continue;
     const name = nameOf(c);
     const state = c.State.toLowerCase();
     if (LEAVING.has(state)) continue;
@@ -173,6 +189,7 @@ export function planContainers(list: readonly ListedContainer[], opts: PruneOpti
       running,
       createdMs: created,
       sizeRw: typeof c.SizeRw === "number" && c.SizeRw > 0 ? c.SizeRw : 0,
+      workspace: c.Labels?.[LABELS.workspace] ?? null,
     });
   }
   containers.sort((a, b) => (a.createdMs ?? 0) - (b.createdMs ?? 0) || a.name.localeCompare(b.name));
@@ -188,7 +205,7 @@ export function planVolumes(
   volumes: readonly ListedVolume[],
   everyContainer: readonly ListedContainer[],
   removing: ReadonlySet<string>,
-  opts: Pick<PruneOptions, "olderThanMs" | "now">,
+  opts: Pick<PruneOptions, "olderThanMs" | "now" | "labels">,
 ): VolumeTarget[] {
   const inUse = new Set<string>();
   for (const c of everyContainer) {
@@ -197,7 +214,7 @@ export function planVolumes(
   }
   const chosen: VolumeTarget[] = [];
   for (const v of volumes) {
-    if (!isManaged(v.Labels) || inUse.has(v.Name)) continue;
+    if (!isManaged(v.Labels) || inUse.has(v.Name) || !matchesLabels(v.Labels, opts.labels ?? [])) continue;
     const created = createdAt(v.Labels, v.CreatedAt);
     if (tooYoung(created, { ...opts, all: false })) continue;
     chosen.push({ name: v.Name, createdMs: created });
@@ -234,6 +251,7 @@ export function planNetworks(
   for (const n of networks) {
     if (!isManaged(n.Labels)) continue;
     if (opts.workspace !== undefined && n.Labels?.[LABELS.workspace] !== opts.workspace.path) continue;
+    if (!matchesLabels(n.Labels, opts.labels ?? [])) continue;
     const attached = Object.keys(n.Containers ?? {}).find((id) => !removing.has(id));
     const user = users.get(n.Id) ?? users.get(n.Name) ?? (attached === undefined ? undefined : attached.slice(0, 12));
     if (user !== undefined) {
@@ -262,15 +280,16 @@ export const OLD_TEMP_FOLDER_MS = 24 * 3_600_000;
  * the sandbox process that made them no longer exists (a run removes its own
  * folder when it ends, and its watchdog does when it is killed, so one left
  * behind means both were). Only folders that are exactly what sandbox makes
- * are chosen. They belong to no workspace: with --workspace they are left alone.
+ * are chosen. They belong to no workspace and carry no labels: with
+ * --workspace or a label filter they are left alone.
  */
 export function planTempFolders(
   folders: readonly ListedTempFolder[],
-  opts: Pick<PruneOptions, "olderThanMs" | "now" | "workspace">,
+  opts: Pick<PruneOptions, "olderThanMs" | "now" | "workspace" | "labels">,
 ): { remove: TempFolderTarget[]; kept: Array<{ path: string; reason: string }> } {
   const remove: TempFolderTarget[] = [];
   const kept: Array<{ path: string; reason: string }> = [];
-  if (opts.workspace !== undefined) return { remove, kept };
+  if (opts.workspace !== undefined || labelFiltered(opts)) return { remove, kept };
   for (const f of folders) {
     if (!f.ours) {
       kept.push({ path: f.path, reason: "not what sandbox makes (other files, or another user's)" });
@@ -295,9 +314,9 @@ export function planTempFolders(
 
 /**
  * `everyContainer` (the engine's full list) tells which volumes, state
- * folders and networks stay in use; `state` is the listing of
- * `<stateRoot>/agents/`. Volumes belong to no workspace: with --workspace
- * they are left alone.
+ * folders, caches and networks stay in use; `state` is the listing of
+ * `<stateRoot>/agents/`, `caches` that of the per-workspace package caches.
+ * Volumes belong to no workspace: with --workspace they are left alone.
  */
 export function buildPrunePlan(
   input: {
@@ -305,6 +324,7 @@ export function buildPrunePlan(
     volumes?: readonly ListedVolume[];
     everyContainer?: readonly ListedContainer[];
     state?: readonly StateEntry[];
+    caches?: readonly StateEntry[];
     networks?: readonly ListedNetwork[];
     tempFolders?: readonly ListedTempFolder[];
   },
@@ -314,10 +334,23 @@ export function buildPrunePlan(
   const removing = new Set(containers.map((c) => c.id));
   const every = input.everyContainer ?? input.containers;
   const volumes = input.volumes && opts.workspace === undefined ? planVolumes(input.volumes, every, removing, opts) : [];
-  const state = input.state ? planState(input.state, { ...opts, mounted: mountedPaths(every, removing) }) : { remove: [], refused: [], kept: [] };
+  const mounted = mountedPaths(every, removing);
+  // Folders carry no labels: a label filter cannot be checked on them, so it keeps them all.
+  const folders = (entries: readonly StateEntry[] | undefined): StatePlan =>
+    entries && !labelFiltered(opts) ? planState(entries, { ...opts, mounted }) : { remove: [], refused: [], kept: [] };
   const networks = input.networks ? planNetworks(input.networks, every, removing, opts) : { networks: [], kept: [] };
   const temp = input.tempFolders ? planTempFolders(input.tempFolders, opts) : { remove: [], kept: [] };
-  return { containers, volumes, kept, state, networks: networks.networks, networksKept: networks.kept, tempFolders: temp.remove, tempFoldersKept: temp.kept };
+  return {
+    containers,
+    volumes,
+    kept,
+    state: folders(input.state),
+    caches: folders(input.caches),
+    networks: networks.networks,
+    networksKept: networks.kept,
+    tempFolders: temp.remove,
+    tempFoldersKept: temp.kept,
+  };
 }
 
 /** What happened to one object when the plan was carried out. */
@@ -332,21 +365,24 @@ export interface PruneReport {
   kept: Skipped[];
   /** Agent state folders left alone, with why. */
   stateKept: StateKept[];
+  /** Per-workspace package caches, as `state` (their `agent` is `cache`); absent in reports made before caches were per workspace. */
+  caches?: Array<StateTarget & { outcome: Outcome; detail?: string }>;
+  cachesKept?: StateKept[];
   /** sandbox's networks (absent in reports made before sandbox pruned networks). */
   networks?: Array<NetworkTarget & { outcome: Outcome; detail?: string }>;
   networksKept?: Skipped[];
   /** Stand-in temp folders left by killed runs. */
   tempFolders?: Array<TempFolderTarget & { outcome: Outcome; detail?: string }>;
   tempFoldersKept?: Array<{ path: string; reason: string }>;
-  /** Bytes of writable layers and state folders removed (or that would be, on a dry run); volumes are not measured. */
+  /** Bytes of writable layers, state folders and caches removed (or that would be, on a dry run); volumes are not measured. */
   reclaimedBytes: number;
 }
 
 const GOES = new Set<Outcome>(["removed", "would remove"]);
 
-export function reclaimed(containers: PruneReport["containers"], state: PruneReport["state"] = []): number {
+export function reclaimed(containers: PruneReport["containers"], state: PruneReport["state"] = [], caches: PruneReport["state"] = []): number {
   const fromContainers = containers.filter((c) => GOES.has(c.outcome)).reduce((sum, c) => sum + c.sizeRw, 0);
-  return fromContainers + state.filter((s) => GOES.has(s.outcome)).reduce((sum, s) => sum + s.sizeBytes, 0);
+  return fromContainers + [...state, ...caches].filter((s) => GOES.has(s.outcome)).reduce((sum, s) => sum + s.sizeBytes, 0);
 }
 
 function outcomeText(x: { outcome: Outcome; detail?: string }): string {
@@ -363,12 +399,14 @@ export function renderPruneReport(report: PruneReport): string {
   for (const v of report.volumes) lines.push(`${outcomeText(v)}: volume ${v.name}`);
   for (const n of report.networks ?? []) lines.push(`${outcomeText(n)}: network ${printable(n.name)}  (${printable(n.shortId)})`);
   for (const f of report.tempFolders ?? []) lines.push(`${outcomeText(f)}: temp folder ${printable(f.path)}  (${f.why})`);
-  for (const s of report.state) {
+  const folder = (s: PruneReport["state"][number]) => {
     const workspace = s.workspace === null ? "workspace unknown" : `${s.workspace}${s.why === "gone" ? ", gone" : ""}`;
     const size = s.sizeBytes > 0 ? `, ${formatSize(s.sizeBytes)}` : "";
-    lines.push(`${outcomeText(s)}: state ${s.agent}/${s.key}  (${workspace}${s.folder ? "" : ", marker only"}${size})`);
-  }
-  const others = (report.networks?.length ?? 0) + (report.tempFolders?.length ?? 0);
+    return `(${workspace}${s.folder ? "" : ", marker only"}${size})`;
+  };
+  for (const s of report.state) lines.push(`${outcomeText(s)}: state ${s.agent}/${s.key}  ${folder(s)}`);
+  for (const s of report.caches ?? []) lines.push(`${outcomeText(s)}: cache ${s.key}  ${folder(s)}`);
+  const others = (report.networks?.length ?? 0) + (report.tempFolders?.length ?? 0) + (report.caches?.length ?? 0);
   if (report.containers.length === 0 && report.volumes.length === 0 && report.state.length === 0 && others === 0) lines.push("nothing to prune");
   else lines.push(`${report.dryRun ? "would reclaim" : "reclaimed"}: ${formatSize(report.reclaimedBytes)}`);
   return `${lines.join("\n")}\n`;

@@ -10,6 +10,7 @@ import {
   type ListedVolume,
   type PruneReport,
 } from "../../src/core/prune-plan.ts";
+import type { StateEntry } from "../../src/core/state-plan.ts";
 
 const NOW = Date.parse("2026-01-10T00:00:00Z");
 const HOUR = 3_600_000;
@@ -150,5 +151,53 @@ describe("report", () => {
     expect(text).toContain("not removed (refused: no io.sandbox.managed=true label): container aaaa");
     expect(text).toContain("not removed (in use: a container still mounts it): volume state");
     expect(text).toContain("reclaimed: 0B");
+  });
+});
+
+describe("package caches in the plan (prune --volumes)", () => {
+  const CACHES = "/home/me/.cache/sandbox/workspaces";
+  const cache = (key: string, workspace: string, exists: boolean, over: Partial<StateEntry> = {}): StateEntry => ({
+    agent: "cache",
+    key,
+    path: `${CACHES}/${key}`,
+    marker: `${CACHES}/${key}.workspace`,
+    kind: "directory",
+    markerKind: "file",
+    workspace,
+    workspaceExists: exists,
+    sizeBytes: null,
+    lastUsedMs: NOW - 48 * HOUR,
+    ...over,
+  });
+  const caches = [cache("old-aaaaaaaaaaaa", "/home/me/src/old", false), cache("app-bbbbbbbbbbbb", "/home/me/src/app", true)];
+
+  test("a gone workspace's cache goes, an existing one's stays; --workspace takes that one whether it exists or not", () => {
+    const plain = buildPrunePlan({ containers: [], caches }, opts);
+    expect(plain.caches.remove.map((c) => c.key)).toEqual(["old-aaaaaaaaaaaa"]);
+    expect(plain.caches.kept).toEqual([{ agent: "cache", key: "app-bbbbbbbbbbbb", path: `${CACHES}/app-bbbbbbbbbbbb`, workspace: "/home/me/src/app", reason: "its workspace exists" }]);
+    const chosen = buildPrunePlan({ containers: [], caches }, { ...opts, workspace: { path: "/home/me/src/app", key: "app-bbbbbbbbbbbb" } });
+    expect(chosen.caches.remove.map((c) => [c.key, c.why])).toEqual([["app-bbbbbbbbbbbb", "chosen"]]);
+  });
+
+  test("a cache a remaining container mounts is kept; a symlink is refused", () => {
+    const busy = { ...ours("aaaa", "running"), Mounts: [{ Type: "bind", Source: `${CACHES}/old-aaaaaaaaaaaa` }] };
+    const plan = buildPrunePlan({ containers: [busy], everyContainer: [busy], caches: [caches[0] as StateEntry, cache("evil-cccccccccccc", "/x", false, { kind: "symlink" })] }, opts);
+    expect(plan.caches.remove).toEqual([]);
+    expect(plan.caches.kept.map((k) => k.reason)).toEqual([`mounted by container sandbox-sh-aaaa`]);
+    expect(plan.caches.refused.map((r) => r.reason)).toEqual(["the state folder is a symlink, not followed"]);
+  });
+
+  test("the report: a line per cache, counted in what is reclaimed", () => {
+    const target = buildPrunePlan({ containers: [], caches }, opts).caches.remove[0];
+    if (!target) throw new Error("planned nothing");
+    const cachesDone: PruneReport["state"] = [{ ...target, sizeBytes: 4096, outcome: "removed" }];
+    const report: PruneReport = { dryRun: false, containers: [], volumes: [], state: [], kept: [], stateKept: [], caches: cachesDone, reclaimedBytes: reclaimed([], [], cachesDone) };
+    expect(report.reclaimedBytes).toBe(4096);
+    expect(renderPruneReport(report)).toBe("removed: cache old-aaaaaaaaaaaa  (/home/me/src/old, gone, 4KiB)\nreclaimed: 4KiB\n");
+  });
+
+  test("containers carry their workspace, for the confirmation", () => {
+    const c = { ...ours("aaaa", "exited"), Labels: { "io.sandbox.managed": "true", "io.sandbox.workspace": "/home/me/src/app" } };
+    expect(planContainers([c, ours("bbbb", "exited")], opts).containers.map((t) => t.workspace)).toEqual(["/home/me/src/app", null]);
   });
 });

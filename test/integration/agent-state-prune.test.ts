@@ -2,12 +2,13 @@
  * `ps --state` and `prune --volumes` on agent state made by real runs: two
  * workspaces, one deleted afterwards. The state root is this file's own
  * (XDG_STATE_HOME in a temp folder), so every assertion about state is about
- * what this file made. The prunes without --workspace also remove other
- * stopped sandbox containers on the engine, as ps-inspect-prune.test.ts does.
+ * what this file made. The prunes without --workspace that remove anything
+ * keep to what was made before 1990 (`--filter until`; the state they remove
+ * is dated 1980), so other tests' containers and networks are never touched.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { inspectContainer, removeContainer } from "../../src/engine/containers.ts";
@@ -21,7 +22,13 @@ const wsGone = join(root, "ws-gone");
 const wsKept = join(root, "ws-kept");
 const outside = join(root, "outside");
 const evil = join(claudeDir, "evil-0123456789ab");
-const env = { XDG_STATE_HOME: xdgState };
+// The package caches too are this file's own: prune --volumes lists them beside agent state.
+const env = { XDG_STATE_HOME: xdgState, XDG_CACHE_HOME: join(root, "cache") };
+const LONG_AGO = new Date("1980-01-01T00:00:00Z");
+/** Date a state folder and its marker long ago, so `--filter until=1990-01-01` takes it and nothing else on the engine. */
+const age = (folder: string) => {
+  for (const p of [folder, `${folder}.workspace`]) utimesSync(p, LONG_AGO, LONG_AGO);
+};
 
 type StateRow = { agent: string; key: string; workspace: string | null; workspaceExists: boolean | null; path: string; kind: string; sizeBytes: number | null; lastUsed: string | null };
 type StateItem = { agent: string; key: string; path: string; workspace: string | null; outcome: string; detail?: string; sizeBytes: number };
@@ -106,7 +113,7 @@ describe("sandbox prune --workspace", () => {
     const dry = json<Report>(await runSandbox(["prune", "--workspace", wsKept, "--dry-run", "--json"], { env }));
     expect(dry.containers.map((c) => c.name)).toEqual([mine]);
     expect(dry.state).toEqual([]);
-    const done = json<Report>(await runSandbox(["prune", "--workspace", wsKept, "--json"], { env }));
+    const done = json<Report>(await runSandbox(["prune", "--workspace", wsKept, "--force", "--json"], { env }));
     expect(done.containers.map((c) => [c.name, c.outcome])).toEqual([[mine, "removed"]]);
     const left = json<Array<{ name: string }>>(await runSandbox(["ps", "--all", "--json"], { env })).map((c) => c.name);
     expect(left).toContain(other);
@@ -126,7 +133,8 @@ describe("sandbox prune --volumes", () => {
   }, 30_000);
 
   test("--force removes only the gone workspace's state; the symlink is refused and its target survives", async () => {
-    const r = await runSandbox(["prune", "--volumes", "--force"], { env });
+    age(paths.gone);
+    const r = await runSandbox(["prune", "--volumes", "--force", "--filter", "until=1990-01-01"], { env });
     expect(r.code).toBe(0);
     const text = r.stdout.toString();
     expect(text).toContain(`removed: state claude/${keyOf(paths.gone)}  (${wsGone}, gone,`);
@@ -179,9 +187,9 @@ describe("sandbox prune --volumes", () => {
 
 describe("sandbox prune --volumes on a terminal", () => {
   const q = (text: string) => `'${text.replace(/'/g, `'\\''`)}'`;
-  /** `prune --volumes` in a real pseudo-terminal (util-linux `script`), answering `answer`. */
+  /** `prune --volumes` in a real pseudo-terminal (util-linux `script`), answering `answer`; only what is older than any container. */
   function inPty(answer: string): { out: string; code: number | null } {
-    const line = `${sandboxArgv().map(q).join(" ")} prune --volumes; echo "exit=$?"`;
+    const line = `${sandboxArgv().map(q).join(" ")} prune --volumes --filter until=1990-01-01; echo "exit=$?"`;
     const r = spawnSync("script", ["-qec", line, "/dev/null"], { cwd: root, input: answer, env: cleanEnv({ TERM: "xterm", ...env }), encoding: "utf8", timeout: 60_000 });
     return { out: r.stdout, code: r.status };
   }
@@ -192,10 +200,10 @@ describe("sandbox prune --volumes on a terminal", () => {
     mkdirSync(folder);
     writeFileSync(join(folder, "f"), "x\n");
     writeFileSync(`${folder}.workspace`, `${gone}\n`);
+    age(folder);
     const no = inPty("n\n");
     expect(no.out).toContain(`claude state of ${gone} (gone)`);
-    // Stopped containers of other tests on the engine may be counted too, before the state.
-    expect(no.out).toMatch(/Remove .*1 agent state folder\(s\) \([0-9.]+KiB\)\? \[y\/N\]/);
+    expect(no.out).toMatch(/Remove 1 agent state folder\(s\) \([0-9.]+KiB\)\? \[y\/N\]/);
     expect(no.out).toContain("exit=1");
     expect(existsSync(folder)).toBe(true);
     const yes = inPty("y\n");

@@ -96,7 +96,8 @@ describe("--cache", () => {
     expect(first.stdout.toString()).toBe("miss\n");
     expect(second.stdout.toString()).toBe("hit\n");
     const path = await runSandbox(["cache", "path"], { cwd: dir, env });
-    expect(path.stdout.toString().trim()).toBe(join(dir, "xdg-cache", "sandbox"));
+    // This workspace's own cache (test/integration/cache.test.ts: another workspace never sees it).
+    expect(path.stdout.toString().trim()).toMatch(new RegExp(`^${join(dir, "xdg-cache", "sandbox", "workspaces", "cache-on")}-[0-9a-f]{12}$`));
     const clean = await runSandbox(["cache", "clean"], { cwd: dir, env });
     expect(clean.code).toBe(0);
     const third = await runSandbox(["run", ...img, "--cache", "sh", "-c", step], { cwd: dir, env });

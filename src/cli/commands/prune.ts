@@ -25,7 +25,10 @@ import type { CommandContext } from "../context.ts";
 import { makeReporter } from "../../term/io.ts";
 import { defaultStateDir } from "../../core/persistence.ts";
 import { formatSize } from "../../core/size.ts";
-import { mountedPaths, type StateEntry } from "../../core/state-plan.ts";
+import { mountedPaths, type StateEntry, type StatePlan, type StateTarget } from "../../core/state-plan.ts";
+import { minimumAge, parsePruneFilters } from "../../core/prune-filter.ts";
+import { printable } from "../../core/printable.ts";
+import { listCaches, readCacheChoice, removeCache } from "../cache-folders.ts";
 import { canonicalMounts, diskUsage, listAgentState, removeAgentState, resolveWorkspaceArg } from "../agent-state.ts";
 
 export const PRUNE_HELP = `Usage: sandbox prune [flags]
@@ -35,36 +38,46 @@ sandbox's networks that no container uses (a killed --egress run's), and
 the temp folders of runs whose sandbox process is gone ($TMPDIR/sandbox-mask-*).
 Only containers and networks labelled io.sandbox.managed=true are ever
 touched: another tool's are never removed, whatever their names or labels.
-With --volumes, also the agent state (~/.claude, ~/.codex, ... kept per
-workspace, see 'sandbox ps --state') of workspaces that no longer exist.
+Without --workspace or --filter that is every workspace's, and every user's
+on this engine. With --volumes, also the agent state (~/.claude, ~/.codex,
+... see 'sandbox ps --state') and the package caches ('sandbox cache list')
+of workspaces that no longer exist.
+
+It lists what it will remove and asks first ([y/N]). Without a terminal to
+ask on it refuses (exit 125) unless --force is given.
 
 Flags:
   -a, --all                 Also stop and remove running sandbox containers, and
-                            networks made in the last minute (asks first on a
-                            terminal; needs --force otherwise)
+                            networks made in the last minute
       --older-than DURATION Only what was created at least DURATION ago (e.g. 2h, 7d)
-  -f, --force               Do not ask for confirmation
+  -f, --force               Do not ask for confirmation (for scripts)
       --dry-run             Remove nothing; list what would be removed
       --volumes             Also remove sandbox's volumes that no remaining
-                            container uses, and the agent state of workspaces
-                            that no longer exist (asks first on a terminal)
-      --workspace DIR       Only this workspace's containers (and, with --volumes,
-                            its agent state, whether it exists or not); '.' for
-                            the current directory
+                            container uses, and the agent state and package
+                            caches of workspaces that no longer exist
+      --workspace DIR       Only this workspace's containers and networks (and,
+                            with --volumes, its agent state and package cache,
+                            whether it exists or not); '.' for the current directory
+      --filter FILTER       Only what matches, docker-style (repeatable, all must
+                            match): label=KEY, label=KEY=VALUE, label!=KEY[=VALUE],
+                            until=WHEN (24h, 2026-01-31, Unix seconds). With a
+                            label filter, temp folders, agent state and caches
+                            (which carry no labels) are left alone
       --json                Print the result as JSON, for scripts
   -H, --host ADDR           Engine address (default DOCKER_HOST or /var/run/docker.sock)
   -h, --help                Show this help
 
 Examples:
   sandbox prune --dry-run
-  sandbox prune --older-than 7d
+  sandbox prune --workspace .
+  sandbox prune --filter until=24h --force
+  sandbox prune --filter label=io.sandbox.agent=claude
   sandbox prune --all --force --volumes
-  sandbox prune --volumes --dry-run
   sandbox prune --volumes --workspace .
 
 Exit codes: 0 done (or nothing to do); 1 something could not be removed, or
---all was refused, or the confirmation declined; 125 bad flag or engine
-unreachable.
+the confirmation was declined; 125 bad flag, no terminal to ask on and no
+--force, or engine unreachable.
 `;
 
 const PRUNE_OPTIONS = {
@@ -74,6 +87,7 @@ const PRUNE_OPTIONS = {
   "dry-run": { type: "boolean" },
   volumes: { type: "boolean" },
   workspace: { type: "string" },
+  filter: { type: "string", multiple: true },
   json: { type: "boolean" },
   host: { type: "string", short: "H" },
   help: { type: "boolean", short: "h" },
@@ -93,30 +107,37 @@ export async function pruneCommand(argv: readonly string[], ctx: CommandContext)
     if (!parsed.ok) throw new UsageError(`sandbox prune: --older-than ${parsed.error}`, { hint: "e.g. --older-than 24h, or 7d for a week." });
     olderThanMs = parsed.value;
   }
+  const now = Date.now();
+  const filter = parsePruneFilters(flags.filter ?? [], now);
+  if (!filter.ok) throw new UsageError(`sandbox prune: --filter ${filter.error}`, { hint: "e.g. --filter label=io.sandbox.agent=claude, or --filter until=24h." });
+  olderThanMs = minimumAge(olderThanMs, filter.value.untilMs, now);
   if (flags.workspace === "") throw new UsageError("sandbox prune: --workspace needs a directory", { hint: "Use --workspace . for the current directory." });
   const workspace = flags.workspace === undefined ? undefined : resolveWorkspaceArg(flags.workspace, ctx.cwd);
   const all = flags.all === true;
   const dryRun = flags["dry-run"] === true;
-  const askFirst = all && flags.force !== true && !dryRun;
-  // Decided before touching the engine, so a script learns it at once whatever is running.
-  if (askFirst && ctx.stdin.isTTY !== true) {
-    throw new UsageError("sandbox prune --all stops and removes running containers, and there is no terminal to confirm it on", {
-      exitCode: EXIT.GENERAL,
-      hint: "Add --force to do it without asking, or --dry-run to see what it would remove.",
+  const askFirst = flags.force !== true && !dryRun;
+  // Decided before touching the engine, so a script learns it at once, whatever there is to remove.
+  if (askFirst && (ctx.stdinIsTTY ?? ctx.stdin.isTTY === true) !== true) {
+    throw new UsageError(`sandbox prune${all ? " --all" : ""} asks before removing anything, and there is no terminal to ask on`, {
+      hint: "Add --force (-f) to remove without asking, as a script must, or --dry-run to list what it would remove.",
     });
   }
 
   const { engine } = await ctx.connect(flags.host);
-  const now = Date.now();
   const ours = await listContainers(engine, { all: true, size: true, labels: [MANAGED_FILTER] });
   const reporter = makeReporter(ctx.stderr, ctx.env, flags.json === true);
   const volumes = flags.volumes === true;
   const stateRoot = defaultStateDir(ctx.env, ctx.homeDir);
   let state: StateEntry[] | undefined;
+  let caches: StateEntry[] | undefined;
+  let cacheRoot: string | undefined;
   if (volumes) {
     const listing = listAgentState(stateRoot, { sizes: false });
-    for (const note of listing.notes) reporter.warn(note);
+    cacheRoot = (await readCacheChoice(ctx)).root;
+    const cacheListing = listCaches(cacheRoot, { sizes: false });
+    for (const note of [...listing.notes, ...cacheListing.notes]) reporter.warn(note);
     state = listing.entries;
+    caches = cacheListing.entries;
   }
   const networks = (await listNetworks(engine, { labels: [MANAGED_FILTER] })) as ListedNetwork[];
   // Every container, foreign ones included, only to see which volumes, state folders and networks are still in use.
@@ -125,21 +146,19 @@ export async function pruneCommand(argv: readonly string[], ctx: CommandContext)
     ? {
         ...(workspace === undefined ? { volumes: await listVolumes(engine, { labels: [MANAGED_FILTER] }) } : {}),
         state,
+        caches,
       }
     : {};
   const plan = buildPrunePlan(
     { containers: ours as ListedContainer[], ...volumeInput, ...(every ? { everyContainer: every } : {}), networks, tempFolders: tempFolders(ctx) },
-    { all, olderThanMs, now, workspace },
+    { all, olderThanMs, now, workspace, labels: filter.value.labels },
   );
   // Measured only for what goes: the size is for the report.
-  for (const target of plan.state.remove) if (target.folder) target.sizeBytes = diskUsage(target.path);
+  for (const target of [...plan.state.remove, ...plan.caches.remove]) if (target.folder) target.sizeBytes = diskUsage(target.path);
 
-  // Agent state (logins, sessions) is asked for on a terminal too; a script removes it as it removes stopped containers.
-  const askState = plan.state.remove.length > 0 && flags.force !== true && ctx.stdin.isTTY === true;
-  const anything = plan.containers.length + plan.volumes.length + plan.state.remove.length + plan.networks.length + plan.tempFolders.length > 0;
-  if (!dryRun && (askFirst || askState) && anything) {
-    // Which state folders, by workspace: the count alone does not say whose logins go.
-    for (const s of plan.state.remove) ctx.stderr.write(`  ${s.agent} state of ${s.workspace ?? s.key}${s.why === "gone" ? " (gone)" : ""}\n`);
+  const anything = plan.containers.length + plan.volumes.length + plan.state.remove.length + plan.caches.remove.length + plan.networks.length + plan.tempFolders.length > 0;
+  if (askFirst && anything) {
+    ctx.stderr.write(confirmationList(plan));
     const yes = await confirm(ctx.stdin, ctx.stderr, `Remove ${question(plan)}?`);
     if (!yes) {
       reporter.info("nothing removed");
@@ -147,18 +166,42 @@ export async function pruneCommand(argv: readonly string[], ctx: CommandContext)
     }
   }
 
-  const report = dryRun ? dryRunReport(plan) : await carryOut(engine, plan, all, stateRoot, ctx.uid);
+  const report = dryRun ? dryRunReport(plan) : await carryOut(engine, plan, all, { stateRoot, cacheRoot }, ctx.uid);
   ctx.stdout.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : renderPruneReport(report));
   const runningKept = plan.kept.filter((k) => k.reason.includes("--all")).length;
   if (runningKept > 0) reporter.info(`${runningKept} running container(s) left alone; add --all to stop and remove them`);
-  const refused = report.state.filter((s) => s.outcome === "refused").length;
-  if (refused > 0) reporter.warn(`${refused} agent state entr${refused === 1 ? "y is" : "ies are"} not what sandbox makes (e.g. a symlink) and ${refused === 1 ? "was" : "were"} left alone: look at ${refused === 1 ? "it" : "them"} by hand`);
+  const refused = [...report.state, ...(report.caches ?? [])].filter((s) => s.outcome === "refused").length;
+  if (refused > 0) reporter.warn(`${refused} agent state or cache entr${refused === 1 ? "y is" : "ies are"} not what sandbox makes (e.g. a symlink) and ${refused === 1 ? "was" : "were"} left alone: look at ${refused === 1 ? "it" : "them"} by hand`);
   // Objects that vanished, are in use or turned out not to be ours were rightly left: only errors fail.
-  const failed = [...report.containers, ...report.volumes, ...report.state, ...(report.networks ?? []), ...(report.tempFolders ?? [])].some((x) => x.outcome === "failed");
+  const failed = [...report.containers, ...report.volumes, ...report.state, ...(report.caches ?? []), ...(report.networks ?? []), ...(report.tempFolders ?? [])].some((x) => x.outcome === "failed");
   return failed ? EXIT.GENERAL : EXIT.OK;
 }
 
-/** "2 sandbox container(s) (1 running: stopped first) and 1 agent state folder(s)" */
+/**
+ * Whose things go, one line each, before the question: prune reaches every
+ * workspace's runs (and every user's on this engine), and the counts alone
+ * do not say whose containers, logins or caches those are.
+ */
+export function confirmationList(plan: PrunePlan): string {
+  const lines: string[] = [];
+  const byWorkspace = new Map<string, { stopped: number; running: number }>();
+  for (const c of plan.containers) {
+    const key = c.workspace ?? "an unknown workspace";
+    const counts = byWorkspace.get(key) ?? { stopped: 0, running: 0 };
+    if (c.running) counts.running++;
+    else counts.stopped++;
+    byWorkspace.set(key, counts);
+  }
+  for (const [where, n] of [...byWorkspace].sort(([a], [b]) => a.localeCompare(b))) {
+    const what = [n.stopped > 0 ? `${n.stopped} stopped` : "", n.running > 0 ? `${n.running} running` : ""].filter(Boolean).join(" and ");
+    lines.push(`  ${what} container(s) of ${where}`);
+  }
+  for (const s of plan.state.remove) lines.push(`  ${s.agent} state of ${s.workspace ?? s.key}${s.why === "gone" ? " (gone)" : ""}`);
+  for (const s of plan.caches.remove) lines.push(`  package cache of ${s.workspace ?? s.key}${s.why === "gone" ? " (gone)" : ""}`);
+  return lines.map((line) => `${printable(line)}\n`).join("");
+}
+
+/** "2 sandbox container(s) (1 running: stopped first) and 1 agent state folder(s) (84KiB)" */
 function question(plan: PrunePlan): string {
   const parts: string[] = [];
   if (plan.containers.length > 0) {
@@ -168,21 +211,24 @@ function question(plan: PrunePlan): string {
   if (plan.volumes.length > 0) parts.push(`${plan.volumes.length} volume(s)`);
   if (plan.networks.length > 0) parts.push(`${plan.networks.length} network(s)`);
   if (plan.tempFolders.length > 0) parts.push(`${plan.tempFolders.length} temp folder(s)`);
-  if (plan.state.remove.length > 0) {
-    const bytes = plan.state.remove.reduce((sum, s) => sum + s.sizeBytes, 0);
-    parts.push(`${plan.state.remove.length} agent state folder(s) (${formatSize(bytes)})`);
-  }
+  const folders = (list: readonly StateTarget[], what: string) => {
+    if (list.length > 0) parts.push(`${list.length} ${what} (${formatSize(list.reduce((sum, s) => sum + s.sizeBytes, 0))})`);
+  };
+  folders(plan.caches.remove, "package cache(s)");
+  folders(plan.state.remove, "agent state folder(s)");
   return parts.join(" and ");
 }
 
-/** Refused state entries are reported whatever happens: they need a look by hand. */
-function refusedState(plan: PrunePlan): PruneReport["state"] {
-  return plan.state.refused.map(({ reason, ...s }) => ({ ...s, outcome: "refused" as const, detail: reason }));
+/** Refused state and cache entries are reported whatever happens: they need a look by hand. */
+function refusedFolders(folders: StatePlan): PruneReport["state"] {
+  return folders.refused.map(({ reason, ...s }) => ({ ...s, outcome: "refused" as const, detail: reason }));
 }
 
 function dryRunReport(plan: PrunePlan): PruneReport {
   const containers = plan.containers.map((c) => ({ ...c, outcome: "would remove" as const }));
-  const state = [...plan.state.remove.map((s) => ({ ...s, outcome: "would remove" as const })), ...refusedState(plan)];
+  const would = (folders: StatePlan) => [...folders.remove.map((s) => ({ ...s, outcome: "would remove" as const })), ...refusedFolders(folders)];
+  const state = would(plan.state);
+  const caches = would(plan.caches);
   return {
     dryRun: true,
     containers,
@@ -190,8 +236,10 @@ function dryRunReport(plan: PrunePlan): PruneReport {
     state,
     kept: plan.kept,
     stateKept: plan.state.kept,
+    caches,
+    cachesKept: plan.caches.kept,
     ...leftovers(plan, "would remove"),
-    reclaimedBytes: reclaimed(containers, state),
+    reclaimedBytes: reclaimed(containers, state, caches),
   };
 }
 
@@ -220,7 +268,7 @@ function failure(err: unknown): string {
   throw err;
 }
 
-async function carryOut(engine: EngineClient, plan: PrunePlan, all: boolean, stateRoot: string, uid: number | undefined): Promise<PruneReport> {
+async function carryOut(engine: EngineClient, plan: PrunePlan, all: boolean, roots: { stateRoot: string; cacheRoot: string | undefined }, uid: number | undefined): Promise<PruneReport> {
   const containers: PruneReport["containers"] = [];
   for (const target of plan.containers) {
     try {
@@ -262,12 +310,16 @@ async function carryOut(engine: EngineClient, plan: PrunePlan, all: boolean, sta
     }
   }
   const state: PruneReport["state"] = [];
-  if (plan.state.remove.length > 0) {
+  const caches: PruneReport["state"] = [];
+  if (plan.state.remove.length > 0 || plan.caches.remove.length > 0) {
     // Listed again now: a run may have started on one of these since.
     const mounted = mountedPaths(canonicalMounts((await listContainers(engine, { all: true })) as ListedContainer[]), new Set());
-    for (const target of plan.state.remove) state.push(removeAgentState(stateRoot, target, mounted));
+    for (const target of plan.state.remove) state.push(removeAgentState(roots.stateRoot, target, mounted));
+    const cacheRoot = roots.cacheRoot;
+    if (cacheRoot !== undefined) for (const target of plan.caches.remove) caches.push(removeCache(cacheRoot, target, mounted));
   }
-  state.push(...refusedState(plan));
+  state.push(...refusedFolders(plan.state));
+  caches.push(...refusedFolders(plan.caches));
   const networks: NonNullable<PruneReport["networks"]> = [];
   for (const target of plan.networks) {
     try {
@@ -300,10 +352,12 @@ async function carryOut(engine: EngineClient, plan: PrunePlan, all: boolean, sta
     state,
     kept: plan.kept,
     stateKept: plan.state.kept,
+    caches,
+    cachesKept: plan.caches.kept,
     networks,
     networksKept: plan.networksKept,
     tempFolders: folders,
     tempFoldersKept: plan.tempFoldersKept,
-    reclaimedBytes: reclaimed(containers, state),
+    reclaimedBytes: reclaimed(containers, state, caches),
   };
 }
