@@ -19,14 +19,18 @@ Install sandbox from a release, checked against its SHA256SUMS.
   install.sh [--prefix DIR] [--from URL_OR_DIR] [--version V]
 
   --prefix DIR        install DIR/bin/sandbox (default: ~/.local, so ~/.local/bin/sandbox)
-  --from URL_OR_DIR   where the release assets and SHA256SUMS are: a local
-                      directory, a URL of that directory, or a GitHub releases
-                      page (https://github.com/OWNER/REPO/releases).
+  --from URL_OR_DIR   where the release is: a release folder sandbox-V/ (as
+                      'bun run release' writes it: the executables, install.sh
+                      and SHA256SUMS), a URL of one, a directory or URL
+                      holding such folders (with --version), or a GitHub
+                      releases page (https://github.com/OWNER/REPO/releases).
                       Default: $SANDBOX_INSTALL_FROM, else the directory this
-                      script is in when it holds a SHA256SUMS.
+                      script is in when it holds a SHA256SUMS (the release
+                      folder it came in).
   --version V         the release to install (GitHub: tag vV, default latest;
-                      elsewhere: the subdirectory V of --from). The installed
-                      executable must report version V.
+                      elsewhere: the folder sandbox-V/ inside --from; a local
+                      --from that is itself a release folder is used as it
+                      is). The installed executable must report version V.
 
 Nothing is installed unless the checksum matches and the executable runs;
 an existing sandbox is replaced in one rename, never left half-written.
@@ -53,7 +57,7 @@ if [ -z "$FROM" ]; then
   if [ -n "$here" ] && [ -f "$here/SHA256SUMS" ]; then
     FROM=$here
   else
-    say "say where the release is: --from URL_OR_DIR (the folder or page holding sandbox-<os>-<arch> and SHA256SUMS)"
+    say "say where the release is: --from URL_OR_DIR (the release folder sandbox-V/ holding sandbox-<os>-<arch> and SHA256SUMS)"
     exit 2
   fi
 fi
@@ -89,9 +93,21 @@ case $FROM in
     FROM=${FROM%/}
     if [ -n "$VERSION" ]; then base=$FROM/download/v$VERSION; else base=$FROM/latest/download; fi
     ;;
+  http://* | https://* | file://*)
+    # A mirror of the release folders: URL/sandbox-V/ (the folder 'bun run release' writes).
+    base=${FROM%/}
+    if [ -n "$VERSION" ]; then base=$base/sandbox-$VERSION; fi
+    ;;
   *)
     base=${FROM%/}
-    [ -n "$VERSION" ] && base=$base/$VERSION
+    # A directory of release folders holds sandbox-V/; a release folder itself
+    # (sandbox-V/ copied to a USB stick) is taken as it is, and the version
+    # check below still holds it to V.
+    if [ -n "$VERSION" ] && [ -d "$base/sandbox-$VERSION" ]; then
+      base=$base/sandbox-$VERSION
+    elif [ -n "$VERSION" ] && [ ! -f "$base/SHA256SUMS" ]; then
+      die "$base has neither a release folder sandbox-$VERSION/ nor a SHA256SUMS"
+    fi
     ;;
 esac
 
@@ -116,7 +132,7 @@ fetch() { # NAME DEST
       fi
       ;;
     *)
-      [ -f "$base/$1" ] || die "$base/$1 does not exist (is --from the folder holding the release assets?)"
+      [ -f "$base/$1" ] || die "$base/$1 does not exist (--from names a release folder sandbox-V/, or with --version V the directory holding it)"
       cp "$base/$1" "$2"
       ;;
   esac

@@ -1,11 +1,15 @@
 /**
- * Release build: one executable per platform, reproducible archives and a
- * SHA256SUMS file, all under dist/release/.
+ * Release build: one folder, dist/release/sandbox-<version>/, holding one
+ * executable per platform, reproducible archives, install.sh and a
+ * SHA256SUMS file covering all of them. The folder is the release: copied
+ * as it is (USB stick, web server) or uploaded as a GitHub release's assets,
+ * and `sh install.sh` run from it installs from it (docs/release.md).
  *
  *   bun scripts/release.ts [--targets linux-x64,darwin-arm64] [--out DIR] [--verify]
  *
  *   --targets  a comma-separated subset of the names below (default: all)
- *   --out      output directory (default dist/release; emptied first)
+ *   --out      where the release folder goes (default dist/release): DIR/sandbox-<version>/,
+ *              emptied first; other versions' folders in DIR are left alone
  *   --verify   build every target a second time into a temporary directory and
  *              compare SHA-256s: exits 1 if any executable or archive differs
  *
@@ -19,7 +23,7 @@
  * header without name or time, like `gzip -n`). See docs/release.md.
  */
 import { createHash } from "node:crypto";
-import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
@@ -50,6 +54,14 @@ export function executableName(t: ReleaseTarget): string {
 export function archiveName(t: ReleaseTarget): string {
   return `sandbox-${t.name}${t.os === "windows" ? ".zip" : ".tar.gz"}`;
 }
+
+/** The release folder inside --out: what install.sh's `--from DIR --version V` looks for. */
+export function releaseDir(out: string, version: string): string {
+  return join(out, `sandbox-${version}`);
+}
+
+/** The installer, copied unchanged into every release folder (and listed in its SHA256SUMS). */
+export const INSTALLER = "install.sh";
 
 // --- deterministic archives ---------------------------------------------------------
 
@@ -206,22 +218,34 @@ export interface BuiltAsset {
 }
 
 /**
- * Copy what the bundle reads (src/, package.json, tsconfig.json; node_modules
- * linked) into a fresh directory. Every target, and --verify's second build,
- * compiles from this one snapshot: an edit made to the working tree while a
- * release runs would otherwise land in some executables and not in others.
- * The build does not depend on the checkout's path, so the copy changes no byte.
+ * Copy what the release is made of (src/, package.json, tsconfig.json and
+ * scripts/install.sh; node_modules linked) into a fresh directory. Every
+ * target, and --verify's second build, compiles from this one snapshot: an
+ * edit made to the working tree while a release runs would otherwise land in
+ * some executables and not in others. The build does not depend on the
+ * checkout's path, so the copy changes no byte.
  */
 export function snapshotSources(root: string): string {
   const stage = mkdtempSync(join(tmpdir(), "sandbox-release-src-"));
   cpSync(join(root, "src"), join(stage, "src"), { recursive: true });
-  for (const file of ["package.json", "tsconfig.json"]) cpSync(join(root, file), join(stage, file));
+  for (const file of ["package.json", "tsconfig.json", `scripts/${INSTALLER}`]) cpSync(join(root, file), join(stage, file));
   symlinkSync(join(root, "node_modules"), join(stage, "node_modules"), "dir");
   return stage;
 }
 
-/** Compile every target from `sourceRoot` into `out`, archive each, and write SHA256SUMS. */
-export async function release(targets: readonly ReleaseTarget[], out: string, facts: BuildFacts, sourceRoot: string, log: (line: string) => void = () => {}): Promise<BuiltAsset[]> {
+/**
+ * Compile every target from `sourceRoot` into the release folder `out`,
+ * archive each, add the installer (`installer`: scripts/install.sh) and write
+ * SHA256SUMS over all of it.
+ */
+export async function release(
+  targets: readonly ReleaseTarget[],
+  out: string,
+  facts: BuildFacts,
+  sourceRoot: string,
+  installer: string,
+  log: (line: string) => void = () => {},
+): Promise<BuiltAsset[]> {
   rmSync(out, { recursive: true, force: true });
   mkdirSync(out, { recursive: true });
   const epoch = releaseEpoch(facts);
@@ -253,13 +277,19 @@ export async function release(targets: readonly ReleaseTarget[], out: string, fa
     });
     log(`built ${executableName(t)} and ${archiveName(t)} in ${((Date.now() - started) / 1000).toFixed(1)}s`);
   }
-  writeFileSync(join(out, "SHA256SUMS"), sumsFile(built));
+  copyFileSync(installer, join(out, INSTALLER));
+  chmodSync(join(out, INSTALLER), 0o755);
+  writeFileSync(join(out, "SHA256SUMS"), sumsFile(built, { [INSTALLER]: sha256(readFileSync(join(out, INSTALLER))) }));
   return built;
 }
 
-/** `sha256sum` format (two spaces), sorted by name, so `sha256sum -c SHA256SUMS` checks everything. */
-export function sumsFile(assets: readonly BuiltAsset[]): string {
+/**
+ * `sha256sum` format (two spaces), sorted by name, so `sha256sum -c SHA256SUMS`
+ * checks everything; `extra` are further files by name (the installer).
+ */
+export function sumsFile(assets: readonly BuiltAsset[], extra: Readonly<Record<string, string>> = {}): string {
   const lines = assets.flatMap((a) => [`${a.executableSha256}  ${a.executable}`, `${a.archiveSha256}  ${a.archive}`]);
+  for (const [name, hash] of Object.entries(extra)) lines.push(`${hash}  ${name}`);
   return `${lines.sort((a, b) => (a.slice(66) < b.slice(66) ? -1 : 1)).join("\n")}\n`;
 }
 
@@ -308,12 +338,13 @@ if (import.meta.main) {
     process.exit(2);
   }
   const targets = wanted ? TARGETS.filter((t) => wanted.includes(t.name)) : TARGETS;
-  const out = resolve(values.out ?? "dist/release");
   const facts = await releaseFacts();
+  const out = releaseDir(resolve(values.out ?? "dist/release"), facts.version);
   console.log(`release: sandbox ${facts.version} (commit ${facts.commit}, ${facts.date}) for ${targets.map((t) => t.name).join(", ")}`);
   const stage = snapshotSources(root);
   process.on("exit", () => rmSync(stage, { recursive: true, force: true }));
-  const assets = await release(targets, out, facts, stage, (line) => console.log(`  ${line}`));
+  const installer = join(stage, "scripts", INSTALLER);
+  const assets = await release(targets, out, facts, stage, installer, (line) => console.log(`  ${line}`));
 
   const host = assets.find((a) => a.target.name === hostTarget());
   if (host) {
@@ -330,7 +361,7 @@ if (import.meta.main) {
   if (values.verify) {
     const again = mkdtempSync(join(tmpdir(), "sandbox-release-verify-"));
     try {
-      const second = await release(targets, again, facts, stage);
+      const second = await release(targets, again, facts, stage, installer);
       for (const [i, a] of assets.entries()) {
         const b = second[i]!;
         const exeSame = a.executableSha256 === b.executableSha256;
@@ -344,7 +375,7 @@ if (import.meta.main) {
   }
 
   console.log(`\n${sizeTable(assets)}\n`);
-  console.log(`wrote ${assets.length * 2} assets and SHA256SUMS to ${out} (${mib(assets.reduce((n, a) => n + a.executableBytes + a.archiveBytes, 0))} in all)`);
+  console.log(`wrote ${assets.length * 2} assets, ${INSTALLER} and SHA256SUMS to ${out} (${mib(assets.reduce((n, a) => n + a.executableBytes + a.archiveBytes, 0))} in all)`);
   if (failed) {
     console.error("release: the second build differs from the first; see docs/release.md");
     process.exit(1);

@@ -9,6 +9,13 @@ export interface ImageDetails {
   Config?: { User?: string; Env?: string[] | null; WorkingDir?: string; Entrypoint?: string[] | null; Cmd?: string[] | null; Labels?: Record<string, string> | null };
 }
 
+/** The engine's local images, tagged or not (GET /images/json). */
+export async function listImages(engine: EngineClient): Promise<Pick<ImageDetails, "Id" | "RepoTags">[]> {
+  const reply = await engine.json<Pick<ImageDetails, "Id" | "RepoTags">[]>({ method: "GET", path: "/images/json" });
+  if (!Array.isArray(reply.body)) throw new EngineError("the engine answered GET /images/json with something that is not a list");
+  return reply.body;
+}
+
 export async function inspectImage(engine: EngineClient, ref: string): Promise<ImageDetails | undefined> {
   const reply = await engine.json<ImageDetails>({ method: "GET", path: `/images/${encodeURIComponent(ref)}/json`, expected: [404] });
   return reply.status === 404 ? undefined : reply.body;

@@ -8,8 +8,10 @@ import { COMMAND_NAMES } from "./names.ts";
 export const COMPLETION_HELP = `Usage: sandbox completion <bash|zsh|fish>
 
 Prints a completion script for your shell: commands, every 'sandbox run'
-flag (with values where there is a fixed set), and after 'sandbox run' the
-wrapped command's own completion.
+flag (with values where there is a fixed set), the engine's local images
+after --image and sandbox's containers after 'inspect' (asked of the engine
+when TAB is pressed; nothing if it does not answer at once), and after
+'sandbox run' the wrapped command's own completion.
 
   bash   source <(sandbox completion bash)                  in ~/.bashrc
   zsh    source <(sandbox completion zsh)                   in ~/.zshrc, after compinit
