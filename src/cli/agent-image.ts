@@ -30,7 +30,7 @@ import { BuildFailedError, buildAgentImage, imagesWithLabel, plainText, type Bui
 import type { EngineClient } from "../engine/client.ts";
 import { ensureImage, type PullReporter } from "../engine/ensure-image.ts";
 import { inspectImage, type ImageDetails } from "../engine/images.ts";
-import { makeReporter, type Reporter, type TerminalOut } from "../term/io.ts";
+import { clearLive, drawLive, makeReporter, type Reporter, type TerminalOut } from "../term/io.ts";
 import type { CommandContext } from "./context.ts";
 import type { PreparedRun } from "./prepare-run.ts";
 import { pullReporter } from "./progress.ts";
@@ -83,12 +83,8 @@ export async function agentImages(engine: EngineClient, recipe: Recipe): Promise
  * returns, a layer's status only when it changes); nothing with --quiet.
  */
 export function fullProgress(stderr: TerminalOut, live: boolean, quiet: boolean): { onEvent(event: BuildEvent): void; clear(): void } {
-  let drawn = false;
   const statuses = new Map<string, string>();
-  const clear = () => {
-    if (drawn) stderr.write("\r\u001b[2K");
-    drawn = false;
-  };
+  const clear = () => clearLive(stderr);
   return {
     onEvent(event) {
       if (quiet) return;
@@ -97,10 +93,8 @@ export function fullProgress(stderr: TerminalOut, live: boolean, quiet: boolean)
         stderr.write(live ? event.stream : plainText(event.stream));
       } else if (event.status !== undefined) {
         const line = `${event.id ? `${event.id}: ` : ""}${event.status}`;
-        if (live) {
-          stderr.write(`\r\u001b[2K${line}${event.progress ? ` ${event.progress}` : ""}`);
-          drawn = true;
-        } else if (statuses.get(event.id ?? "") !== event.status) {
+        if (live) drawLive(stderr, `${line}${event.progress ? ` ${event.progress}` : ""}`);
+        else if (statuses.get(event.id ?? "") !== event.status) {
           statuses.set(event.id ?? "", event.status);
           stderr.write(`${line}\n`);
         }
@@ -114,7 +108,6 @@ export function fullProgress(stderr: TerminalOut, live: boolean, quiet: boolean)
 export function compactProgress(stderr: TerminalOut, agent: string, live: boolean): { onEvent(event: BuildEvent): void; clear(): void } {
   let step = "";
   let last = "";
-  let drawn = false;
   let at = 0;
   return {
     onEvent(event) {
@@ -131,12 +124,10 @@ export function compactProgress(stderr: TerminalOut, agent: string, live: boolea
       // A terminal that does not say its width (0) gets 100 columns.
       const width = Math.max(40, (stderr.columns || 100) - 1);
       const text = `sandbox: building ${agent}${step ? ` (${step})` : ""}${last ? `: ${last}` : ""}`;
-      stderr.write(`\r\u001b[2K${text.length > width ? `${text.slice(0, width - 3)}...` : text}`);
-      drawn = true;
+      drawLive(stderr, text.length > width ? `${text.slice(0, width - 3)}...` : text);
     },
     clear() {
-      if (drawn) stderr.write("\r\u001b[2K");
-      drawn = false;
+      clearLive(stderr);
     },
   };
 }

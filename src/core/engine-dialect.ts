@@ -35,6 +35,8 @@ export function inlineSeccomp(create: CreateBody): string | undefined {
  *    JSON itself, which is what the docker CLI sends): point it at the file.
  *  - Podman rejects the tmpfs options `uid=`/`gid=`; its `U` option chowns
  *    the mount to the container's user, which is the same user here.
+ *  - Podman names its own nproc limit when the body names none, one a
+ *    service may not be able to grant (podmanUlimits).
  */
 export function adaptCreateBody(create: CreateBody, input: DialectInput): CreateBody {
   if (input.flavor === "docker") return create;
@@ -49,7 +51,31 @@ export function adaptCreateBody(create: CreateBody, input: DialectInput): Create
   }
   const Tmpfs: Record<string, string> = {};
   for (const [path, options] of Object.entries(create.HostConfig.Tmpfs)) Tmpfs[path] = podmanTmpfsOptions(options);
-  return { ...create, HostConfig: { ...create.HostConfig, SecurityOpt, Tmpfs } };
+  return { ...create, HostConfig: { ...create.HostConfig, SecurityOpt, Tmpfs, Ulimits: podmanUlimits(create.HostConfig.Ulimits, create.HostConfig.PidsLimit) } };
+}
+
+/**
+ * The nproc limit sandbox names for Podman. The kernel's default hard limit
+ * is the host's memory / 256 KiB (4096 at 1 GiB), which root's services
+ * inherit, so this fits a service on any host with 1 GiB or more.
+ */
+export const PODMAN_NPROC_LIMIT = 4096;
+
+/**
+ * Podman before 5.4 asks the runtime for nproc and nofile limits of 1048576
+ * unless the request names them. Raising a hard limit above the runtime's own
+ * needs CAP_SYS_RESOURCE, which root lacks in containers, CI runners and some
+ * VMs: the container then fails to start ("error setting rlimit type 6:
+ * operation not permitted"). The plan names nofile already (plan.ts
+ * NOFILE_LIMIT); nproc is named here, for Podman only (Docker hands down its
+ * daemon's limit, which it can always grant). The value never undercuts the
+ * pids limit: the pids cgroup is the real cap on the container's processes,
+ * while nproc counts all processes of the user (root is exempt).
+ */
+export function podmanUlimits(ulimits: CreateBody["HostConfig"]["Ulimits"], pidsLimit: number): CreateBody["HostConfig"]["Ulimits"] {
+  if (ulimits.some((u) => u.Name === "nproc")) return ulimits;
+  const nproc = Math.max(PODMAN_NPROC_LIMIT, pidsLimit);
+  return [...ulimits, { Name: "nproc", Soft: nproc, Hard: nproc }];
 }
 
 /** `…,uid=1000,gid=1000` → `…,U`: Podman chowns the tmpfs to the container's user itself. */

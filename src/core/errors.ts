@@ -22,12 +22,33 @@ export class UsageError extends SandboxError {}
 /** Configuration file or value invalid: exit 125 before any container is made. */
 export class ConfigError extends SandboxError {}
 
+/**
+ * A request the engine refused, as the engine client saw it: put in
+ * sandbox's words when rendered (core/engine-refusal.ts).
+ */
+export interface Refusal {
+  method: string;
+  /** The request's path without the API version prefix: `/containers/<id>/start`. */
+  path: string;
+  /** The HTTP status, when the engine answered at all. */
+  status: number | undefined;
+  /** The engine's own message, trimmed; "" when it sent none. */
+  text: string;
+  /** Which CLI to suggest (`docker network create` or `podman network create`): core/engine-dialect.ts's EngineFlavor. */
+  flavor: "docker" | "podman";
+  /** The engine's address as the user gave it (`tcp://127.0.0.1:2375`). */
+  address: string;
+}
+
 /** The engine could not be reached or answered with an error. */
 export class EngineError extends SandboxError {
   readonly statusCode: number | undefined;
-  constructor(message: string, options: { statusCode?: number; hint?: string; cause?: unknown; exitCode?: number } = {}) {
+  /** The request the engine refused and its words: rendered in sandbox's words (core/engine-refusal.ts). */
+  readonly refusal: Refusal | undefined;
+  constructor(message: string, options: { statusCode?: number; hint?: string; cause?: unknown; exitCode?: number; refusal?: Refusal } = {}) {
     super(message, options);
     this.statusCode = options.statusCode;
+    this.refusal = options.refusal;
   }
 }
 

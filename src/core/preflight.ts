@@ -1,3 +1,4 @@
+import { cpusBeyondEngine } from "./engine-refusal.ts";
 import { SecurityError, UsageError } from "./errors.ts";
 import type { RunPlan } from "./plan.ts";
 
@@ -32,6 +33,8 @@ export interface EngineInfo {
   DefaultRuntime?: string;
   CgroupVersion?: string;
   RuncCommit?: { ID?: string } | null;
+  /** CPUs the engine's host has. */
+  NCPU?: number;
 }
 
 export interface Check {
@@ -150,6 +153,18 @@ export function evaluatePreflight(info: EngineInfo, plan: RunPlan): Check[] {
           : `unknown default runtime "${runtime}": sandbox cannot tell whether it applies seccomp, no-new-privileges and cgroup limits`,
   });
   return checks;
+}
+
+/**
+ * `--cpus` above the engine's CPUs. Docker refuses it when the container is
+ * created; Podman takes it, and the quota then limits nothing. Refused on
+ * both engines, in the same words, before the container starts.
+ */
+export function checkCpus(info: EngineInfo, plan: RunPlan): void {
+  const nano = plan.create.HostConfig.NanoCpus;
+  const available = info.NCPU;
+  if (nano === undefined || nano <= 0 || typeof available !== "number" || available <= 0) return;
+  if (nano > available * 1e9) throw new UsageError(cpusBeyondEngine(available));
 }
 
 /** Validates `--insecure-allow` values (repeatable, or comma-separated). */

@@ -221,8 +221,11 @@ export function evaluateProbe(report: ProbeReport, plan: RunPlan): Check[] {
   return checks;
 }
 
-/** "loosened": turned off on purpose by the user's own config (`security.allow`). */
-export type DoctorStatus = "active" | "inactive" | "n/a" | "loosened";
+/**
+ * "loosened": turned off on purpose by the user's own config (`security.allow`);
+ * "skipped": not checked, because the live probe did not run (core/doctor-report.ts).
+ */
+export type DoctorStatus = "active" | "inactive" | "n/a" | "loosened" | "skipped";
 
 export interface DoctorRow {
   protection: string;

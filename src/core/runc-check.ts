@@ -123,6 +123,22 @@ export function checkRunc(facts: RuntimeFacts): RuncVerdict {
   return { kind: "vulnerable", version: shown, distroRevision: version.revision !== "" };
 }
 
+/** One entry of GET /version's Components. */
+export interface VersionComponent {
+  Name?: string;
+  Version?: string;
+}
+
+/**
+ * The runc version GET /version lists: Docker names the component `runc`,
+ * Podman `OCI Runtime (runc)` with `runc --version`'s text (its /info
+ * leaves RuncCommit empty, so this is the only place Podman says it).
+ */
+export function runcFromComponents(components: readonly VersionComponent[] | null | undefined): string | undefined {
+  const runc = (components ?? []).find((c) => /^(?:runc|OCI Runtime \(runc\))$/i.test(c.Name ?? ""));
+  return runc?.Version || undefined;
+}
+
 /** The warning to show for a verdict, if any. */
 export function runcWarning(verdict: RuncVerdict): string | undefined {
   if (verdict.kind !== "vulnerable") return undefined;

@@ -2,6 +2,8 @@ import Modem from "docker-modem";
 import type { IncomingMessage } from "node:http";
 import https from "node:https";
 import type { Duplex } from "node:stream";
+import { engineFlavor } from "../core/engine-dialect.ts";
+import { refusalLine, type Refusal } from "../core/engine-refusal.ts";
 import { EngineError } from "../core/errors.ts";
 import type { EngineAddress } from "./address.ts";
 import { HijackError, hijackRequest } from "./hijack.ts";
@@ -175,9 +177,7 @@ export class EngineClient {
     try {
       return await hijackRequest({ address: this.address, ...(this.tls ? { tls: this.tls } : {}), ...(ssh ? { dial: () => ssh.dialStdio() } : {}) }, path);
     } catch (err) {
-      if (err instanceof HijackError && err.statusCode !== undefined) {
-        throw new EngineError(`the engine refused ${spec.method} ${spec.path}: ${err.message}`, { statusCode: err.statusCode, cause: err });
-      }
+      if (err instanceof HijackError && err.statusCode !== undefined) throw this.refused(spec, err.statusCode, err.message, err);
       throw unreachable(this.address, err);
     }
   }
@@ -185,14 +185,14 @@ export class EngineClient {
   /** Turn a modem/socket error into a one-paragraph EngineError with a hint. */
   toEngineError(err: unknown, spec: RequestSpec): EngineError {
     const e = err as { statusCode?: number; json?: { message?: string }; message?: string; code?: string };
-    if (e.statusCode !== undefined) {
-      const detail = e.json?.message ?? stripModemPrefix(e.message ?? "");
-      return new EngineError(`the engine refused ${spec.method} ${spec.path}: ${detail.trim()}`, {
-        statusCode: e.statusCode,
-        cause: err,
-      });
-    }
+    if (e.statusCode !== undefined) return this.refused(spec, e.statusCode, e.json?.message ?? stripModemPrefix(e.message ?? ""), err);
     return unreachable(this.address, err);
+  }
+
+  /** The engine answered with an error: its words and the request, for cli/errors.ts to put in sandbox's words. */
+  private refused(spec: RequestSpec, status: number, text: string, cause: unknown): EngineError {
+    const refusal: Refusal = { method: spec.method, path: spec.path, status, text: text.trim(), flavor: engineFlavor(this.server), address: this.address.url };
+    return new EngineError(refusalLine(refusal), { statusCode: status, refusal, cause });
   }
 }
 

@@ -44,7 +44,7 @@ export async function ensureImage(engine: EngineClient, image: string, policy: P
       reporter.done(`could not refresh ${image}, using the local copy`);
       return await pulled(engine, image);
     }
-    const why = err instanceof EngineError ? err.message.replace(/^the engine refused [^:]+: /, "") : String(err);
+    const why = err instanceof EngineError ? (err.refusal?.text || err.message) : String(err);
     throw new ImageNotFoundError(`image "${image}" is not present locally and pulling it failed: ${why}`, { hint: loadHint(image), cause: err });
   }
   reporter.done(`pulled ${image}`);

@@ -4,7 +4,7 @@
  * Started alongside the image check, so it costs no wall time; it never fails
  * a run.
  */
-import { checkRunc, runcWarning, type RuntimeFacts } from "../core/runc-check.ts";
+import { checkRunc, runcWarning, type RuntimeFacts, type VersionComponent } from "../core/runc-check.ts";
 import type { EngineInfo } from "../core/preflight.ts";
 import type { EngineClient } from "./client.ts";
 
@@ -15,6 +15,19 @@ import type { EngineClient } from "./client.ts";
  */
 export async function readEngineInfo(engine: EngineClient): Promise<EngineInfo> {
   const reply = await engine.json<EngineInfo | undefined>({ method: "GET", path: "/info", ok: [200] });
+  return reply.body ?? {};
+}
+
+/** The part of GET /version sandbox reads. */
+export interface EngineVersion {
+  Version?: string;
+  ApiVersion?: string;
+  Components?: VersionComponent[] | null;
+}
+
+/** GET /version (`sandbox doctor`: the engine's version, and Podman's runc). */
+export async function readEngineVersion(engine: EngineClient): Promise<EngineVersion> {
+  const reply = await engine.json<EngineVersion | undefined>({ method: "GET", path: "/version", ok: [200] });
   return reply.body ?? {};
 }
 

@@ -1,3 +1,6 @@
+import { engineFlavor } from "../core/engine-dialect.ts";
+import { refusalLine, type Refusal } from "../core/engine-refusal.ts";
+import { EngineError } from "../core/errors.ts";
 import type { EngineClient } from "./client.ts";
 
 /** The newest Engine API version sandbox speaks; older engines are met at theirs. */
@@ -37,6 +40,11 @@ export async function negotiate(engine: EngineClient): Promise<PingResult> {
     return Array.isArray(v) ? v[0] : v;
   };
   const result: PingResult = { apiVersion: header("api-version"), server: header("server"), osType: header("ostype") };
+  if (result.apiVersion === undefined) {
+    // Every engine since API 1.25 names its version here; a web server or proxy answering 200 to anything does not.
+    const refusal: Refusal = { method: "GET", path: "/_ping", status: res.statusCode, text: "the answer has no Api-Version header", flavor: engineFlavor(result.server), address: engine.address.url };
+    throw new EngineError(refusalLine(refusal), { ...(res.statusCode === undefined ? {} : { statusCode: res.statusCode }), refusal });
+  }
   engine.pinVersion(negotiatedVersion(result.apiVersion));
   engine.server = result.server;
   return result;

@@ -39,10 +39,39 @@ export function makeReporter(stderr: TerminalOut, env: Record<string, string | u
   const yellow = (s: string) => (colour ? `\u001b[33m${s}\u001b[0m` : s);
   return {
     info(line) {
-      if (!quiet) stderr.write(`sandbox: ${printableLines(line)}\n`);
+      if (quiet) return;
+      freshLine(stderr);
+      stderr.write(`sandbox: ${printableLines(line)}\n`);
     },
     warn(line) {
+      freshLine(stderr);
       stderr.write(`${yellow("sandbox: warning:")} ${printableLines(line)}\n`);
     },
   };
+}
+
+/**
+ * A status line redrawn in place (pull or build progress) leaves the cursor
+ * at its end, so the next line sandbox writes would continue it ("sandbox:
+ * pulling x:1sandbox: image ..."). Whoever draws such a line marks the
+ * stream (`drawLive`); whoever writes a line of sandbox's own calls
+ * `freshLine` first, which ends the open line. The stream is marked, not
+ * wrapped: the command's own output never passes through here.
+ */
+const liveLines = new WeakSet<object>();
+
+/** Redraw the live status line: `text` replaces what the line showed. */
+export function drawLive(stream: TerminalOut, text: string): void {
+  stream.write(`\r\u001b[2K${text}`);
+  liveLines.add(stream);
+}
+
+/** Erase the live status line, if one is open; the cursor stays at the start of that line. */
+export function clearLive(stream: TerminalOut): void {
+  if (liveLines.delete(stream)) stream.write("\r\u001b[2K");
+}
+
+/** End the live status line, if one is open, so what comes next starts on a line of its own (the status stays readable above it). */
+export function freshLine(stream: TerminalOut): void {
+  if (liveLines.delete(stream)) stream.write("\n");
 }

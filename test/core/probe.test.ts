@@ -3,6 +3,7 @@ import { buildRunPlan, type RunSettings } from "../../src/core/plan.ts";
 import { evaluatePreflight, type Check, type EngineInfo } from "../../src/core/preflight.ts";
 import { doctorRows, escapeRows, evaluateProbe, parseProbeOutput } from "../../src/core/probe.ts";
 import { renderDoctor } from "../../src/cli/commands/doctor.ts";
+import { doctorReport } from "../../src/core/doctor-report.ts";
 import { DOCKER, plan, settings } from "../helpers/preflight-fixtures.ts";
 
 const verdict = (checks: Check[], name: string) => checks.find((c) => c.protection === name);
@@ -120,10 +121,14 @@ describe("escapeRows (security.allow in the user's config)", () => {
 
     const all = [...doctorRows(evaluatePreflight(DOCKER, plan()), evaluateProbe(parseProbeOutput(V1_OUTPUT), plan())), ...rows];
     expect(all.every((r) => r.status !== "inactive")).toBe(true);
-    const text = renderDoctor(all, "img:1", "Docker/20.10", "runc");
+    const engine = { address: "unix:///var/run/docker.sock", server: "Docker/20.10", version: undefined, apiVersion: "1.41", runtime: "runc", rootless: false, userns: false };
+    const ran = { state: "ran", image: "img:1" } as const;
+    const text = renderDoctor(doctorReport(engine, all, ran));
     expect(text).toMatch(/ptrace +loosened +allowed by security\.allow/);
     expect(text).toContain("every protection is active, except what your config loosens on purpose");
     expect(text).toContain("loosened on purpose by your config (security.allow): ptrace");
-    expect(renderDoctor(all.slice(0, -1), "img:1", undefined, undefined)).not.toContain("loosened");
+    expect(doctorReport(engine, all, ran)).toMatchObject({ status: "warn", exitCode: 0 });
+    expect(renderDoctor(doctorReport(engine, all.slice(0, -1), ran))).not.toContain("loosened");
+    expect(doctorReport(engine, all.slice(0, -1), ran)).toMatchObject({ status: "pass", exitCode: 0 });
   });
 });

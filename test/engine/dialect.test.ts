@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { SecurityError } from "../../src/core/errors.ts";
 import type { CreateBody } from "../../src/core/engine-api.ts";
-import { adaptCreateBody, engineFlavor, podmanTmpfsOptions } from "../../src/core/engine-dialect.ts";
+import { adaptCreateBody, engineFlavor, PODMAN_NPROC_LIMIT, podmanTmpfsOptions, podmanUlimits } from "../../src/core/engine-dialect.ts";
 import { displayImageName, initExecFailure, InitFailureFilter } from "../../src/engine/dialect.ts";
 import { Writable } from "node:stream";
 
@@ -10,6 +10,8 @@ const create = {
   HostConfig: {
     SecurityOpt: ["no-new-privileges:true", 'seccomp={"defaultAction":"SCMP_ACT_ERRNO"}'],
     Tmpfs: { "/tmp": "rw,exec,size=1,mode=1777", "/home/sandbox": "rw,exec,size=1,mode=0700,uid=1000,gid=1000" },
+    PidsLimit: 512,
+    Ulimits: [{ Name: "nofile", Soft: 16384, Hard: 16384 }],
   },
 } as unknown as CreateBody;
 
@@ -29,6 +31,19 @@ describe("engine dialects", () => {
     expect(body.HostConfig.SecurityOpt).toEqual(["no-new-privileges:true", "seccomp=/state/seccomp-abc.json"]);
     expect(body.HostConfig.Tmpfs).toEqual({ "/tmp": "rw,exec,size=1,mode=1777", "/home/sandbox": "rw,exec,size=1,mode=0700,U" });
     expect(create.HostConfig.Tmpfs["/home/sandbox"]).toContain("uid=1000"); // the plan itself is not changed
+  });
+
+  test("Podman: an nproc limit it can grant without CAP_SYS_RESOURCE (its own default, 1048576, it often cannot), never below the pids limit", () => {
+    const body = adaptCreateBody(create, { flavor: "podman", seccompPath: "/s.json" });
+    expect(body.HostConfig.Ulimits).toEqual([
+      { Name: "nofile", Soft: 16384, Hard: 16384 },
+      { Name: "nproc", Soft: PODMAN_NPROC_LIMIT, Hard: PODMAN_NPROC_LIMIT },
+    ]);
+    expect(create.HostConfig.Ulimits).toHaveLength(1); // the plan itself is not changed
+    expect(podmanUlimits([], 10_000)).toEqual([{ Name: "nproc", Soft: 10_000, Hard: 10_000 }]);
+    const named = [{ Name: "nproc", Soft: 100, Hard: 200 }];
+    expect(podmanUlimits(named, 512)).toBe(named);
+    expect(adaptCreateBody(create, { flavor: "docker" }).HostConfig.Ulimits).toEqual([{ Name: "nofile", Soft: 16384, Hard: 16384 }]);
   });
 
   test("a remote Podman cannot get sandbox's profile: refused, not run unfiltered", () => {

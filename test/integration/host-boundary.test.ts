@@ -23,7 +23,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { createContainer, inspectContainer, removeContainer, startContainer, waitContainer } from "../../src/engine/containers.ts";
 import { inspectImage } from "../../src/engine/images.ts";
-import { managedContainers, testEngine } from "../helpers/engine.ts";
+import { apiHostConfig, managedContainers, testEngine } from "../helpers/engine.ts";
 import { IS_PODMAN, ROOT, runSandbox, TEST_IMAGE } from "../helpers/sandbox.ts";
 
 const root = realpathSync(mkdtempSync(join(tmpdir(), "sandbox-boundary-")));
@@ -153,7 +153,7 @@ describe("the command's output is not stored on the host", () => {
       Image: TEST_IMAGE,
       Cmd: ["sh", "-c", "head -c 20000000 /dev/zero"],
       Labels: { "io.sandbox.test": "boundary" },
-      HostConfig: { NetworkMode: "none" },
+      HostConfig: apiHostConfig({ NetworkMode: "none" }),
     });
     try {
       const driver = ((await inspectContainer(engine, id)) as unknown as Details).HostConfig.LogConfig?.Type;
@@ -304,7 +304,7 @@ describe("unix sockets in the workspace are out of the command's reach", () => {
       Image: NODE_IMAGE,
       Cmd: ["node", "-e", CONNECT_JS, "/work/docker.sock"],
       Labels: { "io.sandbox.test": "boundary" },
-      HostConfig: { NetworkMode: "none", Mounts: [{ Type: "bind", Source: ws, Target: "/work" }] },
+      HostConfig: apiHostConfig({ NetworkMode: "none", Mounts: [{ Type: "bind", Source: ws, Target: "/work" }] }),
     });
     try {
       await startContainer(engine, id);

@@ -13,7 +13,7 @@ import type { ChildProcess } from "node:child_process";
 import { createContainer, inspectContainer, removeContainer, startContainer, waitContainer } from "../../src/engine/containers.ts";
 import { defaultSeccompProfile, profileHash } from "../../src/security/seccomp.ts";
 import { runSandbox, TEST_IMAGE, type RunResult } from "../helpers/sandbox.ts";
-import { testEngine } from "../helpers/engine.ts";
+import { apiHostConfig, testEngine } from "../helpers/engine.ts";
 
 // Hex only: the "bar" that must never be printed cannot turn up in a name or path by chance.
 const hex = randomBytes(4).toString("hex");
@@ -46,7 +46,7 @@ async function idOf(name: string): Promise<string> {
 /** A stopped container of some other tool, made and run to completion through the API. */
 async function foreignContainer(name: string, labels: Record<string, string>): Promise<string> {
   const engine = await testEngine();
-  const id = await createContainer(engine, name, { Image: TEST_IMAGE, Cmd: ["true"], Labels: labels });
+  const id = await createContainer(engine, name, { Image: TEST_IMAGE, Cmd: ["true"], Labels: labels, HostConfig: apiHostConfig() });
   await startContainer(engine, id);
   await waitContainer(engine, id);
   return id;
@@ -215,20 +215,21 @@ describe("sandbox prune", () => {
   }, 30_000);
 
   test("--older-than keeps what is younger", async () => {
-    const report = json<PruneJson>(await runSandbox(["prune", "--older-than", "1h", "--json"]));
+    const report = json<PruneJson>(await runSandbox(["prune", "--force", "--workspace", work, "--older-than", "1h", "--json"]));
     expect(mine(report)).toEqual([]);
     for (const id of Object.values(ids)) expect(await exists(id)).toBe(true);
   }, 30_000);
 
   test("--all without --force and without a terminal is refused", async () => {
     const r = await runSandbox(["prune", "--all"]);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(125);
     expect(r.stderr).toContain("--force");
     for (const id of Object.values(ids)) expect(await exists(id)).toBe(true);
   }, 30_000);
 
   test("removes exactly our two stopped containers: the dry run's set", async () => {
-    const r = await runSandbox(["prune", "--json"]);
+    // Scoped to this file's workspace: other tests' kept containers on the engine are not ours to remove.
+    const r = await runSandbox(["prune", "--force", "--workspace", work, "--json"]);
     const report = json<PruneJson>(r);
     // "gone" only if another prune on the same engine got there first.
     expect(idsOf(mine(report))).toEqual(dryRunSet);
@@ -241,7 +242,8 @@ describe("sandbox prune", () => {
   }, 30_000);
 
   test("--all --force stops and removes the running one too; foreign ones survive", async () => {
-    const r = await runSandbox(["prune", "--all", "--force"], { timeoutMs: 60_000 });
+    // The lookalike carries io.sandbox.workspace=work too, but not our managed label.
+    const r = await runSandbox(["prune", "--all", "--force", "--workspace", work], { timeoutMs: 60_000 });
     expect(r.code).toBe(0);
     expect(r.stdout.toString()).toContain(`removed: container ${ids.running.slice(0, 12)}`);
     expect(r.stdout.toString()).toMatch(/reclaimed: /);

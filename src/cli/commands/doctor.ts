@@ -2,48 +2,59 @@ import { mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough, Writable } from "node:stream";
-import { EXIT } from "../../core/exit-codes.ts";
-import { evaluatePreflight, type Check } from "../../core/preflight.ts";
+import { doctorReport, engineSummary, PROBE_HINT, skippedRows, unreachableReport, type DoctorReport, type EngineFacts, type ProbeOutcome } from "../../core/doctor-report.ts";
+import { ImageNotFoundError, SandboxError } from "../../core/errors.ts";
+import { checkCpus, evaluatePreflight, securityOptionNames, type Check, type EngineInfo } from "../../core/preflight.ts";
 import { doctorRows, escapeRows, evaluateProbe, parseProbeOutput, PROBE_SCRIPT, PROBE_SECRET, type DoctorRow } from "../../core/probe.ts";
-import { checkRunc } from "../../core/runc-check.ts";
-import { readEngineInfo, readRuntimeFacts } from "../../engine/info.ts";
-import type { Reporter } from "../../term/io.ts";
+import { checkRunc, runcFromComponents } from "../../core/runc-check.ts";
+import type { EngineClient } from "../../engine/client.ts";
+import type { Connected } from "../../engine/connect.ts";
+import { readEngineInfo, readEngineVersion, type EngineVersion } from "../../engine/info.ts";
+import { freshLine, type Reporter } from "../../term/io.ts";
 import { ensureRunImage } from "../agent-image.ts";
 import { parseCommandLine, refuseArguments } from "../args.ts";
 import type { CommandContext } from "../context.ts";
+import { errorWords, renderError } from "../errors.ts";
 import { executeRun } from "../execute-run.ts";
-import { prepareRun } from "../prepare-run.ts";
+import { prepareRun, type PreparedRun } from "../prepare-run.ts";
 import { parseRunArgs } from "../run-options.ts";
 import { renderTable } from "../table.ts";
 
 export const DOCTOR_HELP = `Usage: sandbox doctor [flags]
 
 Checks that every protection 'sandbox run' asks for is really in force on
-this engine. First the engine's own report (GET /info: seccomp support,
-memory/swap/process/CPU cgroup limits, runtime), then a live probe: a short
-container planned exactly like 'sandbox run' plans one (your config
-included), which reads /proc/self/status (CapEff, NoNewPrivs, Seccomp),
-tries to write to /, reads its cgroup limits, and checks that a fake secret
-in a throw-away workspace is masked and its .git/hooks and .git/config are
-read-only. Prints one row per protection: active or not, and why; an
-escape your config allows on purpose (security.allow: [ptrace]) is shown
-as "loosened" (not a failure).
+this engine. First the engine's own report (GET /info and /version: seccomp
+support, memory/swap/process/CPU cgroup limits, runtime and its runc,
+rootless or not), then a live probe: a short container planned exactly like
+'sandbox run' plans one (your config included), which reads
+/proc/self/status (CapEff, NoNewPrivs, Seccomp), tries to write to /, reads
+its cgroup limits, and checks that a fake secret in a throw-away workspace
+is masked and its .git/hooks and .git/config are read-only. Prints one row
+per protection: active or not, and why; an escape your config allows on
+purpose (security.allow: [ptrace]) is shown as "loosened" (not a failure).
 
-The probe image needs a POSIX sh (any image with a shell does).
+The probe image needs a POSIX sh (any image with a shell does). When it is
+not on the engine and cannot be pulled (an air-gapped host), the engine's
+checks are still made and the probe is skipped: its rows say "skipped".
 
 Flags:
       --image IMAGE    Image for the probe (default: as 'sandbox run sh' would choose)
       --cpus N         Also check a CPU limit of N (only checked when set)
-      --json           Print the rows as JSON, for scripts
+      --json           Print the report as JSON, for scripts and CI: "status"
+                       (pass, warn or fail) and "checks" (id, status: pass,
+                       warn, fail or skip, detail)
   -H, --host ADDR      Engine address (default DOCKER_HOST or /var/run/docker.sock)
   -h, --help           Show this help
 
-Exit codes: 0 every protection active; 1 at least one is not; 125 the engine
-could not be reached or the probe could not be set up.
+Exit codes: 0 nothing failed (status pass, or warn: a protection loosened
+by your config, or the probe skipped); 1 at least one protection is not in
+force, or the probe container failed; 125 the engine could not be reached
+(with --json a report with a failed "engine" check is still printed).
 
 Examples:
   sandbox doctor
-  sandbox doctor --image node:22 --json | jq '.protections[] | select(.status != "active")'
+  sandbox doctor --image busybox --json | jq -e '.status == "pass"'
+  sandbox doctor --json | jq '.checks[] | select(.status != "pass")'
 `;
 
 const DOCTOR_OPTIONS = {
@@ -57,7 +68,7 @@ const DOCTOR_OPTIONS = {
 /** How long the probe may take before it counts as failed. */
 const PROBE_TIMEOUT = "60s";
 
-/** `sandbox doctor`: the preflight checks plus a live probe, as a table. */
+/** `sandbox doctor`: the engine's own checks, then a live probe when an image for it is at hand; a table, or JSON. */
 export async function doctorCommand(argv: readonly string[], ctx: CommandContext): Promise<number> {
   const { values: flags, positionals } = parseCommandLine(argv, DOCTOR_OPTIONS, "doctor");
   if (flags.help) {
@@ -65,81 +76,153 @@ export async function doctorCommand(argv: readonly string[], ctx: CommandContext
     return 0;
   }
   refuseArguments(positionals, "doctor", "Run 'sandbox doctor --help' to see the flags.");
+  const json = flags.json === true;
 
-  // A throw-away workspace with something to mask and something to protect.
   const probeDir = realpathSync(mkdtempSync(join(tmpdir(), "sandbox-doctor-")));
   try {
-    writeFileSync(join(probeDir, PROBE_SECRET.file), `${PROBE_SECRET.content}\n`);
-    mkdirSync(join(probeDir, ".ssh"));
-    writeFileSync(join(probeDir, PROBE_SECRET.dirFile), `${PROBE_SECRET.content}\n`);
-    mkdirSync(join(probeDir, ".git", "hooks"), { recursive: true });
-    writeFileSync(join(probeDir, ".git", "config"), "[core]\n\trepositoryformatversion = 0\n");
-
-    // Planned as `sandbox run` would plan `sh -c PROBE_SCRIPT`, from the same config.
-    const runArgv = [
-      ...(flags.image !== undefined ? ["--image", flags.image] : []),
-      ...(flags.cpus !== undefined ? ["--cpus", flags.cpus] : []),
-      // The probe needs no network, and must not depend on one being there.
-      "--network",
-      "none",
-      "--no-tty",
-      "--no-interactive",
-      "--timeout",
-      PROBE_TIMEOUT,
-      "--workspace",
-      probeDir,
-      "--",
-      "sh",
-      "-c",
-      PROBE_SCRIPT,
-    ];
+    writeProbeWorkspace(probeDir);
     // No terminal: the probe's output is collected, its stdin is empty.
-    const prepared = await prepareRun(parseRunArgs(runArgv), ctx, { stdinIsTTY: false, stdoutIsTTY: false });
+    const prepared = await prepareRun(parseRunArgs(probeArgv(flags, probeDir)), ctx, { stdinIsTTY: false, stdoutIsTTY: false });
     const { plan } = prepared;
 
-    const { engine, ping } = await ctx.connect(flags.host);
-    const info = readEngineInfo(engine);
-    const [body, image] = await Promise.all([info, ensureRunImage(engine, prepared, ctx, flags.json === true)]);
-    const engineChecks = evaluatePreflight(body, plan);
-    const runc = checkRunc(await readRuntimeFacts(engine, info));
-    const runcCheck: Check[] =
-      runc.kind === "unknown"
-        ? []
-        : [{ protection: "runc-version", required: true, ok: runc.kind === "fixed", why: runc.kind === "fixed" ? `runc ${runc.version}: CVE-2024-21626 fixed` : `runc ${runc.version} is open to CVE-2024-21626` }];
-
-    let probeChecks: Check[];
-    const out = collector();
-    const err = collector();
+    let connected: Connected;
     try {
-      const quiet: Reporter = { info: () => {}, warn: () => {} };
-      const stdin = new PassThrough();
-      stdin.end();
-      const outcome = await executeRun(engine, prepared, await prepared.guard, { stdin, stdout: out.stream, stderr: err.stream, signals: ctx.signals, reporter: quiet }, { imageId: image.Id, watchdog: ctx.self && { self: ctx.self, env: ctx.env, uid: ctx.uid } });
-      probeChecks = evaluateProbe(parseProbeOutput(out.text()), plan);
-      if (outcome.exitCode !== 0) {
-        probeChecks.push({ protection: "probe", required: true, ok: false, why: `the probe exited ${outcome.exitCode}: ${oneLine(err.text())}` });
-      }
-    } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
-      probeChecks = [{ protection: "probe", required: true, ok: false, why: `the probe container failed: ${oneLine(message)}` }];
+      connected = await ctx.connect(flags.host);
+    } catch (err) {
+      if (!json || !(err instanceof SandboxError)) throw err;
+      // A CI job reads the verdict from stdout whatever happened; the reason goes to stderr as usual.
+      const { text, exitCode } = renderError(err, false);
+      ctx.stdout.write(`${JSON.stringify({ ...unreachableReport(errorWords(err).message), ok: false, image: plan.image }, null, 2)}\n`);
+      ctx.stderr.write(text);
+      return exitCode;
     }
+    const { engine, ping } = connected;
+    const info = readEngineInfo(engine);
+    const version = readEngineVersion(engine).catch(() => ({}) as EngineVersion);
+    // A probe image that is not here and cannot be pulled (an air-gapped host) skips the probe, not the engine's checks.
+    const probeImage = ensureRunImage(engine, prepared, ctx, json).then(
+      (details) => ({ details }),
+      (err: unknown) => {
+        if (!(err instanceof ImageNotFoundError)) throw err;
+        freshLine(ctx.stderr);
+        return { missing: err.message.split("\n")[0] ?? err.message };
+      },
+    );
+    const [body, versionBody, image] = await Promise.all([info, version, probeImage]);
+    // --cpus beyond the engine's is a mistake in the question, as for `sandbox run`.
+    checkCpus(body, plan);
+    const engineChecks = [...evaluatePreflight(body, plan), ...runcChecks(body, versionBody)];
+    const seen = new Set(engineChecks.map((c) => c.protection));
+    const probeOnly = evaluateProbe({}, plan).map((c) => c.protection).filter((name) => !seen.has(name));
 
-    const rows = [...doctorRows([...engineChecks, ...runcCheck], probeChecks), ...escapeRows(plan, prepared.settings.allow.source)];
-    const ok = rows.every((row) => row.status !== "inactive");
-    if (flags.json) {
-      const view = { ok, image: plan.image, engine: { server: ping.server ?? null, apiVersion: engine.apiVersion ?? null, runtime: body.DefaultRuntime ?? null }, protections: rows };
-      ctx.stdout.write(`${JSON.stringify(view, null, 2)}\n`);
+    let rows: DoctorRow[];
+    let probe: ProbeOutcome;
+    if ("missing" in image) {
+      probe = { state: "skipped", image: plan.image, why: image.missing };
+      rows = [...doctorRows(engineChecks, []), ...skippedRows(probeOnly)];
     } else {
-      ctx.stdout.write(renderDoctor(rows, plan.image, ping.server, body.DefaultRuntime));
+      const live = await runProbe(engine, prepared, image.details.Id, ctx);
+      probe = live.failure === undefined ? { state: "ran", image: plan.image } : { state: "failed", image: plan.image, why: live.failure };
+      // A probe that said nothing checked nothing: its protections are skipped, not passed.
+      rows = live.checks.length > 0 ? doctorRows(engineChecks, live.checks) : [...doctorRows(engineChecks, []), ...skippedRows(probeOnly)];
     }
-    return ok ? EXIT.OK : EXIT.GENERAL;
+    rows.push(...escapeRows(plan, prepared.settings.allow.source));
+
+    const report = doctorReport(engineFacts(engine, ping.server, body, versionBody), rows, probe);
+    ctx.stdout.write(json ? `${JSON.stringify(doctorJson(report, plan.image), null, 2)}\n` : renderDoctor(report));
+    return report.exitCode;
   } finally {
     rmSync(probeDir, { recursive: true, force: true });
   }
 }
 
-export function renderDoctor(rows: readonly DoctorRow[], image: string, server: string | undefined, runtime: string | undefined): string {
-  const head = `engine: ${server ?? "unknown"}, runtime ${runtime ?? "unknown"}; probe image ${image}\n\n`;
+/** A throw-away workspace with something to mask (a fake secret) and something to protect (a fake .git). */
+function writeProbeWorkspace(dir: string): void {
+  writeFileSync(join(dir, PROBE_SECRET.file), `${PROBE_SECRET.content}\n`);
+  mkdirSync(join(dir, ".ssh"));
+  writeFileSync(join(dir, PROBE_SECRET.dirFile), `${PROBE_SECRET.content}\n`);
+  mkdirSync(join(dir, ".git", "hooks"), { recursive: true });
+  writeFileSync(join(dir, ".git", "config"), "[core]\n\trepositoryformatversion = 0\n");
+}
+
+/** The probe as `sandbox run` arguments: planned as a run of `sh -c PROBE_SCRIPT` is, from the same config. */
+function probeArgv(flags: { image?: string | undefined; cpus?: string | undefined }, dir: string): string[] {
+  return [
+    ...(flags.image !== undefined ? ["--image", flags.image] : []),
+    ...(flags.cpus !== undefined ? ["--cpus", flags.cpus] : []),
+    // The probe needs no network, and must not depend on one being there.
+    "--network",
+    "none",
+    "--no-tty",
+    "--no-interactive",
+    "--timeout",
+    PROBE_TIMEOUT,
+    "--workspace",
+    dir,
+    "--",
+    "sh",
+    "-c",
+    PROBE_SCRIPT,
+  ];
+}
+
+/** runc and CVE-2024-21626, from /info (Docker) or /version (Podman, whose /info leaves it out); nothing when neither says. */
+function runcChecks(info: EngineInfo, version: EngineVersion): Check[] {
+  const runc = checkRunc({ runtime: info.DefaultRuntime || undefined, runcVersion: info.RuncCommit?.ID || runcFromComponents(version.Components) });
+  if (runc.kind === "unknown") return [];
+  const fixed = runc.kind === "fixed";
+  return [{ protection: "runc-version", required: true, ok: fixed, why: fixed ? `runc ${runc.version}: CVE-2024-21626 fixed` : `runc ${runc.version} is open to CVE-2024-21626` }];
+}
+
+function engineFacts(engine: EngineClient, server: string | undefined, info: EngineInfo, version: EngineVersion): EngineFacts {
+  const options = securityOptionNames(info.SecurityOptions);
+  return {
+    address: engine.address.url,
+    server,
+    version: version.Version || undefined,
+    apiVersion: engine.apiVersion,
+    runtime: info.DefaultRuntime,
+    rootless: options.includes("rootless"),
+    userns: options.includes("userns"),
+  };
+}
+
+/** `--json`: the verdict first, the checks for scripts, the table's rows as before (`protections`). */
+export function doctorJson(report: DoctorReport, image: string): Record<string, unknown> {
+  const { engine, probe } = report;
+  return {
+    status: report.status,
+    exitCode: report.exitCode,
+    ok: report.status !== "fail",
+    image,
+    engine: { ...engine, server: engine.server ?? null, version: engine.version ?? null, apiVersion: engine.apiVersion ?? null, runtime: engine.runtime ?? null },
+    probe: { status: probe.state, image: probe.image, ...(probe.state === "ran" ? {} : { detail: probe.why }) },
+    checks: report.checks,
+    protections: report.rows,
+  };
+}
+
+/** The probe container: what it saw, and why it failed if it did. */
+async function runProbe(engine: EngineClient, prepared: PreparedRun, imageId: string, ctx: CommandContext): Promise<{ checks: Check[]; failure: string | undefined }> {
+  const out = collector();
+  const err = collector();
+  try {
+    const quiet: Reporter = { info: () => {}, warn: () => {} };
+    const stdin = new PassThrough();
+    stdin.end();
+    const outcome = await executeRun(engine, prepared, await prepared.guard, { stdin, stdout: out.stream, stderr: err.stream, signals: ctx.signals, reporter: quiet }, { imageId, watchdog: ctx.self && { self: ctx.self, env: ctx.env, uid: ctx.uid } });
+    const checks = evaluateProbe(parseProbeOutput(out.text()), prepared.plan);
+    return { checks, failure: outcome.exitCode === 0 ? undefined : `the probe exited ${outcome.exitCode}: ${oneLine(err.text())}` };
+  } catch (error) {
+    const message = error instanceof SandboxError ? errorWords(error).message : error instanceof Error ? error.message : String(error);
+    return { checks: [], failure: `the probe container failed: ${oneLine(message)}` };
+  }
+}
+
+export function renderDoctor(report: Pick<DoctorReport, "rows" | "engine" | "probe">): string {
+  const { rows, probe } = report;
+  const probeLine = probe.state === "skipped" ? `skipped, no image for it: ${PROBE_HINT}` : `image ${probe.image}`;
+  const head = `engine: ${engineSummary(report.engine)}\nprobe: ${probeLine}\n\n`;
   const table = renderTable<DoctorRow>(
     [
       { header: "PROTECTION", value: (r) => r.protection },
@@ -149,12 +232,16 @@ export function renderDoctor(rows: readonly DoctorRow[], image: string, server: 
     rows,
   );
   const inactive = rows.filter((r) => r.status === "inactive").length;
+  const skipped = rows.filter((r) => r.status === "skipped" && r.protection !== "probe").length;
   const loosened = rows.filter((r) => r.status === "loosened").map((r) => r.protection);
   const note = loosened.length === 0 ? "" : `loosened on purpose by your config (security.allow): ${loosened.join(", ")}\n`;
+  const except = loosened.length === 0 ? "" : ", except what your config loosens on purpose";
   const tail =
-    inactive === 0
-      ? `\nevery protection is active${loosened.length === 0 ? "" : ", except what your config loosens on purpose"}\n`
-      : `\n${inactive} protection(s) not active: 'sandbox run' refuses engine-level gaps unless --insecure-allow NAME (docs/guard.md)\n`;
+    inactive > 0
+      ? `\n${inactive} protection(s) not active: 'sandbox run' refuses engine-level gaps unless --insecure-allow NAME (docs/guard.md)\n`
+      : probe.state === "skipped"
+        ? `\nthe engine's checks pass${except}; ${skipped} protection(s) not checked without the live probe\n`
+        : `\nevery protection is active${except}\n`;
   return head + table + tail + note;
 }
 

@@ -12,7 +12,7 @@ import { parseCommandLine } from "../args.ts";
 import type { CommandContext } from "../context.ts";
 import { readSettings } from "../prepare-run.ts";
 import { pullReporter } from "../progress.ts";
-import { makeReporter, type Reporter, type SignalName, type SignalSource, type TerminalOut } from "../../term/io.ts";
+import { clearLive, drawLive, makeReporter, type Reporter, type SignalName, type SignalSource, type TerminalOut } from "../../term/io.ts";
 
 export const IMAGE_HELP = `Usage: sandbox image <build|load|save> [flags] ...
 
@@ -147,7 +147,6 @@ export async function imageCommand(argv: readonly string[], ctx: CommandContext)
 function byteProgress(stderr: TerminalOut, quiet: boolean): { update(verb: string, approximate: boolean): BytesListener; clear(): void } {
   const live = stderr.isTTY === true && !quiet;
   let last = 0;
-  let drawn = false;
   return {
     update(verb, approximate) {
       return (done, total) => {
@@ -158,13 +157,11 @@ function byteProgress(stderr: TerminalOut, quiet: boolean): { update(verb: strin
         // A save's total is the image's unpacked size: close to the archive's, not equal.
         const of = total ? ` of ${approximate ? "~" : ""}${formatSize(total)}` : "";
         const pct = total ? ` (${Math.min(100, Math.floor((done / total) * 100))}%)` : "";
-        stderr.write(`\r\u001b[2Ksandbox: ${verb} ${formatSize(done)}${of}${pct}`);
-        drawn = true;
+        drawLive(stderr, `sandbox: ${verb} ${formatSize(done)}${of}${pct}`);
       };
     },
     clear() {
-      if (drawn) stderr.write("\r\u001b[2K");
-      drawn = false;
+      clearLive(stderr);
     },
   };
 }

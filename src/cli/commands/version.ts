@@ -4,6 +4,7 @@ import { isLocalAddress } from "../../engine/address.ts";
 import { engineFlavor } from "../../core/engine-dialect.ts";
 import type { CommandContext } from "../context.ts";
 import { parseFlags } from "../args.ts";
+import { errorWords } from "../errors.ts";
 
 /**
  * `sandbox version`: our build, then the engine we found, how we found it
@@ -38,7 +39,8 @@ export async function versionCommand(argv: readonly string[], ctx: CommandContex
       conn.close();
     }
   } catch (err) {
-    engine = { error: (err as Error).message, ...(err instanceof SandboxError && err.hint ? { hint: err.hint } : {}) };
+    const words = err instanceof SandboxError ? errorWords(err) : { message: (err as Error).message, hint: undefined };
+    engine = { error: words.message, ...(words.hint ? { hint: words.hint } : {}) };
   }
   if (flags.json) {
     ctx.stdout.write(`${JSON.stringify({ client, engine }, null, 2)}\n`);

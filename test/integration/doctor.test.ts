@@ -1,0 +1,97 @@
+/**
+ * `sandbox doctor` on a host without a probe image (issue #16: an air-gapped
+ * host showed no checks at all), and `--json` as a CI job reads it, against
+ * the real engine.
+ */
+import { afterAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { managedContainers } from "../helpers/engine.ts";
+import { IS_PODMAN, runSandbox, TEST_IMAGE } from "../helpers/sandbox.ts";
+
+const work = mkdtempSync(join(tmpdir(), "sandbox-doctor-it-"));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+/** An image no engine has, and no registry is reachable from the test engines to pull it. */
+const NO_IMAGE = "nosuch/probe:1";
+const ENGINE_CHECKS = ["seccomp", "no-new-privileges", "memory-limit", "swap-limit", "pids-limit", "runtime"];
+const PROBE_CHECKS = ["capabilities", "read-only-root", "secret-mask", "protect"];
+
+type Check = { id: string; status: string; detail: string };
+type Report = { status: string; exitCode: number; ok: boolean; engine: { address: string; server: string | null; rootless: boolean }; probe: { status: string; image: string; detail?: string }; checks: Check[] };
+
+const statuses = (report: Report) => Object.fromEntries(report.checks.map((c) => [c.id, c.status]));
+
+describe("sandbox doctor without a probe image", () => {
+  test(
+    "the engine's checks are made, the probe is skipped with the way to run it, exit 0 (nothing failed)",
+    async () => {
+      const r = await runSandbox(["doctor", "--image", NO_IMAGE], { cwd: work });
+      const text = r.stdout.toString();
+      expect(r.code).toBe(0);
+      expect(text).toStartWith(`engine: ${IS_PODMAN ? "Podman" : "Docker"} `);
+      expect(text).toContain("probe: skipped, no image for it: pass --image IMAGE to run the live probe");
+      for (const name of ENGINE_CHECKS) expect(text).toMatch(new RegExp(`^${name} +active `, "m"));
+      for (const name of PROBE_CHECKS) expect(text).toMatch(new RegExp(`^${name} +skipped +not checked: needs the live probe`, "m"));
+      expect(text).toMatch(new RegExp(`^probe +skipped +image "${NO_IMAGE}" is not present locally and pulling it failed`, "m"));
+      expect(text).toContain("the engine's checks pass; 4 protection(s) not checked without the live probe");
+      // The failed pull's own lines stay on stderr; the error is not repeated there.
+      expect(r.stderr).not.toContain("sandbox image load");
+      // No registry may hang it: the pull fails fast and the doctor goes on.
+      expect(r.ms).toBeLessThan(30_000);
+      expect((await managedContainers()).filter((c) => c.Labels?.["io.sandbox.workspace"]?.includes("sandbox-doctor-")).length).toBe(0);
+    },
+    60_000,
+  );
+
+  test(
+    "--json: status warn, exit 0, the engine's checks pass, the probe's are skip",
+    async () => {
+      const r = await runSandbox(["doctor", "--image", NO_IMAGE, "--json"], { cwd: work });
+      expect(r.code).toBe(0);
+      const report = JSON.parse(r.stdout.toString()) as Report;
+      expect(report).toMatchObject({ status: "warn", exitCode: 0, ok: true, probe: { status: "skipped", image: NO_IMAGE } });
+      expect(report.checks[0]).toMatchObject({ id: "engine", status: "pass" });
+      const s = statuses(report);
+      for (const id of ENGINE_CHECKS) expect(s[id]).toBe("pass");
+      for (const id of [...PROBE_CHECKS, "probe"]) expect(s[id]).toBe("skip");
+      expect(report.checks.find((c) => c.id === "probe")?.detail).toContain("pass --image IMAGE to run the live probe");
+      for (const c of report.checks) expect(["pass", "warn", "fail", "skip"]).toContain(c.status);
+      // --json keeps stderr free of progress lines.
+      expect(r.stderr).toBe("");
+    },
+    60_000,
+  );
+});
+
+describe("sandbox doctor --json with a probe image", () => {
+  test(
+    "every check passes, the probe's included; status pass, exit 0",
+    async () => {
+      const r = await runSandbox(["doctor", "--image", TEST_IMAGE, "--json"], { cwd: work });
+      expect(r.stderr).toBe("");
+      expect(r.code).toBe(0);
+      const report = JSON.parse(r.stdout.toString()) as Report;
+      expect(report).toMatchObject({ status: "pass", exitCode: 0, ok: true, probe: { status: "ran", image: TEST_IMAGE } });
+      const s = statuses(report);
+      for (const id of ["engine", ...ENGINE_CHECKS, ...PROBE_CHECKS, "probe"]) expect(s[id]).toBe("pass");
+      // The runc of both engines is named, Podman's from GET /version.
+      expect(s["runc-version"]).toBe("pass");
+      expect(s["cpu-limit"]).toBe("skip");
+      expect(report.engine.server).toMatch(IS_PODMAN ? /^Libpod\// : /^Docker\//);
+    },
+    120_000,
+  );
+
+  test("an engine that cannot be reached: a report with the failed engine check on stdout, the reason on stderr, exit 125", async () => {
+    const r = await runSandbox(["doctor", "--image", TEST_IMAGE, "--json"], { cwd: work, env: { DOCKER_HOST: `unix://${join(work, "no-engine.sock")}` } });
+    expect(r.code).toBe(125);
+    const report = JSON.parse(r.stdout.toString()) as Report;
+    expect(report).toMatchObject({ status: "fail", exitCode: 125, ok: false });
+    expect(report.checks).toHaveLength(1);
+    expect(report.checks[0]).toMatchObject({ id: "engine", status: "fail" });
+    expect(report.checks[0]?.detail).toContain("cannot reach the container engine");
+    expect(r.stderr).toContain("sandbox: cannot reach the container engine");
+  });
+});
