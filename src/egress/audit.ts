@@ -1,4 +1,5 @@
 import { closeSync, constants, fsyncSync, lstatSync, openSync, readlinkSync, writeSync } from "node:fs";
+import type { ClientValue } from "../core/credentials.ts";
 import type { SandboxError } from "../core/errors.ts";
 import { auditSymlinkError } from "../core/host-paths.ts";
 import { printable } from "../core/printable.ts";
@@ -12,6 +13,8 @@ import { printable } from "../core/printable.ts";
  * record survives sandbox being killed and can be followed with `tail -f`
  * during a long agent session. The file is truncated when the run starts and
  * created with mode 0600: it names every host the command tried to reach.
+ * Requests the proxy added a credential to get a line each of their own
+ * (CredentialAuditEntry, `"kind": "credential"`), never with the value.
  *
  * In memory only counts are kept (not every entry), so a long session with
  * many connections does not grow the process.
@@ -41,6 +44,25 @@ export interface AuditEntry {
   error?: string;
 }
 
+/**
+ * One request the proxy added a credential to (intercept.ts), as its own
+ * line among the connections': `"kind": "credential"` tells it apart (the
+ * connection entries have no `kind`). Names only, never the value.
+ */
+export interface CredentialAuditEntry {
+  kind: "credential";
+  time: string;
+  host: string;
+  port: number;
+  method: string;
+  /** Without the query. */
+  path: string;
+  /** The credential rule's name. */
+  rule: string;
+  /** What the client itself had sent in the rule's header: absent, the placeholder, or something else. */
+  client: ClientValue;
+}
+
 export interface AuditSink {
   write(line: string): void;
   close(): void;
@@ -55,6 +77,8 @@ interface DenialGroup {
 export class AuditLog {
   allowed = 0;
   denied = 0;
+  /** Requests a credential was added to. */
+  credentials = 0;
   private readonly denials = new Map<string, DenialGroup>();
   private readonly sink: AuditSink | undefined;
   private readonly listeners: Array<(entry: AuditEntry) => void> = [];
@@ -75,6 +99,22 @@ export class AuditLog {
     }
     this.sink?.write(`${JSON.stringify(entry)}\n`);
     for (const listener of this.listeners) listener(entry);
+  }
+
+  /** A request a credential was added to: a line in the file; the connection itself is recorded when it ends. */
+  recordCredential(event: Omit<CredentialAuditEntry, "kind">): void {
+    this.credentials++;
+    const entry: CredentialAuditEntry = {
+      kind: "credential",
+      time: event.time,
+      host: event.host,
+      port: event.port,
+      method: event.method,
+      path: event.path,
+      rule: event.rule,
+      client: event.client,
+    };
+    this.sink?.write(`${JSON.stringify(entry)}\n`);
   }
 
   /** For tests and the benchmark: see entries as they are recorded. */

@@ -9,7 +9,11 @@ import { createNetwork, disconnectNetwork, inspectNetwork, networkGateway, netwo
 import { parseCidr, parseIp } from "./address-policy.ts";
 import { parseAllowList } from "./allowlist.ts";
 import { AuditLog, openAuditFile, type AuditSink } from "./audit.ts";
+import type { ActiveCredential } from "./credential-source.ts";
+import { CredentialInterceptor } from "./intercept.ts";
 import { EgressProxy } from "./proxy.ts";
+import type { RunCa } from "./run-ca.ts";
+import { upstreamOverrideMap } from "./upstream-override.ts";
 import { parseHostsTable, systemResolver, tableResolver, type Resolver } from "./resolve.ts";
 import { applyHostFirewall, type HostFirewallRule, type RestoreRunner } from "./host-firewall.ts";
 
@@ -82,7 +86,16 @@ export function hostAddresses(): Uint8Array[] {
   return out;
 }
 
-export async function openEgress(engine: EngineClient, plan: EgressPlan, deps: EgressDeps = {}): Promise<OpenEgress> {
+/** What the proxy needs to add credentials to requests (intercept.ts); absent: every tunnel is relayed as it is. */
+export interface EgressCredentials {
+  ca: RunCa;
+  /** The rules in use with their values. */
+  used: readonly ActiveCredential[];
+  /** Certificates (PEM) trusted for destination servers besides this machine's: the run's --ca-cert files. */
+  upstreamCa: readonly string[];
+}
+
+export async function openEgress(engine: EngineClient, plan: EgressPlan, deps: EgressDeps = {}, credentials?: EgressCredentials): Promise<OpenEgress> {
   const allow = parseAllowList(plan.allow);
   if (!allow.ok) throw new SandboxError(`egress allow-list: ${allow.error}`);
   const resolve = deps.resolve ?? (plan.hostsFile ? hostsFileResolver(plan.hostsFile, deps.readFile) : systemResolver);
@@ -114,7 +127,25 @@ export async function openEgress(engine: EngineClient, plan: EgressPlan, deps: E
     const subnet = details ? networkSubnet(details) : undefined;
     const clients = subnet ? parseCidr(subnet) : undefined;
     if (!gateway || !clients) throw new SandboxError(`the engine gave network ${plan.network} no IPv4 gateway and subnet, so the egress proxy has nowhere to listen`);
-    proxy = new EgressProxy({ allow: allow.value, audit, resolve, clients, localAddresses: deps.localAddresses ?? hostAddresses() });
+    const intercept =
+      credentials && credentials.used.length > 0
+        ? new CredentialInterceptor({
+            ca: credentials.ca,
+            credentials: credentials.used,
+            upstreamCa: credentials.upstreamCa,
+            // Names only: host, method, path, rule; never the value.
+            onInjection: (event) => audit.recordCredential(event),
+          })
+        : undefined;
+    proxy = new EgressProxy({
+      allow: allow.value,
+      audit,
+      resolve,
+      clients,
+      localAddresses: deps.localAddresses ?? hostAddresses(),
+      ...(intercept ? { intercept } : {}),
+      ...(plan.upstreams && plan.upstreams.length > 0 ? { upstreamOverrides: upstreamOverrideMap(plan.upstreams) } : {}),
+    });
     const bound = await listenOnGateway(proxy, gateway);
     const rule: HostFirewallRule = { bridge: plan.bridge, gateway, port: bound.port, network: plan.network };
     const fenced = await applyHostFirewall(rule, "add", deps.firewall);
