@@ -2,6 +2,7 @@ import { UsageError } from "../core/errors.ts";
 import { closestWord } from "../core/suggest.ts";
 import { VERSION } from "../core/version.ts";
 import type { CommandContext } from "./context.ts";
+import { freshLine } from "../term/io.ts";
 import { renderError } from "./errors.ts";
 import { MAIN_HELP } from "./help.ts";
 import { COMMANDS } from "./commands/index.ts";
@@ -16,6 +17,8 @@ export async function main(argv: readonly string[], ctx: CommandContext): Promis
     return await dispatch(argv, ctx);
   } catch (err) {
     const { text, exitCode } = renderError(err, ctx.env.SANDBOX_DEBUG === "1");
+    // Below a progress line the failure cut short, not glued to its end.
+    freshLine(ctx.stderr);
     ctx.stderr.write(text);
     return exitCode;
   }
@@ -45,9 +48,11 @@ async function dispatch(argv: readonly string[], ctx: CommandContext): Promise<n
   }
   // The run's watchdog (cli/watchdog.ts): started by `run`, hidden from help and completion.
   if (name === "__watchdog") return (await import("./commands/watchdog.ts")).watchdogCommand(rest, ctx);
+  const withHost: CommandContext = host === undefined ? ctx : { ...ctx, connect: (flag, options) => ctx.connect(flag ?? host, options) };
+  // Images and containers for the completion scripts (completion/candidates.ts): hidden too.
+  if (name === "__complete") return (await import("./completion/candidates.ts")).completeCommand(rest, withHost);
   const handler = COMMANDS[name];
   if (!handler) throw unknownCommand(name);
-  const withHost: CommandContext = host === undefined ? ctx : { ...ctx, connect: (flag, options) => ctx.connect(flag ?? host, options) };
   return handler(rest, withHost);
 }
 

@@ -28,7 +28,7 @@ import type { PreparedRun } from "./prepare-run.ts";
  */
 export async function executeRun(
   engine: EngineClient,
-  prepared: Pick<PreparedRun, "plan" | "stateDir">,
+  prepared: Pick<PreparedRun, "plan" | "stateDir"> & Partial<Pick<PreparedRun, "credentials" | "caCertificates">>,
   guard: PreparedGuard,
   io: SessionIo,
   options: { startGate?: Promise<unknown>; imageId?: string | undefined; watchdog?: WatchdogLaunch | undefined } = {},
@@ -45,7 +45,7 @@ export async function executeRun(
         })
       : undefined;
   // Egress and copy mode load their code on use: most runs need neither, and start faster without.
-  const egress = plan.egress ? await (await import("../egress/gateway.ts")).openEgress(engine, plan.egress) : undefined;
+  const egress = plan.egress ? await (await import("../egress/gateway.ts")).openEgress(engine, plan.egress, {}, egressCredentials(prepared)) : undefined;
   if (egress?.hostReachable) {
     io.reporter.info(
       `services on this host that listen on all addresses are reachable from this run, not only the egress proxy: sandbox could not add its firewall rules (${printable(egress.hostReachable)}); docs/egress.md ("The host") has the rule to add once`,
@@ -122,6 +122,18 @@ export async function executeRun(
     // Last: everything above is undone, so the watchdog may go.
     await watchdog.finish();
   }
+}
+
+/**
+ * The credentials this plan's proxy adds: those its plan names (a setup
+ * container's plan names none), with the run's CA; the --ca-cert
+ * certificates vouch for destination servers too (a corporate proxy's CA).
+ */
+function egressCredentials(prepared: Pick<PreparedRun, "plan"> & Partial<Pick<PreparedRun, "credentials" | "caCertificates">>) {
+  const named = new Set((prepared.plan.egress?.credentials ?? []).map((c) => c.rule));
+  const run = prepared.credentials;
+  if (!run || named.size === 0) return undefined;
+  return { ca: run.ca, used: run.used.filter((c) => named.has(c.rule.name)), upstreamCa: prepared.caCertificates ?? [] };
 }
 
 /** The run was stopped because a guarded path was replaced on the host (workspace/identity-watch.ts). */

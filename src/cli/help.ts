@@ -12,7 +12,7 @@ Commands:
   prune      Remove stopped sandbox containers
   config     Show, check or create the configuration
   trust      Trust this workspace's .sandbox.yml (shows what it would do; --list, --revoke)
-  cache      Show the size of, or clean, the opt-in package cache (run --cache)
+  cache      This workspace's package cache (run --cache): path, size, clean; list all
   version    Show sandbox's version and the engine it talks to
   doctor     Check that every protection is in force on this engine (live probe)
   image      Build agent images; load or save image archives (air-gapped hosts)

@@ -11,8 +11,9 @@ import { agentCommand, detectAgent, type AgentProfile } from "../core/agents.ts"
 import { caBundleRun, splitCertificates } from "../core/ca-bundle.ts";
 import { readCertificates } from "./ca-files.ts";
 import { UsageError } from "../core/errors.ts";
-import { defaultCacheDir, defaultStateDir, expandHome, planPersistence, workspaceKey, type Persistence } from "../core/persistence.ts";
-import { buildRunPlan, type RunPlan, type SeccompChoice } from "../core/plan.ts";
+import { agentStateDir, cacheRoot, defaultStateDir, planPersistence, seedFiles, SHARED_CACHE_WARNING, workspaceKey, type Persistence } from "../core/persistence.ts";
+import { buildRunPlan, containerName, type RunPlan, type SeccompChoice } from "../core/plan.ts";
+import type { RunCredentials } from "./credentials.ts";
 import { VERSION } from "../core/version.ts";
 import { defaultSeccompProfile, defaultSeccompText, loadSeccompProfileFile, profileText, withEscapes } from "../security/seccomp.ts";
 import { terminalSize } from "../term/resize.ts";
@@ -45,6 +46,12 @@ export interface PreparedRun {
   stateDir: string;
   /** The `--ca-cert` / `security.ca_certs` certificates, one PEM block each. */
   caCertificates: string[];
+  /** Lines for reporter.info (which credentials the proxy adds). */
+  infos: string[];
+  /** Host files written for this run alone, removed when it ends (a CA bundle with the run's CA). */
+  removeAfter: string[];
+  /** The run CA and credential values for the egress proxy (cli/credentials.ts); only the command's run uses them, never setup steps. */
+  credentials: RunCredentials | undefined;
 }
 
 /** How the caller's terminal looks; doctor's probe runs with none. */
@@ -72,14 +79,17 @@ export async function prepareRun(
   const agent = detectAgent(args.command, settings.agent.value ?? ctx.env.SANDBOX_AGENT);
   const seccomp = loadSeccomp(settings.seccomp.value, ctx.homeDir, settings.allow.value);
   const stateDir = defaultStateDir(ctx.env, ctx.homeDir);
-  const cacheDir = settings.cacheDir.value;
+  // Setting paths.cache turns the cache on for every run; each workspace has its own unless paths.shared_cache.
+  const cacheOn = settings.cache.value || settings.cacheDir.value !== undefined;
+  const cache = cacheOn ? { root: cacheRoot(settings.cacheDir.value, ctx.env, ctx.homeDir), shared: settings.sharedCache.value } : undefined;
+  const key = workspaceKey(workspace, (text) => createHash("sha256").update(text).digest("hex"));
   const persistence = planPersistence({
-    cacheDir: settings.cache.value || cacheDir ? expandHome(cacheDir ?? defaultCacheDir(ctx.env, ctx.homeDir), ctx.homeDir) : undefined,
+    cache,
     stateRoot: stateDir,
     agent,
     persistState: settings.persistState.value && settings.agents.value[agent.name]?.persist_state !== false,
     workspace,
-    workspaceKey: workspaceKey(workspace, (text) => createHash("sha256").update(text).digest("hex")),
+    workspaceKey: key,
     forwarded: [
       ...(settings.agents.value[agent.name]?.env ?? []).filter((name) => ctx.env[name] !== undefined),
       ...settings.env.value.filter((f) => !f.fromHost || ctx.env[f.name] !== undefined).map((f) => f.name),
@@ -87,13 +97,38 @@ export async function prepareRun(
   });
   // Read once: the run's bundle and, for an agent, its image's recipe hash (agent-image.ts) use them.
   const caCertificates = readCertificates(settings.caCerts.value, ctx);
-  const ca = caBundle(caCertificates, stateDir);
-  if (ca) {
-    persistence.mounts.push(ca.mount);
-    Object.assign(persistence.env, ca.env);
-    persistence.hostFiles.push(ca.file);
-  }
   const run = runSettings({ command: args.command, settings, agent, seccomp, env: ctx.env, persistence });
+  const command = agentCommand(agent, args.command);
+  const randomId = randomBytes(4).toString("hex");
+  // The credentials the egress proxy adds (docs/credentials.md): the container gets placeholders, and trusts the run's CA.
+  const credentials = run.settings.egress
+    ? await (await import("./credentials.ts")).planCredentials(run.settings, {
+        env: ctx.env,
+        homeDir: ctx.homeDir,
+        cwd: ctx.cwd,
+        label: run.settings.name ?? containerName(command, randomId),
+      })
+    : undefined;
+  if (credentials && run.settings.egress && credentials.uses.length > 0) {
+    run.settings.egress = { ...run.settings.egress, credentials: credentials.uses };
+    // A placeholder counts as a key for the agent's seeds (Gemini's choice of API-key auth).
+    if (persistence.stateTarget) {
+      const source = agentStateDir(stateDir, agent.name, key);
+      for (const file of seedFiles(agent, source, credentials.uses.flatMap((u) => u.placeholders))) {
+        if (!persistence.hostFiles.some((f) => f.path === file.path)) persistence.hostFiles.push(file);
+      }
+    }
+  }
+  const runCa = credentials?.run?.ca.certificatePem;
+  const ca = caBundle(runCa ? [...caCertificates, runCa] : caCertificates, stateDir);
+  // A bundle with the run's own CA is the run's alone: removed when it ends (the CA is dead by then anyway).
+  const removeAfter: string[] = [];
+  if (ca) {
+    run.settings.extraMounts.push(ca.mount);
+    run.settings.envValues = { ...ca.env, ...run.settings.envValues };
+    persistence.hostFiles.push(ca.file);
+    if (runCa) removeAfter.push(ca.file.path);
+  }
   // Secret masks and protected paths (docs/guard.md): started now, awaited by the caller.
   const guard = prepareGuard({
     workspace,
@@ -106,7 +141,7 @@ export async function prepareRun(
     git: { env: ctx.env, home: ctx.homeDir },
   });
   guard.catch(() => {});
-  const plan = buildRunPlan(agentCommand(agent, args.command), run.settings, {
+  const plan = buildRunPlan(command, run.settings, {
     workspace,
     uid: ctx.uid,
     gid: ctx.gid,
@@ -115,13 +150,32 @@ export async function prepareRun(
     stdoutIsTTY: terminal.stdoutIsTTY,
     version: VERSION,
     now: new Date(),
-    randomId: randomBytes(4).toString("hex"),
+    randomId,
     terminalSize: terminal.size,
   });
   // The audit file is the host's: never a link, never where the command can write (docs/egress.md).
   checkAuditPath(plan);
-  const notes = [...(placeWarning ? [placeWarning] : []), ...read.notes, ...run.notes];
-  return { settings, agent, plan, notes, guard, hostDirs: persistence.hostDirs, hostFiles: persistence.hostFiles, stateDir, caCertificates };
+  const notes = [
+    ...(placeWarning ? [placeWarning] : []),
+    ...read.notes,
+    ...run.notes,
+    ...(cache?.shared ? [SHARED_CACHE_WARNING] : []),
+    ...(credentials?.warnings ?? []),
+  ];
+  return {
+    settings,
+    agent,
+    plan,
+    notes,
+    infos: credentials?.infos ?? [],
+    guard,
+    hostDirs: persistence.hostDirs,
+    hostFiles: persistence.hostFiles,
+    removeAfter,
+    stateDir,
+    caCertificates,
+    credentials: credentials?.run,
+  };
 }
 
 /** Defaults < user config < `.sandbox.yml` < flags, each with its source (also what `cache` and `config show` read). */

@@ -7,8 +7,11 @@ import type * as v from "valibot";
  * declaration, so adding a setting is one entry in settings.ts plus its use.
  */
 
-/** What completion offers for a flag's value. */
-export type ValueCompletion = { words: readonly string[]; files?: boolean } | { dirs: true } | { files: true } | { envNames: true };
+/**
+ * What completion offers for a flag's value. `images`: the engine's local
+ * images, asked for when completing (`sandbox __complete images`).
+ */
+export type ValueCompletion = { words: readonly string[]; files?: boolean } | { dirs: true } | { files: true } | { envNames: true } | { images: true };
 
 /** The sections of `sandbox run --help`, in the order they are printed. */
 export const HELP_GROUPS = ["Image and lifecycle", "Terminal and streams", "Workspace", "Security and limits (defaults are strict)"] as const;

@@ -33,8 +33,11 @@ function at(config: Readonly<Record<string, unknown>>, key: string): unknown {
 }
 
 /** Which file set a key: its own record, or for a mapping (images, agents) the file of its first entry. */
+// A mapping (images, agents, workspace.copy_back) is recorded leaf by leaf: a file that set any leaf is its source.
 function sourceOf(sources: Readonly<Record<string, string>>, key: string): Source {
-  return sources[key] ?? Object.entries(sources).find(([path]) => path.startsWith(`${key}.`))?.[1] ?? "config";
+  const own = sources[key];
+  if (own !== undefined && own !== DEFAULT_SOURCE) return own;
+  return Object.entries(sources).find(([path, source]) => path.startsWith(`${key}.`) && source !== DEFAULT_SOURCE)?.[1] ?? own ?? "config";
 }
 
 /** The networks a repository may choose by itself: no network, or the engine's default one. */

@@ -5,6 +5,7 @@ import { chooseImage } from "../core/image-choice.ts";
 import type { MountSpec } from "../core/engine-api.ts";
 import type { EgressSettings, RunSettings, SeccompChoice } from "../core/plan.ts";
 import { mergeEgressEntries, parseAllowList } from "../egress/allowlist.ts";
+import { parseUpstreamOverrides } from "../egress/upstream-override.ts";
 import { settingNotes, settingValues } from "./resolve.ts";
 import type { EffectiveSettings, Setting } from "./settings.ts";
 
@@ -100,6 +101,10 @@ export function egressSettings(
     });
   }
   const agentDefaults = (agent.egress ?? []).filter((entry) => !user.includes(entry));
+  const upstreams = env.SANDBOX_EGRESS_UPSTREAMS ? parseUpstreamOverrides(env.SANDBOX_EGRESS_UPSTREAMS) : undefined;
+  if (upstreams && !upstreams.ok) {
+    throw new UsageError(`SANDBOX_EGRESS_UPSTREAMS: ${upstreams.error}`, { hint: "It is for tests and debugging only (docs/egress.md); unset it for real runs." });
+  }
   const note =
     !byFlag && eff.network.value !== "bridge"
       ? `network.egress (${eff.egress.source}) takes precedence over container.network "${eff.network.value}" (${eff.network.source})`
@@ -110,6 +115,7 @@ export function egressSettings(
       agentDefaults,
       audit,
       hostsFile: env.SANDBOX_EGRESS_HOSTS || undefined,
+      ...(upstreams?.ok && upstreams.value.length > 0 ? { upstreams: upstreams.value } : {}),
     },
     ...(note ? { note } : {}),
   };

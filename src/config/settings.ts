@@ -3,12 +3,14 @@ import { agentNames } from "../core/agents.ts";
 import { normalizeCap } from "../core/capabilities.ts";
 import { formatDuration, parseDuration, timeoutProblem } from "../core/duration.ts";
 import { parseEnvFlag, type EnvFlag } from "../core/env-filter.ts";
+import { type CopyBackLimits, DEFAULT_COPY_BACK_LIMITS } from "../core/copy-limits.ts";
 import { ConfigError } from "../core/errors.ts";
 import type { PullPolicy, WorkspaceMode } from "../core/plan.ts";
 import { parseInsecureAllow, PROTECTIONS, type ProtectionName } from "../core/preflight.ts";
 import { formatSize, parseSize } from "../core/size.ts";
-import { parseAllowEntry, splitEgressList } from "../egress/allowlist.ts";
+import { parseAllowList, splitEgressList } from "../egress/allowlist.ts";
 import { setting, type DeclarationTable, type ValuesOf } from "./declare.ts";
+import { expected } from "./errors.ts";
 import * as val from "./values.ts";
 
 /**
@@ -66,7 +68,7 @@ export const SETTINGS = {
   // ------------------------------------------------------------ image and lifecycle
   image: setting<string | undefined>({
     default: undefined,
-    flag: { long: "image", arg: "IMAGE", group: "Image and lifecycle", help: "Image to run (default: chosen from the command and config)" },
+    flag: { long: "image", arg: "IMAGE", group: "Image and lifecycle", help: "Image to run (default: chosen from the command and config)", complete: { images: true } },
   }),
   workspaceImage: setting<string | undefined>({ default: undefined, workspace: { key: "image", schema: val.image } }),
   images: setting<Readonly<Record<string, string>>>({
@@ -226,11 +228,29 @@ export const SETTINGS = {
     config: { key: "workspace.protect", schema: val.list(val.relativePath, "paths") },
     show: shown,
   }),
+  copyBack: setting<CopyBackLimits>({
+    default: DEFAULT_COPY_BACK_LIMITS,
+    // The user's own config only (core/copy-limits.ts): caps on copy mode's copy-back.
+    config: {
+      key: "workspace.copy_back",
+      schema: val.section({
+        max_size: v.optional(val.size),
+        max_files: v.optional(v.custom<number>((input) => typeof input === "number" && Number.isSafeInteger(input) && input > 0, expected("a positive whole number such as 500000"))),
+      }),
+      transform: (written: { max_size?: string | number; max_files?: number }): CopyBackLimits => ({
+        maxBytes: written.max_size === undefined ? DEFAULT_COPY_BACK_LIMITS.maxBytes : toBytes(written.max_size),
+        maxFiles: written.max_files ?? DEFAULT_COPY_BACK_LIMITS.maxFiles,
+      }),
+    },
+    show: (limits) => `max_size ${formatSize(limits.maxBytes)}, max_files ${limits.maxFiles}`,
+  }),
   cache: setting<boolean>({
     default: false,
-    flag: { long: "cache", group: "Workspace", help: "Persistent package cache at ~/.cache inside (npm, pip, go, cargo, ...)" },
+    flag: { long: "cache", group: "Workspace", help: "Persistent package cache at ~/.cache inside, one per workspace\n(npm, pip, go, cargo, ...; see sandbox cache --help)" },
   }),
   cacheDir: setting<string | undefined>({ default: undefined, config: { key: "paths.cache", schema: val.hostDir } }),
+  // Your own config only: a repository must not be able to open its cache to every other repository's runs (core/persistence.ts).
+  sharedCache: setting<boolean>({ default: false, config: { key: "paths.shared_cache", schema: val.boolean } }),
   setup: setting<readonly string[]>({
     default: [],
     workspace: { key: "setup", schema: val.list(val.text("a shell command", /\S/, 64 * 1024), "shell commands") },
@@ -330,20 +350,18 @@ export const SETTINGS = {
   }),
   egress: setting<readonly string[]>({
     default: [],
-    config: { key: "network.egress", schema: val.list(val.host, "host names") },
+    config: { key: "network.egress", schema: val.list(val.egressRule, "egress rules") },
     flag: {
       long: "egress",
       arg: "HOSTS",
       repeatable: true,
       group: "Security and limits (defaults are strict)",
-      help: "Only reach these hosts, through sandbox's proxy: host[:port],\n*.domain, IP or CIDR, comma-separated (docs/egress.md)",
+      help: "Only reach these hosts, through sandbox's proxy: host[:port],\n*.domain, IP or CIDR; !rule refuses, METHOD host/path limits;\ncomma-separated, the first match wins (docs/egress.md)",
       parse: (texts) => {
         const entries = texts.flatMap(splitEgressList);
         if (entries.length === 0) throw new Error("--egress needs hosts, e.g. --egress api.example.com,*.github.com (use --network none for no network).");
-        for (const entry of entries) {
-          const parsed = parseAllowEntry(entry);
-          if (!parsed.ok) throw new Error(`--egress ${parsed.error}.`);
-        }
+        const parsed = parseAllowList(entries);
+        if (!parsed.ok) throw new Error(`--egress ${parsed.error}.`);
         return entries;
       },
     },

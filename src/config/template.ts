@@ -36,5 +36,6 @@ export const CONFIG_TEMPLATE = `# sandbox configuration. Precedence: flags > .sa
 
 # paths:
 #   workspace: /work          # where the workspace is mounted
-#   cache: ~/.cache/sandbox   # setting it turns the package cache on for every run
+#   cache: ~/.cache/sandbox   # setting it turns the package cache on for every run (one per workspace, under it)
+#   shared_cache: false       # true: one cache for every workspace; a repository's run can then poison another's
 `;

@@ -2,6 +2,8 @@ import { buildLabels, LABELS } from "./labels.ts";
 import { DEFAULT_ENV_ALLOW, DEFAULT_ENV_BLOCK, filterHostEnv, globMatcher, type EnvFlag } from "./env-filter.ts";
 import { DANGEROUS_CAPS } from "./capabilities.ts";
 import type { CreateBody, HostConfig, MountSpec } from "./engine-api.ts";
+import type { CopyBackLimits } from "./copy-limits.ts";
+import { PLACEHOLDER } from "./credentials.ts";
 
 
 /**
@@ -68,6 +70,8 @@ export interface RunSettings {
   keep: boolean;
   /** --workspace-mode; "auto" (the default) is settled once the engine is known (container-body.ts). */
   workspaceMode: WorkspaceMode;
+  /** Copy mode's caps on what comes back (`workspace.copy_back`). */
+  copyBack: CopyBackLimits;
 }
 
 export interface EgressSettings {
@@ -79,6 +83,25 @@ export interface EgressSettings {
   audit: string | undefined;
   /** SANDBOX_EGRESS_HOSTS: a hosts file the proxy resolves from instead of DNS (tests, debugging). */
   hostsFile: string | undefined;
+  /** SANDBOX_EGRESS_UPSTREAMS: `host:port` targets dialled at a fixed address instead (tests, debugging; egress/upstream-override.ts). */
+  upstreams?: Array<{ target: string; host: string; port: number }> | undefined;
+  /**
+   * Credentials the proxy adds to requests (issue #15, docs/credentials.md):
+   * names only, never a value. The container gets each placeholder variable
+   * set to PLACEHOLDER instead.
+   */
+  credentials?: CredentialUse[] | undefined;
+}
+
+/** A credential rule in use, as the plan records it: what is added where, and from which source (named, not read). */
+export interface CredentialUse {
+  rule: string;
+  hosts: string[];
+  header: string;
+  /** Where the value comes from on the host: `$ANTHROPIC_API_KEY`, `` `gh auth token` ``. */
+  from: string;
+  /** Variables set to PLACEHOLDER in the container. */
+  placeholders: string[];
 }
 
 /** The per-run network and proxy (src/egress/gateway.ts); the proxy address is known only once the network exists. */
@@ -148,6 +171,8 @@ export interface RunPlan {
   workspaceMode: WorkspaceMode;
   /** In copy mode: the container's changes are not copied back. */
   workspaceReadOnly: boolean;
+  /** In copy mode: the caps on what comes back (core/copy-limits.ts). */
+  copyBack: CopyBackLimits;
   egress?: EgressPlan | undefined;
   /**
    * Setup steps that run first, in a container of their own (setupApart):
@@ -319,6 +344,7 @@ export function buildRunPlan(command: string[], settings: RunSettings, host: Hos
     workspace: host.workspace,
     workspaceMode,
     workspaceReadOnly: settings.readOnlyWorkspace,
+    copyBack: settings.copyBack,
     ...(egress ? { egress } : {}),
   };
 }
@@ -374,6 +400,13 @@ function resolveEnv(settings: RunSettings, host: HostFacts, warnings: string[]):
       if (isBlocked(flag.name)) secrets.add(flag.name);
     }
   }
+  // Credentials the proxy adds: the container holds a placeholder, never the value (docs/credentials.md).
+  for (const use of settings.egress?.credentials ?? []) {
+    for (const name of use.placeholders) {
+      values.set(name, PLACEHOLDER);
+      forwarded.add(name);
+    }
+  }
   // Ours last so a forwarded HOME/PATH cannot point outside the writable home.
   values.set("HOME", CONTAINER_HOME);
   values.set("SANDBOX", "1");
@@ -388,8 +421,9 @@ function resolveEnv(settings: RunSettings, host: HostFacts, warnings: string[]):
 /**
  * Setup steps come with the repository: they must not see what the user
  * hands the command, i.e. variables given on purpose (`--env NAME` or
- * `--env K=V`, `agents.<name>.env`, `env.allow` beyond the built-in list)
- * and the agent's persisted state (login tokens, sessions). When the run
+ * `--env K=V`, `agents.<name>.env`, `env.allow` beyond the built-in list),
+ * the credentials the egress proxy adds (their placeholder variables) and
+ * the agent's persisted state (login tokens, sessions). When the run
  * has any of these, the steps run first in a container of their own with
  * neither (same image, workspace, network, limits and guard), and the
  * command then starts in a fresh one without steps. Otherwise they stay in
@@ -401,7 +435,8 @@ function setupApart(
   host: HostFacts,
 ): { command: RunSettings; setup: RunSettings; withheld: SetupPlan["withheld"] } | undefined {
   if (settings.setup.length === 0) return undefined;
-  const bare: RunSettings = { ...settings, envFlags: [], envAllow: [] };
+  // The user's credentials are theirs too: the steps' proxy adds none.
+  const bare: RunSettings = { ...settings, envFlags: [], envAllow: [], ...(settings.egress ? { egress: { ...settings.egress, credentials: [] } } : {}) };
   const kept = new Set(resolveEnv(bare, host, []).forwardedNames);
   const env = resolveEnv(settings, host, []).forwardedNames.filter((name) => !kept.has(name));
   const state = settings.agentStateTarget;

@@ -267,6 +267,13 @@ describe("precedence: workspace file > global file > defaults", () => {
     expect(settings.workspacePath).toEqual({ value: "/work", source: "default" });
   });
 
+  test("a mapping set in a file has that file as its source, not the default", () => {
+    write(xdgPath(), "images:\n  python: python:3.12\n");
+    const settings = effectiveSettings(loadConfig(input()));
+    expect(settings.images.source).toBe(xdgPath());
+    expect(settings.agents.source).toBe("default");
+  });
+
   test("the workspace file may tighten the network", () => {
     write(workspacePath(), "network: none\n");
     expect(effectiveSettings(loadConfig(input())).network).toEqual({ value: "none", source: workspacePath() });

@@ -4,7 +4,7 @@ import { agentCommand, detectAgent } from "../../src/core/agents.ts";
 import { planPersistence } from "../../src/core/persistence.ts";
 
 const persist = (agent: string, forwarded: string[] = []) =>
-  planPersistence({ cacheDir: undefined, stateRoot: "/s", agent: detectAgent([agent]), persistState: true, workspace: "/w/repo", workspaceKey: "repo-0123456789ab", forwarded });
+  planPersistence({ cache: undefined, stateRoot: "/s", agent: detectAgent([agent]), persistState: true, workspace: "/w/repo", workspaceKey: "repo-0123456789ab", forwarded });
 
 describe("agent profiles", () => {
   test("Claude Code keeps ~/.claude.json inside its per-workspace state folder", () => {
@@ -31,7 +31,7 @@ describe("agent profiles", () => {
   });
 
   test("no state, no seeds", () => {
-    const p = planPersistence({ cacheDir: undefined, stateRoot: "/s", agent: detectAgent(["gemini"]), persistState: false, workspace: "/w", workspaceKey: "w-1", forwarded: ["GEMINI_API_KEY"] });
+    const p = planPersistence({ cache: undefined, stateRoot: "/s", agent: detectAgent(["gemini"]), persistState: false, workspace: "/w", workspaceKey: "w-1", forwarded: ["GEMINI_API_KEY"] });
     expect(p).toEqual({ mounts: [], env: {}, hostFiles: [], hostDirs: [] });
   });
 });

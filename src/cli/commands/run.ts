@@ -1,8 +1,8 @@
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { finalBody, type RunFacts } from "../../core/container-body.ts";
 import { LABELS } from "../../core/labels.ts";
-import { enforcePreflight, evaluatePreflight } from "../../core/preflight.ts";
+import { checkCpus, enforcePreflight, evaluatePreflight } from "../../core/preflight.ts";
 import { redactBody, type RunPlan } from "../../core/plan.ts";
 import { identityFor } from "../../core/identity.ts";
 import { inspectImage } from "../../engine/images.ts";
@@ -56,6 +56,7 @@ async function runPrepared(args: RunArgs, ctx: CommandContext, connecting: Retur
     reporter.info("--tty without a terminal on stdin: output is a TTY, input is not raw");
   }
   for (const note of prepared.notes) reporter.warn(note);
+  for (const line of prepared.infos) reporter.info(line);
 
   if (args.dryRun) {
     ctx.stdout.write(`${JSON.stringify(await dryRunView(ctx, args.host, prepared), null, 2)}\n`);
@@ -74,47 +75,55 @@ async function runPrepared(args: RunArgs, ctx: CommandContext, connecting: Retur
       if (!file.ifAbsent || (err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
     }
   }
-  const { engine, ping, info: prefetched } = await (connecting ?? ctx.connect(args.host));
-  // Refuse rather than run unfiltered where the proxy could not sit on the container's network.
-  if (plan.egress) (await import("../../egress/gateway.ts")).assertEgressEngine(engine.address, ctx.platform, ping.osType);
-  const info = prefetched ?? readEngineInfo(engine);
-  const engineChecked = warnAboutEngine(engine, (line) => reporter.warn(line), undefined, info);
-  // Fail closed (core/preflight.ts): the engine's answers are checked while the
-  // container is created, and it starts only once they pass; a refusal removes
-  // it unstarted. With --egress the check comes first, as a network is made
-  // before the container.
-  const preflight = info.then((body) => enforcePreflight(evaluatePreflight(body, plan), prepared.settings.insecureAllow.value));
-  const cleared = Promise.all([preflight, engineChecked]).then(([checked]) => {
-    for (const warning of checked.warnings) reporter.warn(warning);
-  });
-  cleared.catch(() => {});
-  const [guard, image] = await Promise.all([prepared.guard, ensureRunImage(engine, prepared, ctx, args.quiet === true)]);
-  for (const warning of guard.warnings) reporter.warn(warning);
-  for (const note of guard.notes) reporter.info(note);
-  if (plan.egress) await cleared;
-  const io = {
-    get stdin() {
-      return ctx.stdin;
-    },
-    stdinIsTTY: terminal.stdinIsTTY,
-    readStdin: ctx.readStdin,
-    stdout: ctx.stdout,
-    stderr: ctx.stderr,
-    signals: ctx.signals,
-    reporter,
-  };
-  const watchdog = ctx.self && { self: ctx.self, env: ctx.env, uid: ctx.uid };
-  const started = Date.now();
-  if (plan.setup) {
-    // The repository's setup steps first, apart from what the user hands the command (core/plan.ts setupApart).
-    reporter.info(setupApartLine(plan.setup));
-    const setup = await executeRun(engine, { ...prepared, plan: plan.setup.plan }, guard, io, { startGate: cleared, imageId: image.Id, watchdog });
-    if (setup.exitCode !== 0) return setup.exitCode;
+  try {
+    const { engine, ping, info: prefetched } = await (connecting ?? ctx.connect(args.host));
+    // Refuse rather than run unfiltered where the proxy could not sit on the container's network.
+    if (plan.egress) (await import("../../egress/gateway.ts")).assertEgressEngine(engine.address, ctx.platform, ping.osType);
+    const info = prefetched ?? readEngineInfo(engine);
+    const engineChecked = warnAboutEngine(engine, (line) => reporter.warn(line), undefined, info);
+    // Fail closed (core/preflight.ts): the engine's answers are checked while the
+    // container is created, and it starts only once they pass; a refusal removes
+    // it unstarted. With --egress the check comes first, as a network is made
+    // before the container.
+    const preflight = info.then((body) => {
+      checkCpus(body, plan);
+      return enforcePreflight(evaluatePreflight(body, plan), prepared.settings.insecureAllow.value);
+    });
+    const cleared = Promise.all([preflight, engineChecked]).then(([checked]) => {
+      for (const warning of checked.warnings) reporter.warn(warning);
+    });
+    cleared.catch(() => {});
+    const [guard, image] = await Promise.all([prepared.guard, ensureRunImage(engine, prepared, ctx, args.quiet === true)]);
+    for (const warning of guard.warnings) reporter.warn(warning);
+    for (const note of guard.notes) reporter.info(note);
+    if (plan.egress) await cleared;
+    const io = {
+      get stdin() {
+        return ctx.stdin;
+      },
+      stdinIsTTY: terminal.stdinIsTTY,
+      readStdin: ctx.readStdin,
+      stdout: ctx.stdout,
+      stderr: ctx.stderr,
+      signals: ctx.signals,
+      reporter,
+    };
+    const watchdog = ctx.self && { self: ctx.self, env: ctx.env, uid: ctx.uid };
+    const started = Date.now();
+    if (plan.setup) {
+      // The repository's setup steps first, apart from what the user hands the command (core/plan.ts setupApart).
+      reporter.info(setupApartLine(plan.setup));
+      const setup = await executeRun(engine, { ...prepared, plan: plan.setup.plan, credentials: undefined }, guard, io, { startGate: cleared, imageId: image.Id, watchdog });
+      if (setup.exitCode !== 0) return setup.exitCode;
+    }
+    // The steps' time counts towards the run's timeout.
+    const left = plan.setup ? { ...prepared, plan: { ...plan, timeoutMs: Math.max(1, plan.timeoutMs - (Date.now() - started)) } } : prepared;
+    const outcome = await executeRun(engine, left, guard, io, { startGate: cleared, imageId: image.Id, watchdog });
+    return outcome.exitCode;
+  } finally {
+    // Files of this run alone (a CA bundle holding the run's CA).
+    for (const path of prepared.removeAfter) rmSync(path, { force: true });
   }
-  // The steps' time counts towards the run's timeout.
-  const left = plan.setup ? { ...prepared, plan: { ...plan, timeoutMs: Math.max(1, plan.timeoutMs - (Date.now() - started)) } } : prepared;
-  const outcome = await executeRun(engine, left, guard, io, { startGate: cleared, imageId: image.Id, watchdog });
-  return outcome.exitCode;
 }
 
 function setupApartLine(setup: NonNullable<RunPlan["setup"]>): string {
@@ -204,7 +213,15 @@ async function dryRunView(ctx: CommandContext, host: string | undefined, prepare
       pids: create.HostConfig.PidsLimit,
       network: create.HostConfig.NetworkMode,
       egress: plan.egress
-        ? { allow: plan.egress.allow, agentDefaults: plan.egress.agentDefaults, audit: plan.egress.audit ?? null, hostsFile: plan.egress.hostsFile ?? null }
+        ? {
+            allow: plan.egress.allow,
+            agentDefaults: plan.egress.agentDefaults,
+            audit: plan.egress.audit ?? null,
+            hostsFile: plan.egress.hostsFile ?? null,
+            ...(plan.egress.upstreams ? { upstreams: plan.egress.upstreams } : {}),
+            // Names and sources only: the values are read at run time by the proxy's process and never printed.
+            credentials: plan.egress.credentials ?? [],
+          }
         : null,
       envNames: plan.forwardedEnvNames,
       blockedEnvNames: plan.blockedEnvNames,
