@@ -502,3 +502,22 @@ export function socketNote(sockets: readonly string[], max = 5): string {
   const more = sockets.length > max ? ` and ${sockets.length - max} more` : "";
   return `masked ${sockets.length} unix socket${sockets.length === 1 ? "" : "s"} in the workspace (a host service listening there would answer the container): ${names}${more}`;
 }
+
+/**
+ * The line naming what the guard hid and froze (info: --quiet hides it), so
+ * a run's security decisions are never silent: the secret-looking paths
+ * masked (sockets have their own line) and the existing paths made read-only
+ * (the empty stand-ins for missing ones are not news). Undefined when there
+ * is nothing to say.
+ */
+export function guardNote(plan: Pick<GuardPlan, "masked" | "protected" | "mountpoints">, sockets: readonly string[], max = 5): string | undefined {
+  const list = (paths: readonly string[]) => `${paths.slice(0, max).map(printable).join(", ")}${paths.length > max ? ` and ${paths.length - max} more` : ""}`;
+  const masked = plan.masked.filter((path) => !sockets.includes(path));
+  const made = new Set(plan.mountpoints.map((m) => m.path));
+  const frozen = plan.protected.filter((path) => !made.has(path));
+  const parts = [
+    ...(masked.length > 0 ? [`masked ${list(masked)} (empty inside)`] : []),
+    ...(frozen.length > 0 ? [`read-only ${list(frozen)}`] : []),
+  ];
+  return parts.length > 0 ? `guard: ${parts.join("; ")} (docs/guard.md)` : undefined;
+}

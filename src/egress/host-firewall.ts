@@ -71,3 +71,26 @@ export async function applyHostFirewall(rule: HostFirewallRule, action: "add" | 
     return { ok: false, why: message };
   }
 }
+
+/** A host-wide rule for every sandbox bridge (docs/egress.md) keeps the host out of reach without per-run rules. */
+export function hasHostWideRule(inputRules: string): boolean {
+  return /-A INPUT -i sbx-\+ (.* )?-j DROP/.test(inputRules);
+}
+
+/**
+ * Whether egress runs keep the host's services out of reach here, for
+ * `sandbox doctor`: sandbox may add its per-run rules (it can read the INPUT
+ * chain, so it has CAP_NET_ADMIN), or a host-wide rule is in place.
+ */
+export function hostFirewallStatus(): Promise<{ ok: true; how: string } | { ok: false; why: string }> {
+  return new Promise((resolve) => {
+    execFile("iptables", ["-w", "-S", "INPUT"], { timeout: 5_000 }, (err, stdout, stderr) => {
+      if (!err) {
+        resolve({ ok: true, how: hasHostWideRule(stdout) ? "a host-wide rule drops what sbx-* bridges send to the host" : "sandbox adds per-run rules: only the proxy's port answers on the host" });
+        return;
+      }
+      const code = (err as NodeJS.ErrnoException).code;
+      resolve({ ok: false, why: code === "ENOENT" ? "iptables is not installed" : (stderr || err.message).trim().split("\n")[0] ?? "iptables failed" });
+    });
+  });
+}

@@ -7,6 +7,7 @@ import {
   guardMounts,
   protectCandidates,
   socketNote,
+  guardNote,
   truncationWarning,
   WALK_LIMITS,
   WALK_SKIP_DIRS,
@@ -97,7 +98,8 @@ export async function prepareGuard(options: GuardOptions): Promise<PreparedGuard
     readOnlyWorkspace: options.readOnlyWorkspace,
     standIns,
   });
-  const notes = walked.sockets.length > 0 ? [socketNote(walked.sockets)] : [];
+  const guarded = guardNote(plan, walked.sockets);
+  const notes = [...(guarded ? [guarded] : []), ...(walked.sockets.length > 0 ? [socketNote(walked.sockets)] : [])];
   return {
     ...plan,
     warnings: [...warnings, ...plan.warnings],

@@ -19,6 +19,7 @@ import {
   WALK_SKIP_DIRS,
   type FoundPath,
   type GuardInputs,
+  guardNote,
 } from "../../src/core/workspace-guard.ts";
 import { lookUp, walkForMasks, type EntryKind, type WalkFs } from "../../src/workspace/walk.ts";
 import { prepareGuard, withStandIns, EMPTY_FILE_PLACEHOLDER, EMPTY_DIR_PLACEHOLDER } from "../../src/workspace/guard.ts";
@@ -529,5 +530,22 @@ describe("default masks: credentials by other names, any case", () => {
   });
   test.each([["package.json"], ["src/credentials.ts"], ["docs/service-accounts.md"], ["environment.yml"], ["sub/.docker/config.json"]])("%s is not", (path) => {
     expect(mask.matches(path, false)).toBe(false);
+  });
+});
+
+describe("guardNote", () => {
+  test("names what was masked and the existing paths made read-only; stand-ins and sockets are not repeated", () => {
+    const plan = {
+      masked: [".env", "keys/id_rsa", "run/db.sock"],
+      protected: [".git/config", ".git/hooks", ".github", ".claude"],
+      mountpoints: [{ path: ".github", kind: "dir" as const }, { path: ".claude", kind: "dir" as const }],
+    };
+    expect(guardNote(plan, ["run/db.sock"])).toBe("guard: masked .env, keys/id_rsa (empty inside); read-only .git/config, .git/hooks (docs/guard.md)");
+  });
+  test("nothing found, nothing said; long lists are cut and names escaped", () => {
+    expect(guardNote({ masked: [], protected: [".github"], mountpoints: [{ path: ".github", kind: "dir" }] }, [])).toBeUndefined();
+    const many = Array.from({ length: 7 }, (_, i) => `s${i}.pem`);
+    expect(guardNote({ masked: [...many, "a\x1b[2Jb.key"], protected: [], mountpoints: [] }, [], 2)).toBe("guard: masked s0.pem, s1.pem and 6 more (empty inside) (docs/guard.md)");
+    expect(guardNote({ masked: ["a\x1b[2Jb.key"], protected: [], mountpoints: [] }, [])).toContain("a\\x1b[2Jb.key");
   });
 });

@@ -95,3 +95,13 @@ describe("sandbox doctor --json with a probe image", () => {
     expect(r.stderr).toContain("sandbox: cannot reach the container engine");
   });
 });
+
+describe("sandbox doctor: egress runs and the host (docs/egress.md, 'The host')", () => {
+  test("says whether host services are kept out of egress runs here", async () => {
+    const r = await runSandbox(["doctor", "--image", NO_IMAGE, "--json"], { cwd: work });
+    const check = (JSON.parse(r.stdout.toString()) as Report).checks.find((c) => c.id === "egress-host");
+    if (IS_PODMAN) expect(check).toMatchObject({ status: "skip", detail: expect.stringContaining("egress runs are refused with this engine") });
+    else if (process.getuid?.() === 0) expect(check).toMatchObject({ status: "pass", detail: expect.stringContaining("only the proxy's port answers") });
+    else expect(check).toMatchObject({ status: "warn", detail: expect.stringContaining("cannot add its firewall rules") });
+  });
+});

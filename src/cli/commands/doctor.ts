@@ -8,6 +8,7 @@ import { checkCpus, evaluatePreflight, securityOptionNames, type Check, type Eng
 import { doctorRows, escapeRows, evaluateProbe, parseProbeOutput, PROBE_SCRIPT, PROBE_SECRET, type DoctorRow } from "../../core/probe.ts";
 import { checkRunc, runcFromComponents } from "../../core/runc-check.ts";
 import type { EngineClient } from "../../engine/client.ts";
+import { engineFlavor } from "../../core/engine-dialect.ts";
 import type { Connected } from "../../engine/connect.ts";
 import { readEngineInfo, readEngineVersion, type EngineVersion } from "../../engine/info.ts";
 import { freshLine, type Reporter } from "../../term/io.ts";
@@ -127,6 +128,7 @@ export async function doctorCommand(argv: readonly string[], ctx: CommandContext
       rows = live.checks.length > 0 ? doctorRows(engineChecks, live.checks) : [...doctorRows(engineChecks, []), ...skippedRows(probeOnly)];
     }
     rows.push(...escapeRows(plan, prepared.settings.allow.source));
+    rows.push(await hostIsolationRow(engine, ping.osType, ctx.platform));
 
     const report = doctorReport(engineFacts(engine, ping.server, body, versionBody), rows, probe);
     ctx.stdout.write(json ? `${JSON.stringify(doctorJson(report, plan.image), null, 2)}\n` : renderDoctor(report));
@@ -259,4 +261,20 @@ function collector(): { stream: Writable; text(): string } {
 function oneLine(text: string): string {
   const line = text.trim().split("\n").filter(Boolean).slice(-1)[0] ?? "no output";
   return line.length > 300 ? `${line.slice(0, 300)}…` : line;
+}
+
+/** Egress runs and the host's own services (docs/egress.md, "The host"). */
+async function hostIsolationRow(engine: EngineClient, osType: string | undefined, platform: string): Promise<DoctorRow> {
+  const { egressEngineProblem } = await import("../../egress/gateway.ts");
+  // Podman makes a network's bridge only when a container starts, too late for the proxy: egress is refused there.
+  const problem = engineFlavor(engine.server) === "podman" ? "Podman creates the bridge too late for the proxy" : egressEngineProblem(engine.address, platform, osType);
+  if (problem) return { protection: "egress-host", status: "n/a", why: `egress runs are refused with this engine (${problem})` };
+  const { hostFirewallStatus } = await import("../../egress/host-firewall.ts");
+  const status = await hostFirewallStatus();
+  if (status.ok) return { protection: "egress-host", status: "active", why: status.how };
+  return {
+    protection: "egress-host",
+    status: "loosened",
+    why: `egress runs can reach host services listening on all addresses: sandbox cannot add its firewall rules (${status.why}); add the host-wide rule in docs/egress.md ("The host")`,
+  };
 }
