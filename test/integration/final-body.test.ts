@@ -104,7 +104,7 @@ async function compare(name: string, flags: string[]): Promise<{ dry: Body; sent
     const shown = JSON.parse(dryRun.stdout.toString()) as { create: Body; engine: string; assumed: Record<string, string> };
     expect(shown.engine).toBe(IS_PODMAN ? "podman" : "docker");
     expect(shown.assumed.engine).toBeUndefined(); // the engine answered: nothing assumed about it
-    const real = await runSandbox(argv, { cwd: ws, env });
+    const real = await runSandbox([...argv.slice(0, 1), "--quiet", ...argv.slice(1)], { cwd: ws, env });
     expect(real.stderr).toBe("");
     expect(real.code).toBe(0);
     expect(engine.bodies.length).toBe(1);

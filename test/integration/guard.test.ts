@@ -55,7 +55,8 @@ describe("secret files stay hidden", () => {
         "if ( echo x > .env ) 2>/dev/null; then echo env-writable; else echo env-read-only; fi",
       ].join("; ");
       const r = await runSandbox([...run, "sh", "-c", script], { cwd: dir });
-      expect(r.stderr).toBe("");
+      // The one info line names what was hidden (issue #16: no silent security decisions); -q hides it.
+      expect(r.stderr).toBe("sandbox: guard: masked .env, .ssh, certs/server.key (empty inside) (docs/guard.md)\n");
       expect(r.stdout.toString()).toBe("[][]\nssh-hidden\nconsole.log('app');\nenv-read-only\n");
       expect(r.code).toBe(0);
       expect(snapshot(dir, [...secrets, "src/app.js"])).toEqual(before);
