@@ -1,6 +1,8 @@
 import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
 import type { SelfProcess } from "./context.ts";
-import { finalBody, type FinalRun, type RunFacts } from "../core/container-body.ts";
+import { finalBody, wantsReview, type FinalRun, type RunFacts } from "../core/container-body.ts";
+import type { ChangeSet } from "../workspace/change-store.ts";
 import { engineFlavor, inlineSeccomp, seccompFilePath } from "../core/engine-dialect.ts";
 import type { RunPlan } from "../core/plan.ts";
 import { isLocalAddress } from "../engine/address.ts";
@@ -13,6 +15,7 @@ import { guardedPaths, watchIdentities, type IdentityChange, type IdentityWatch 
 import { inspectContainer, killContainer } from "../engine/containers.ts";
 import { containerProcess, killHostProcess, type HostProcess } from "../engine/host-process.ts";
 import { SecurityError } from "../core/errors.ts";
+import type { HostFirewallRule } from "../egress/host-firewall.ts";
 import { printable } from "../core/printable.ts";
 import { runIdentity } from "./run-identity.ts";
 import { writeOnce } from "./write-once.ts";
@@ -28,12 +31,22 @@ import type { PreparedRun } from "./prepare-run.ts";
  */
 export async function executeRun(
   engine: EngineClient,
-  prepared: Pick<PreparedRun, "plan" | "stateDir"> & Partial<Pick<PreparedRun, "credentials" | "caCertificates">>,
+  prepared: Pick<PreparedRun, "plan" | "stateDir"> & Partial<Pick<PreparedRun, "credentials" | "caCertificates" | "upstreamProxy">>,
   guard: PreparedGuard,
   io: SessionIo,
-  options: { startGate?: Promise<unknown>; imageId?: string | undefined; watchdog?: WatchdogLaunch | undefined } = {},
+  options: { startGate?: Promise<unknown>; imageId?: string | undefined; watchdog?: WatchdogLaunch | undefined; review?: ChangeSet | undefined } = {},
 ): Promise<SessionOutcome> {
   const { plan } = prepared;
+  // Review mode without a change set from the caller (doctor's probe): one for this run alone, dropped after it.
+  if (wantsReview(plan) && !options.review) {
+    const { openChangeSet, removeChangeSet } = await import("../workspace/change-store.ts");
+    const review = await openChangeSet(prepared.stateDir, plan.workspace, plan.command);
+    try {
+      return await executeRun(engine, prepared, guard, io, { ...options, review });
+    } finally {
+      await removeChangeSet(review);
+    }
+  }
   // An engine elsewhere cannot mount files of this machine: the user keeps the image's accounts there.
   const identity =
     options.imageId && isLocalAddress(engine.address)
@@ -45,7 +58,7 @@ export async function executeRun(
         })
       : undefined;
   // Egress and copy mode load their code on use: most runs need neither, and start faster without.
-  const egress = plan.egress ? await (await import("../egress/gateway.ts")).openEgress(engine, plan.egress, {}, egressCredentials(prepared)) : undefined;
+  const egress = plan.egress ? await (await import("../egress/gateway.ts")).openEgress(engine, plan.egress, prepared.upstreamProxy ? { upstreamProxy: prepared.upstreamProxy } : {}, egressCredentials(prepared)) : undefined;
   if (egress?.hostReachable) {
     io.reporter.info(
       `services on this host that listen on all addresses are reachable from this run, not only the egress proxy: sandbox could not add its firewall rules (${printable(egress.hostReachable)}); docs/egress.md ("The host") has the rule to add once`,
@@ -59,12 +72,12 @@ export async function executeRun(
   const watchdog = new RunWatchdog(engine, plan, egress, options.watchdog, io.reporter);
   try {
     return await withStandIns(guard.mounts, async (guardMounts, standIns) => {
-      const facts = engineFacts(engine, plan, prepared.stateDir, { guardMounts, proxy: egress?.proxy, identity });
+      const facts = engineFacts(engine, plan, prepared.stateDir, { guardMounts, proxy: egress?.proxy, identity, review: options.review });
       // World-readable, in a traversable folder: a rootful Podman service reads it as root, a rootless one as the user.
       if (facts.seccompPath) writeOnce(facts.seccompPath, inlineSeccomp(plan.create) as string, { file: 0o644, dir: 0o755 });
       const final = finalBody(plan, facts);
       // Only a bind-mounted workspace shares the host's directory entries (workspace/identity-watch.ts).
-      const watched = final.workspaceMode === "bind" && facts.engineLocal ? guardedPaths(guardMounts, final.body.WorkingDir) : [];
+      const watched = final.workspaceMode !== "copy" && facts.engineLocal ? guardedPaths(guardMounts, final.body.WorkingDir) : [];
       const hooks: SessionHooks = {
         created: (id) => {
           containerId = id;
@@ -86,7 +99,7 @@ export async function executeRun(
               .catch(() => {});
           }
         },
-        ...(final.workspaceMode === "copy" ? await copyHooks(engine, plan, final, io) : {}),
+        ...(final.workspaceMode === "copy" ? await copyHooks(engine, plan, final, io, options.review) : {}),
       };
       // Missing protected paths made and removed, new repositories put aside after (workspace/run-guard.ts).
       const [uid, gid] = final.body.User.split(":");
@@ -155,19 +168,39 @@ export function engineFacts(
   engine: Pick<EngineClient, "server" | "address">,
   plan: RunPlan,
   stateDir: string,
-  made: Pick<RunFacts, "guardMounts" | "proxy" | "identity">,
+  made: Pick<RunFacts, "guardMounts" | "proxy" | "identity" | "review">,
 ): RunFacts {
   const flavor = engineFlavor(engine.server);
   const engineLocal = isLocalAddress(engine.address);
+  const noOverlay = wantsReview(plan) && engineLocal && !kernelHasOverlay();
   const seccompPath =
     flavor === "podman" && engineLocal && plan.seccompHash && inlineSeccomp(plan.create) !== undefined
       ? seccompFilePath(`${stateDir}/seccomp`, plan.seccompHash)
       : undefined;
-  return { flavor, engineLocal, ...made, ...(seccompPath ? { seccompPath } : {}) };
+  return { flavor, engineLocal, ...made, ...(seccompPath ? { seccompPath } : {}), ...(noOverlay ? { noOverlay } : {}) };
 }
 
-async function copyHooks(engine: EngineClient, plan: RunPlan, final: FinalRun, io: SessionIo): Promise<SessionHooks> {
+/** The kernel lists overlayfs (loaded, as it is where an engine's overlay storage runs); unknown counts as yes. */
+function kernelHasOverlay(): boolean {
+  try {
+    return /\toverlay\n/.test(readFileSync("/proc/filesystems", "utf8"));
+  } catch {
+    return true;
+  }
+}
+
+async function copyHooks(engine: EngineClient, plan: RunPlan, final: FinalRun, io: SessionIo, review: ChangeSet | undefined): Promise<SessionHooks> {
   const { copyModeHooks, IGNORE_FILE_NAME } = await import("../engine/workspace-copy.ts");
+  let copyBack: Parameters<typeof copyModeHooks>[1]["copyBack"];
+  if (final.reviewByCopy && review) {
+    const why = isLocalAddress(engine.address) ? "this machine's kernel has no overlay filesystem" : "this engine cannot mount this machine's folder as an overlay";
+    io.reporter.info(`review: ${why}, so the workspace is copied in and the command's changes are copied into the change set when it ends (docs/review.md)`);
+    const { copyOutToChangeSet } = await import("../engine/copy-review.ts");
+    copyBack = async (id, manifest, ignore) => {
+      const copied = await copyOutToChangeSet(engine, id, { target: final.body.WorkingDir, workspace: plan.workspace, upper: review.upper, deletedFile: `${review.dir}/deleted.json`, ignore, manifest, limits: plan.copyBack });
+      for (const line of copied.warnings) io.reporter.warn(line);
+    };
+  }
   return copyModeHooks(engine, {
     // A regular file only, never through a link (workspace/read-file.ts).
     ignoreText: readWorkspaceFile(`${plan.workspace}/${IGNORE_FILE_NAME}`),
@@ -178,6 +211,7 @@ async function copyHooks(engine: EngineClient, plan: RunPlan, final: FinalRun, i
     name: plan.name,
     reporter: io.reporter,
     limits: plan.copyBack,
+    copyBack,
   });
 }
 
@@ -194,7 +228,7 @@ class RunWatchdog {
   constructor(
     private readonly engine: EngineClient,
     private readonly plan: RunPlan,
-    private readonly egress: { networkId: string } | undefined,
+    private readonly egress: { networkId: string; firewall?: HostFirewallRule | undefined } | undefined,
     private readonly launch: WatchdogLaunch | undefined,
     private readonly reporter: SessionIo["reporter"],
   ) {}
@@ -217,6 +251,7 @@ class RunWatchdog {
             graceSeconds: plan.stopGraceSeconds,
             keep: made.keep,
             ...(network ? { network } : {}),
+            ...(this.egress?.firewall ? { firewall: this.egress.firewall } : {}),
             ...(made.standIns ? { standIns: { path: made.standIns, uid: launch.uid } } : {}),
           },
           (message) => this.reporter.warn(message),

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { parse } from "node:path";
 import type { EngineOptions } from "../engine/client.ts";
+import type { HostFirewallRule } from "../egress/host-firewall.ts";
 import type { SelfProcess } from "./context.ts";
 
 /**
@@ -52,6 +53,8 @@ export interface WatchdogSpec {
   keep: boolean;
   /** The per-run egress network, if any. */
   network?: { id: string; name: string };
+  /** The host firewall rules added for that network (egress/host-firewall.ts), if any. */
+  firewall?: HostFirewallRule;
   /** The stand-in folder (workspace/stand-ins.ts), if any, and the uid that owns it. */
   standIns?: { path: string; uid: number | undefined };
 }

@@ -14,6 +14,7 @@ import { CredentialInterceptor } from "./intercept.ts";
 import { EgressProxy } from "./proxy.ts";
 import type { RunCa } from "./run-ca.ts";
 import { upstreamOverrideMap } from "./upstream-override.ts";
+import type { UpstreamProxies } from "./upstream-proxy.ts";
 import { parseHostsTable, systemResolver, tableResolver, type Resolver } from "./resolve.ts";
 import { applyHostFirewall, type HostFirewallRule, type RestoreRunner } from "./host-firewall.ts";
 
@@ -28,24 +29,39 @@ import { applyHostFirewall, type HostFirewallRule, type RestoreRunner } from "./
 /** The proxy's preferred port, so a host firewall rule can name it; any free port when taken. */
 export const PREFERRED_PROXY_PORT = 3128;
 
+/** What the engine told about itself that matters to the proxy: its dialect (the ping's Server header) and /info's SecurityOptions. */
+export interface EngineTraits {
+  flavor?: "docker" | "podman" | undefined;
+  /** /info's SecurityOptions name `rootless`. */
+  rootless?: boolean | undefined;
+}
+
 /**
- * Why --egress cannot be enforced with this engine, or undefined when it can.
- * The proxy listens on the network's gateway, which is only an address of
- * this machine when the engine runs here, on Linux, without a VM between.
+ * Why the egress proxy cannot be enforced with this engine, or undefined when
+ * it can. The proxy listens on the network's gateway, which is only an
+ * address of this machine when the engine runs here, on Linux, without a VM
+ * or a network namespace of its own between, and when the bridge exists as
+ * soon as the network does (not Podman's).
  */
-export function egressEngineProblem(address: EngineAddress, platform: string, engineOs: string | undefined): string | undefined {
+export function egressEngineProblem(address: EngineAddress, platform: string, engineOs: string | undefined, traits: EngineTraits = {}): string | undefined {
   if (address.kind !== "unix") return `the engine at ${address.url} is not on this machine`;
   if (platform !== "linux") return `sandbox runs on ${platform}, where the engine's networks live in a VM, not on this machine`;
   if (engineOs !== undefined && engineOs !== "linux") return `the engine runs ${engineOs} containers`;
+  if (traits.flavor === "podman") return "the engine is Podman, which creates a network's bridge only when a container starts, too late for the proxy";
+  if (traits.rootless) return "the engine is rootless: its networks live in a network namespace of its own, out of the proxy's reach";
   return undefined;
 }
 
-export function assertEgressEngine(address: EngineAddress, platform: string, engineOs: string | undefined): void {
-  const problem = egressEngineProblem(address, platform, engineOs);
-  if (problem === undefined) return;
-  throw new SandboxError(`--egress cannot be enforced here: ${problem}`, {
+/** The flag a message names for the run's egress mode. */
+export function egressFlag(mode: EgressPlan["mode"]): string {
+  return mode === "public" ? "--network public" : "--egress";
+}
+
+/** The refusal of a run whose egress mode was chosen on purpose, where the proxy cannot run (exit 125, before anything is made). */
+export function egressRefusal(problem: string, mode: EgressPlan["mode"]): SandboxError {
+  return new SandboxError(`${egressFlag(mode)} cannot be enforced here: ${problem}`, {
     exitCode: EXIT.SANDBOX_FAILED,
-    hint: "The egress proxy must share a network with the container; it needs a local Docker engine on Linux. Use --network none, or run where the engine is local.",
+    hint: "The egress proxy must share a network with the container; it needs a local rootful Docker engine on Linux. Use --network none, or --network bridge (the local network and this host reachable, no keys added), or run where the engine is local.",
   });
 }
 
@@ -58,6 +74,8 @@ export interface EgressDeps {
   resolve?: Resolver;
   /** Applies the host firewall rules (host-firewall.ts); tests replace it. */
   firewall?: RestoreRunner;
+  /** The host's proxy for the egress proxy's own connections (upstream-proxy.ts); absent: direct. */
+  upstreamProxy?: UpstreamProxies;
 }
 
 export interface OpenEgress {
@@ -71,6 +89,8 @@ export interface OpenEgress {
    * they were (host-firewall.ts).
    */
   hostReachable: string | undefined;
+  /** The host firewall rules added for the run (host-firewall.ts), for the watchdog to remove if sandbox dies. */
+  firewall: HostFirewallRule | undefined;
   /** Stop the proxy, close the audit, remove the network. Returns the denial summary lines. Never throws. */
   close(container?: string): Promise<{ summary: string[]; problems: string[] }>;
 }
@@ -144,6 +164,7 @@ export async function openEgress(engine: EngineClient, plan: EgressPlan, deps: E
       clients,
       localAddresses: deps.localAddresses ?? hostAddresses(),
       ...(intercept ? { intercept } : {}),
+      ...(deps.upstreamProxy ? { upstreamProxy: deps.upstreamProxy } : {}),
       ...(plan.upstreams && plan.upstreams.length > 0 ? { upstreamOverrides: upstreamOverrideMap(plan.upstreams) } : {}),
     });
     const bound = await listenOnGateway(proxy, gateway);
@@ -157,6 +178,7 @@ export async function openEgress(engine: EngineClient, plan: EgressPlan, deps: E
       proxy: bound,
       audit,
       hostReachable: fenced.ok ? undefined : fenced.why,
+      firewall: fenced.ok ? rule : undefined,
       close: async (container) => {
         const closed = await closeEgress(engine, running, audit, id, plan, container);
         if (fenced.ok) {

@@ -9,7 +9,7 @@
  */
 import { afterAll, describe, expect, test } from "bun:test";
 import type { ChildProcess } from "node:child_process";
-import { spawnSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -118,6 +118,7 @@ describe("sandbox killed with SIGKILL", () => {
     expect(tookMs).toBeLessThan(5_000 + GRACE_MS + MARGIN_MS);
     await until("the stand-in folder to be removed", () => maskFolders(tmp).length === 0, 5_000);
     await until("the watchdog to exit", () => watchdogs(name).length === 0, 5_000);
+    expect(rules()).toEqual([]);
   }, 90_000);
 
   test("a command that ignores SIGTERM gets the grace, then SIGKILL", async () => {
@@ -153,6 +154,9 @@ describe("sandbox killed with SIGKILL", () => {
     networks.push(network);
     const { child, done } = await startRun(name, ["--egress", "allowed.test", "--timeout", "5s", "sh", "-c", "sleep 300"], tmp);
     expect(await inspectNetwork(await testEngine(), network)).toBeDefined();
+    // The host firewall rules of the run (docs/egress.md, "The host") go with it.
+    const rules = () => execFileSync("iptables", ["-w", "-S", "INPUT"]).toString().split("\n").filter((line) => line.includes(`sandbox egress ${network}`));
+    expect(rules().length).toBe(2);
     const started = Date.now();
     child.kill("SIGKILL");
     await done;

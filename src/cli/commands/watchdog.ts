@@ -74,6 +74,7 @@ export async function stopAtDeadline(engine: EngineClient, spec: WatchdogSpec): 
 export interface ReapReport {
   container: "stopped" | "removed" | "gone" | "refused" | "kept" | "failed";
   network?: "removed" | "gone" | "refused" | "failed";
+  firewall?: "removed" | "failed";
   standIns?: "removed" | "gone" | "refused";
 }
 
@@ -99,6 +100,10 @@ export async function reap(engine: EngineClient, spec: WatchdogSpec, timing: Rea
   const until = Date.now() + timing.retryForMs;
   report.container = await retrying(() => settleContainer(engine, spec, until), until, timing.pauseMs, "failed" as const);
   if (spec.network) report.network = await retrying(() => removeRunNetwork(engine, spec, until), until, timing.pauseMs, "failed" as const);
+  if (spec.firewall) {
+    const { applyHostFirewall } = await import("../../egress/host-firewall.ts");
+    report.firewall = (await applyHostFirewall(spec.firewall, "remove")).ok ? "removed" : "failed";
+  }
   return report;
 }
 
