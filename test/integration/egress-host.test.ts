@@ -59,7 +59,8 @@ describe.skipIf(IS_PODMAN || !IS_ROOT)("an --egress run and the host", () => {
     const before = inputRules();
     const during: string[] = [];
     const chunks: Buffer[] = [];
-    const r = await runSandbox(["run", "--image", TEST_IMAGE, "--egress", "allowed.test", "sh", "-c", script], {
+    const name = `sandbox-egress-host-${process.pid}`;
+    const r = await runSandbox(["run", "--name", name, "--image", TEST_IMAGE, "--egress", "allowed.test", "sh", "-c", script], {
       cwd: work,
       stdoutSink: (chunk) => {
         if (chunks.length === 0) during.push(inputRules());
@@ -73,10 +74,11 @@ describe.skipIf(IS_PODMAN || !IS_ROOT)("an --egress run and the host", () => {
     expect(out).toMatch(/^docker0:(nc: timed out)?$/m);
     expect(out).not.toContain("HOST-SERVICE");
     expect(out).toContain("HTTP/1.1 403");
-    // The run's own rules (those that were not there before it) were in place during the run, and are gone after.
-    const ours = [...new Set(during.join("\n").match(/sandbox egress [\w.-]+/g) ?? [])].filter((c) => !before.includes(c));
-    expect(ours.length).toBe(1);
-    expect(inputRules()).not.toContain(ours[0]!);
+    // The run's own rules (named for its network) were in place during the run, and are gone after.
+    const ours = `sandbox egress ${name}-egress"`;
+    expect(before).not.toContain(ours);
+    expect(during.join("\n").split(ours).length - 1).toBe(2);
+    expect(inputRules()).not.toContain(ours);
   });
 
   test("another sandbox's server is out of reach", async () => {
