@@ -7,10 +7,18 @@
  *     BENCH_EGRESS_RUNS (7) each (a single 256 MiB transfer over loopback
  *     takes 0.1-0.3 s and varies a lot, so a best-of picks outliers); and the
  *     added time per connection over 50 small requests.
- *  2. From the host (TLS through CONNECT, which busybox cannot do): the same
- *     download over HTTPS direct vs through an EgressProxy in a separate
- *     process, and the median/p95 added connection latency (TCP + CONNECT +
- *     TLS handshake + one small request) over 200 sequential connections.
+ *     The same download through an allow-all list (`--egress 'IP,*'`: any
+ *     name, the server's private address opted in; what public mode is) is
+ *     the third figure.
+ *  2. From the host (TLS through CONNECT, which busybox cannot do), with an
+ *     EgressProxy in a separate process, three paths to the same server:
+ *     direct, a plain CONNECT tunnel (bench.test, relayed untouched), and an
+ *     intercepted tunnel (inject.test: the proxy ends TLS and adds a
+ *     credential to each request, intercept.ts). For each: the download's
+ *     throughput; the time per new connection (TCP + CONNECT + TLS handshake
+ *     + one small request, 200 sequential); and the time per small request
+ *     on one kept-alive connection (500 sequential), the cost injection adds
+ *     to every request.
  *
  * The server runs in a helper container's network namespace (as in
  * test/integration/egress.test.ts), so nothing leaves the machine. Needs
@@ -19,16 +27,19 @@
  *   bun scripts/bench-egress.ts
  */
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request as httpsRequest } from "node:https";
 import { connect as netConnect, type Socket } from "node:net";
 import { connect as tlsConnect } from "node:tls";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { Secret } from "../src/core/secret.ts";
 import { parseAllowList } from "../src/egress/allowlist.ts";
 import { AuditLog } from "../src/egress/audit.ts";
+import { CredentialInterceptor } from "../src/egress/intercept.ts";
 import { EgressProxy } from "../src/egress/proxy.ts";
 import { tableResolver } from "../src/egress/resolve.ts";
+import { RunCa } from "../src/egress/run-ca.ts";
 import { createContainer, inspectContainer, removeContainer, startContainer } from "../src/engine/containers.ts";
 import { createNetwork, removeNetwork } from "../src/engine/networks.ts";
 import { testEngine } from "../test/helpers/engine.ts";
@@ -43,12 +54,21 @@ const BIN = process.env.SANDBOX_BIN ?? resolve(ROOT, "dist/sandbox");
 
 // --- child mode: just the proxy, in its own process like in a real run -------------
 if (process.argv[2] === "proxy-child") {
-  const [, , , serverIp] = process.argv;
-  const allow = parseAllowList(["bench.test", serverIp ?? ""]);
+  const [, , , serverIp = "", certPath = ""] = process.argv;
+  const allow = parseAllowList(["bench.test", "inject.test", serverIp]);
   if (!allow.ok) throw new Error(allow.error);
-  const proxy = new EgressProxy({ allow: allow.value, audit: new AuditLog(), resolve: tableResolver(new Map([["bench.test", [serverIp ?? ""]]])) });
+  // inject.test has a credential rule: its tunnels are intercepted; bench.test's are relayed.
+  const ca = RunCa.create({ lifetimeMs: 3_600_000, permittedNames: ["inject.test"], label: "bench" });
+  const rule = { name: "bench", hosts: ["inject.test"], header: "authorization", format: { kind: "template", template: "Bearer {value}" }, sources: [{ env: "BENCH_TOKEN" }], placeholders: [] } as const;
+  const intercept = new CredentialInterceptor({ ca, credentials: [{ rule, value: new Secret("bench-token-value"), from: "$BENCH_TOKEN" }], upstreamCa: [readFileSync(certPath, "utf8")] });
+  const proxy = new EgressProxy({
+    allow: allow.value,
+    audit: new AuditLog(),
+    resolve: tableResolver(new Map([["bench.test", [serverIp]], ["inject.test", [serverIp]]])),
+    intercept,
+  });
   const { port } = await proxy.listen("127.0.0.1", 0);
-  process.stdout.write(`${port}\n`);
+  process.stdout.write(`${JSON.stringify({ port, ca: ca.certificatePem })}\n`);
   process.stdin.resume();
   process.stdin.on("end", () => process.exit(0));
 } else {
@@ -75,10 +95,10 @@ async function main(): Promise<void> {
     await startContainer(engine, helper);
     const d = (await inspectContainer(engine, helper)) as unknown as { State: { Pid: number }; NetworkSettings: { Networks: Record<string, { IPAddress: string }> } };
     const ip = d.NetworkSettings.Networks[net]?.IPAddress ?? "";
-    const tls = makeCert(["bench.test"]);
+    const tls = makeCert(["bench.test", "inject.test"]);
     writeFileSync(join(work, "key.pem"), tls.key);
     writeFileSync(join(work, "cert.pem"), tls.cert);
-    writeFileSync(join(work, "hosts"), `${ip} bench.test\n`);
+    writeFileSync(join(work, "hosts"), `${ip} bench.test inject.test\n`);
 
     const server = spawn("nsenter", ["-t", String(d.State.Pid), "-n", "--", process.execPath, resolve(ROOT, "test/egress/server-main.ts")], {
       env: { ...process.env, TLS_KEY: join(work, "key.pem"), TLS_CERT: join(work, "cert.pem") },
@@ -99,44 +119,53 @@ async function main(): Promise<void> {
       ].join("\n");
     const direct = sandboxRun(["--network", net], loop(`http://${ip}:8080`), work);
     const proxied = sandboxRun(["--egress", `bench.test,${ip}`], loop(`http://bench.test:8080`), work);
+    const open = sandboxRun(["--egress", `${ip},*`], loop(`http://bench.test:8080`), work);
     const dT = times(direct);
     const pT = times(proxied);
+    const oT = times(open);
+    const oMid = quantile(oT.slice(0, RUNS), 0.5);
     const dMid = quantile(dT.slice(0, RUNS), 0.5);
     const pMid = quantile(pT.slice(0, RUNS), 0.5);
     console.log("1. container → server, plain HTTP (busybox wget)");
     console.log(`   direct:        ${fmt(BYTES / dMid)}  (${dT.slice(0, RUNS).map((t) => `${t.toFixed(2)}s`).join(", ")})`);
     console.log(`   through proxy: ${fmt(BYTES / pMid)}  (${pT.slice(0, RUNS).map((t) => `${t.toFixed(2)}s`).join(", ")})`);
     console.log(`   proxy/direct:  ${((dMid / pMid) * 100).toFixed(0)}%`);
+    console.log(`   allow-all (--egress '${ip},*', as public mode): ${fmt(BYTES / oMid)}, ${((dMid / oMid) * 100).toFixed(0)}% of direct  (${oT.slice(0, RUNS).map((t) => `${t.toFixed(2)}s`).join(", ")})`);
     const dSmall = (dT[RUNS] ?? 0) / 50;
     const pSmall = (pT[RUNS] ?? 0) / 50;
     console.log(`   50 small requests: ${(dSmall * 1000).toFixed(1)} ms vs ${(pSmall * 1000).toFixed(1)} ms each (includes starting wget); added ${((pSmall - dSmall) * 1000).toFixed(1)} ms\n`);
 
-    // 2. From the host, TLS through CONNECT, proxy in its own process.
-    const proxy = spawn(process.execPath, [import.meta.path, "proxy-child", ip], { stdio: ["pipe", "pipe", "inherit"] });
+    // 2. From the host, TLS through CONNECT, proxy in its own process: direct, a plain tunnel, an intercepted one.
+    const proxy = spawn(process.execPath, [import.meta.path, "proxy-child", ip, join(work, "cert.pem")], { stdio: ["pipe", "pipe", "inherit"] });
     children.push(proxy);
-    const proxyPort = Number((await firstLine(proxy)).trim());
-    const target = { host: ip, name: "bench.test", port: ports.httpsPort, ca: tls.cert };
-    const tDirect: number[] = [];
-    const tProxied: number[] = [];
-    for (let i = 0; i < RUNS; i++) {
-      tDirect.push(await download(target, undefined));
-      tProxied.push(await download(target, proxyPort));
+    const child = await firstJsonLine<{ port: number; ca: string }>(proxy);
+    const paths: Array<{ label: string; target: Target; proxyPort: number | undefined }> = [
+      { label: "direct", target: { host: ip, name: "bench.test", port: ports.httpsPort, ca: tls.cert }, proxyPort: undefined },
+      { label: "plain tunnel", target: { host: ip, name: "bench.test", port: ports.httpsPort, ca: tls.cert }, proxyPort: child.port },
+      { label: "intercepted (credential added)", target: { host: ip, name: "inject.test", port: ports.httpsPort, ca: child.ca }, proxyPort: child.port },
+    ];
+    const results = paths.map(() => ({ download: [] as number[], connection: [] as number[], request: [] as number[] }));
+    // Interleaved, so drift on a shared machine spreads over all three.
+    const step = (what: string) => process.stderr.write(`   … ${what}\n`);
+    step("downloads");
+    for (let i = 0; i < RUNS; i++) for (const [k, p] of paths.entries()) results[k]?.download.push(await download(p.target, p.proxyPort));
+    step("new connections");
+    for (let i = 0; i < 200; i++) for (const [k, p] of paths.entries()) results[k]?.connection.push(await handshake(p.target, p.proxyPort));
+    step("kept-alive requests");
+    for (const [k, p] of paths.entries()) results[k]?.request.push(...(await keptAlive(p.target, p.proxyPort, 500)));
+    console.log("2. host → server, HTTPS (node:tls client, proxy in a separate process)");
+    const base = results[0];
+    for (const [k, p] of paths.entries()) {
+      const r = results[k];
+      if (!r || !base) continue;
+      const mid = quantile(r.download, 0.5);
+      const conn = quantile(r.connection, 0.5);
+      const req = quantile(r.request, 0.5);
+      const added = k === 0 ? "" : `; added: ${(conn - quantile(base.connection, 0.5)).toFixed(2)} ms per connection (p95 ${(quantile(r.connection, 0.95) - quantile(base.connection, 0.95)).toFixed(2)}), ${(req - quantile(base.request, 0.5)).toFixed(3)} ms per request`;
+      console.log(
+        `   ${p.label.padEnd(31)} ${fmt(BYTES / mid).padStart(11)} (${((quantile(base.download, 0.5) / mid) * 100).toFixed(0)}%); new connection ${conn.toFixed(2)} ms, request on a kept-alive connection ${req.toFixed(3)} ms (medians)${added}`,
+      );
     }
-    const hdMid = quantile(tDirect, 0.5);
-    const hpMid = quantile(tProxied, 0.5);
-    console.log("2. host → server, HTTPS through CONNECT (node:tls client, proxy in a separate process)");
-    console.log(`   direct:        ${fmt(BYTES / hdMid)}`);
-    console.log(`   through proxy: ${fmt(BYTES / hpMid)}`);
-    console.log(`   proxy/direct:  ${((hdMid / hpMid) * 100).toFixed(0)}%`);
-    const lDirect: number[] = [];
-    const lProxied: number[] = [];
-    for (let i = 0; i < 200; i++) {
-      lDirect.push(await handshake(target, undefined));
-      lProxied.push(await handshake(target, proxyPort));
-    }
-    const md = quantile(lDirect, 0.5);
-    const mp = quantile(lProxied, 0.5);
-    console.log(`   connection + TLS handshake + small request, 200×: median ${md.toFixed(2)} ms direct, ${mp.toFixed(2)} ms proxied (added ${(mp - md).toFixed(2)} ms); p95 added ${(quantile(lProxied, 0.95) - quantile(lDirect, 0.95)).toFixed(2)} ms`);
   } finally {
     for (const c of children) {
       c.stdin?.end();
@@ -226,12 +255,67 @@ async function handshake(t: Target, proxyPort: number | undefined): Promise<numb
   const start = performance.now();
   const socket = await open(t, proxyPort);
   await new Promise<void>((resolve, reject) => {
-    const s = tlsConnect({ socket, servername: t.name, ca: t.ca }, () => s.write(`GET /hello HTTP/1.1\r\nHost: ${t.name}\r\nConnection: close\r\n\r\n`));
-    s.on("data", () => {});
-    s.once("end", () => resolve());
+    const s = tlsConnect({ socket, servername: t.name, ca: t.ca }, () => s.write(`GET /hello HTTP/1.1\r\nHost: ${authority(t)}\r\nConnection: close\r\n\r\n`));
+    let head = "";
+    s.on("data", (d: Buffer) => {
+      if (head.length < 12) head += d.toString("latin1");
+    });
+    // A refusal (a 421 for a wrong Host, a 502) must not pass for a fast answer.
+    s.once("end", () => (head.startsWith("HTTP/1.1 200") ? resolve() : reject(new Error(`answered ${head.split("\r\n")[0]}`))));
     s.once("error", reject);
   });
   return performance.now() - start;
+}
+
+/** The Host header for the target: with the port, which is not https's 443 (the proxy checks it in intercepted tunnels). */
+function authority(t: Target): string {
+  return t.port === 443 ? t.name : `${t.name}:${t.port}`;
+}
+
+/** Times of `n` sequential small requests on one kept-alive TLS connection (ms each). */
+async function keptAlive(t: Target, proxyPort: number | undefined, n: number): Promise<number[]> {
+  const socket = await open(t, proxyPort);
+  const s = tlsConnect({ socket, servername: t.name, ca: t.ca, ALPNProtocols: ["http/1.1"] });
+  await new Promise<void>((resolve, reject) => {
+    s.once("secureConnect", () => resolve());
+    s.once("error", reject);
+  });
+  const out: number[] = [];
+  let buf = Buffer.alloc(0);
+  let waiting: (() => void) | undefined;
+  let closed = false;
+  s.once("close", () => {
+    closed = true;
+    waiting?.();
+  });
+  s.on("data", (d: Buffer) => {
+    buf = Buffer.concat([buf, d]);
+    waiting?.();
+  });
+  const response = () =>
+    new Promise<void>((resolve, reject) => {
+      const check = () => {
+        const end = buf.indexOf("\r\n\r\n");
+        if (end < 0) return;
+        const length = /\r\ncontent-length:\s*(\d+)/i.exec(buf.subarray(0, end).toString("latin1"));
+        if (!length || !buf.subarray(0, 12).toString("latin1").startsWith("HTTP/1.1 200")) return reject(new Error(`answered ${buf.subarray(0, end).toString("latin1").split("\r\n")[0]}`));
+        const total = end + 4 + Number(length[1]);
+        if (buf.length < total) return;
+        buf = buf.subarray(total);
+        waiting = undefined;
+        resolve();
+      };
+      waiting = () => (closed ? reject(new Error("the connection closed")) : check());
+      check();
+    });
+  for (let i = 0; i < n; i++) {
+    const start = performance.now();
+    s.write(`GET /hello HTTP/1.1\r\nHost: ${authority(t)}\r\n\r\n`);
+    await response();
+    out.push(performance.now() - start);
+  }
+  s.destroy();
+  return out;
 }
 
 async function waitForPort(host: string, port: number): Promise<void> {
