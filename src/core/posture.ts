@@ -322,7 +322,9 @@ export function summarisePosture(details: ContainerDetails, opts: { now: number;
   }
   const labelNetwork = labels[LABELS.network];
   const network = hc.NetworkMode ?? "default";
-  if (labelNetwork !== undefined && labelNetwork !== network) {
+  // An egress run (--egress, public mode: every agent's default) asks for "egress" and gets a network of its own, `<name>-egress`.
+  const asked = labelNetwork === "egress" && network.endsWith("-egress") ? network : labelNetwork;
+  if (asked !== undefined && asked !== network) {
     warnings.push(`network: the engine reports ${network}, but sandbox asked for ${labelNetwork}.`);
   }
 

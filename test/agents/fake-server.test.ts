@@ -201,3 +201,32 @@ test("refuses and records proxy CONNECTs", async () => {
   expect(reply).toStartWith("HTTP/1.1 403");
   expect(fake.requests.at(-1)).toMatchObject({ provider: "proxy", method: "CONNECT", path: "api.example.invalid:443" });
 });
+
+describe("over HTTPS (the stand-in for api.anthropic.com behind sandbox's proxy)", () => {
+  test("serves the same API with a certificate a test CA signed for the provider's name", async () => {
+    const { makeSignedServer } = await import("../egress/upstream-tls.ts");
+    const { request } = await import("node:https");
+    const tls = makeSignedServer(["api.anthropic.com"], "fake providers test CA");
+    const secure = await startFakeProviders({ host: "127.0.0.1", tls: { key: tls.key, cert: tls.cert } });
+    try {
+      expect(secure.url).toBe(`https://127.0.0.1:${secure.port}`);
+      const answer = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+        const req = request(
+          { host: "127.0.0.1", port: secure.port, servername: "api.anthropic.com", ca: tls.caPem, method: "POST", path: "/v1/messages", headers: { "content-type": "application/json", "x-api-key": "k", host: "api.anthropic.com" } },
+          (res) => {
+            let text = "";
+            res.on("data", (d) => (text += d));
+            res.on("end", () => resolve({ status: res.statusCode ?? 0, text }));
+          },
+        );
+        req.on("error", reject);
+        req.end(JSON.stringify({ model: "claude-sonnet-4-5", max_tokens: 10, messages: [{ role: "user", content: "hi" }] }));
+      });
+      expect(answer.status).toBe(200);
+      expect(answer.text).toContain(DEFAULT_TEXT.anthropic);
+      expect(secure.requests.at(-1)?.headers["x-api-key"]).toBe("k");
+    } finally {
+      await secure.close();
+    }
+  });
+});

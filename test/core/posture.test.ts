@@ -221,6 +221,12 @@ describe("summarisePosture", () => {
     expect(p.security.capabilities).toEqual(["NET_RAW"]);
     expect(p.warnings.join(" ")).toContain("network");
   });
+  test("an egress run (--egress, public mode) on its own network matches its label", () => {
+    const egress = (NetworkMode: string) => summarise(details({ labels: { "io.sandbox.network": "egress" }, hostConfig: { NetworkMode } }));
+    expect(egress("sandbox-sh-1599b01f-egress").warnings).toEqual([]);
+    expect(egress("sandbox-sh-1599b01f-egress").security.network).toBe("sandbox-sh-1599b01f-egress");
+    expect(egress("bridge").warnings.join(" ")).toContain("network");
+  });
   test("cpus from NanoCpus or CpuQuota/CpuPeriod; 0 and -1 pids mean unlimited", () => {
     expect(summarise(details({ hostConfig: { NanoCpus: 1_500_000_000 } })).security.cpus).toBe(1.5);
     expect(summarise(details({ hostConfig: { CpuQuota: 50_000, CpuPeriod: 100_000 } })).security.cpus).toBe(0.5);

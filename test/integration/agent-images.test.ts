@@ -12,13 +12,16 @@
  * against Podman), =0 in none. The cheap refusals run in every pass.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { RECIPE_LABELS, recipeFor } from "../../src/core/recipes.ts";
 import { agentImages } from "../../src/cli/agent-image.ts";
 import { inspectImage } from "../../src/engine/images.ts";
 import { testEngine } from "../helpers/engine.ts";
+import { makeSignedServer } from "../egress/upstream-tls.ts";
+import { DEFAULT_TEXT, startFakeProviders } from "../fixtures/agent-apis/server.ts";
 import { IS_PODMAN, runSandbox, SANDBOX_BIN, TEST_IMAGE } from "../helpers/sandbox.ts";
 
 const BASE = "sandbox-test/node:22";
@@ -121,6 +124,8 @@ describe.skipIf(!baseImage || !BUILDS)(`agent builds from ${BASE} (${buildsWhy})
   const VERSION_OUT = /^\d+\.\d+\.\d+\n$/;
   let firstName = "";
   let firstVersion = "";
+  /** The claude image the acceptance build made, for the public-mode acceptance run. */
+  let claudeImage = "";
 
   beforeAll(async () => {
     for (const agent of ["claude", "codex", "gemini"]) await removeAgentImages(agent);
@@ -188,6 +193,7 @@ describe.skipIf(!baseImage || !BUILDS)(`agent builds from ${BASE} (${buildsWhy})
     expect(r.code).toBe(0);
     const names = r.stdout.toString().trim().split("\n");
     expect(names).toHaveLength(3);
+    claudeImage = names.find((n) => n.startsWith("sandbox/claude:")) ?? "";
     for (const m of r.stderr.matchAll(/built (sandbox\/\w+:[0-9a-f]{12}): (.*), in (\d+)s/g)) measured.push(`${m[1]}: ${m[2]}, build ${m[3]}s`);
     expect(r.ms).toBeGreaterThan(0);
     // No config: the base they name is not on this engine, so the images just built serve.
@@ -204,4 +210,78 @@ describe.skipIf(!baseImage || !BUILDS)(`agent builds from ${BASE} (${buildsWhy})
       measured.push(`${agent} --version: ${run.stdout.toString().trim()} (${(run.ms / 1000).toFixed(1)}s)`);
     }
   }, BUILD_MS);
+  // Issue #15's acceptance: a real Claude Code in an agent run's default network. The "real"
+  // api.anthropic.com is the fake Messages API over HTTPS on this machine's loopback, its
+  // certificate from a test CA (given with --ca-cert, so the proxy trusts it), dialled through
+  // SANDBOX_EGRESS_UPSTREAMS; an empty hosts file resolves no other name, so nothing leaves.
+  // Podman cannot host the proxy (the run falls back to bridge: public-mode.test.ts).
+  test.skipIf(IS_PODMAN)(
+    "acceptance (issue #15): `sandbox run claude -p` with ANTHROPIC_API_KEY on the host answers through public mode; the upstream saw the key, the container only the placeholder",
+    async () => {
+      expect(claudeImage).toMatch(/^sandbox\/claude:[0-9a-f]{12}$/);
+      const secret = `sk-ant-acceptance-${randomBytes(12).toString("hex")}`;
+      const tls = makeSignedServer(["api.anthropic.com"], "sandbox public-mode acceptance CA");
+      const caFile = join(root, "acceptance-ca.pem");
+      writeFileSync(caFile, tls.caPem);
+      const hostsFile = join(root, "acceptance-hosts");
+      writeFileSync(hostsFile, "");
+      const auditFile = join(root, "acceptance-audit.jsonl");
+      const ws = join(root, "acceptance");
+      mkdirSync(ws, { recursive: true });
+      const fake = await startFakeProviders({ host: "127.0.0.1", tls: { key: tls.key, cert: tls.cert } });
+      try {
+        const env = {
+          ANTHROPIC_API_KEY: secret,
+          SANDBOX_EGRESS_HOSTS: hostsFile,
+          SANDBOX_EGRESS_UPSTREAMS: `api.anthropic.com:443=127.0.0.1:${fake.port}`,
+          XDG_STATE_HOME: join(root, "acceptance-state"),
+        };
+        // No network flag, no key flag: --image only saves a build with the test CA in it.
+        const common = ["run", "--image", claudeImage, "--ca-cert", caFile, "--env", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1"];
+        const r = await runSandbox([...common, "--audit", auditFile, "claude", "-p", "say hi"], { cwd: ws, env, timeoutMs: 240_000 });
+        if (r.code !== 0) console.error(r.stderr, r.stdout.toString());
+        expect(r.code).toBe(0);
+        expect(r.stdout.toString()).toContain(DEFAULT_TEXT.anthropic);
+        expect(r.stderr).toContain(
+          "sandbox: credentials: ANTHROPIC_API_KEY is added by the proxy for api.anthropic.com (rule anthropic-api-key; the container sees a placeholder in ANTHROPIC_API_KEY)",
+        );
+        expect(r.stderr).not.toContain(secret);
+        const asked = fake.requests.filter((q) => q.provider === "anthropic" && q.path.startsWith("/v1/messages"));
+        expect(asked.length).toBeGreaterThan(0);
+        expect(asked.every((q) => q.headers["x-api-key"] === secret)).toBe(true);
+        const audit = readFileSync(auditFile, "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+        expect(audit.some((l) => l.kind === "credential" && l.rule === "anthropic-api-key" && l.client === "placeholder")).toBe(true);
+        expect(audit.some((l) => l.method === "CONNECT" && l.host === "api.anthropic.com" && l.decision === "allow")).toBe(true);
+        expect(JSON.stringify(audit)).not.toContain(secret);
+
+        // Inside, while and after Claude Code ran: the environment, every process's environ and the
+        // writable folders hold the placeholder only. The value reaches the script base64-encoded.
+        const check = [
+          "claude -p 'say hi' >/dev/null || exit $?",
+          `v=$(node -e 'process.stdout.write(Buffer.from(process.argv[1], "base64").toString())' ${Buffer.from(secret).toString("base64")})`,
+          'echo "secret-length=${#v}"',
+          'echo "env-key=$ANTHROPIC_API_KEY"',
+          "for f in /proc/[0-9]*/environ; do tr '\\0' '\\n' < \"$f\" 2>/dev/null; done | grep '^ANTHROPIC_API_KEY=' | sort -u | sed 's/^/proc-/'",
+          'if env | grep -qF "$v"; then echo LEAK-ENV; else echo CLEAN-ENV; fi',
+          'if cat /proc/*/environ 2>/dev/null | grep -qaF "$v"; then echo LEAK-PROC; else echo CLEAN-PROC; fi',
+          'if grep -rqsaF "$v" /work /tmp /var/tmp /home /run /etc/sandbox; then echo LEAK-FILES; else echo CLEAN-FILES; fi',
+        ].join("\n");
+        const inside = await runSandbox([...common, "--agent", "claude", "sh", "-c", check], { cwd: ws, env, timeoutMs: 240_000 });
+        const out = inside.stdout.toString();
+        if (inside.code !== 0) console.error(inside.stderr, out);
+        expect(inside.code).toBe(0);
+        expect(out).toContain(`secret-length=${secret.length}\n`);
+        expect(out).toContain("env-key=sandbox-proxy-managed\n");
+        expect(out).toContain("proc-ANTHROPIC_API_KEY=sandbox-proxy-managed\n");
+        expect(out).not.toMatch(/proc-ANTHROPIC_API_KEY=(?!sandbox-proxy-managed\n)/);
+        for (const marker of ["CLEAN-ENV", "CLEAN-PROC", "CLEAN-FILES"]) expect(out).toContain(marker);
+        expect(out).not.toContain("LEAK-");
+        expect(out).not.toContain(secret);
+        measured.push(`claude -p in public mode: ${(r.ms / 1000).toFixed(1)}s`);
+      } finally {
+        await fake.close();
+      }
+    },
+    2 * 240_000,
+  );
 });

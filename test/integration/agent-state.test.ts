@@ -20,7 +20,8 @@ mkdirSync(repoB);
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 function inAgent(cwd: string, script: string, extra: string[] = []) {
-  return runSandbox(["run", "--agent", "claude", "--image", TEST_IMAGE, ...extra, "sh", "-c", script], { cwd, env: { XDG_STATE_HOME: state } });
+  // Bridge: these runs are about state, not the agents' default network (public-mode.test.ts).
+  return runSandbox(["run", "--agent", "claude", "--network", "bridge", "--image", TEST_IMAGE, ...extra, "sh", "-c", script], { cwd, env: { XDG_STATE_HOME: state } });
 }
 
 describe("agent state", () => {

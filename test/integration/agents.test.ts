@@ -3,7 +3,9 @@
  * images sandbox builds from its recipes (on sandbox-test/node:22, with the
  * host's CA bundle for the intercepting proxy), answer from fake provider
  * APIs that run on the host (test/fixtures/agent-apis), reached through the
- * engine's bridge gateway. Nothing goes to a real provider.
+ * engine's bridge gateway (so these runs pass --network bridge: the agents'
+ * default, public mode, keeps the host out of reach; agent-images.test.ts
+ * runs Claude Code in public mode). Nothing goes to a real provider.
  *
  * Checks what each profile does for its agent: Claude Code's state persists
  * per workspace (a hook planted in workspace A's state runs there and never
@@ -75,8 +77,9 @@ afterAll(async () => {
   rmSync(root, { recursive: true, force: true });
 });
 
+// The fake APIs listen on the host, which public mode (the agents' default network) keeps out of reach: these runs choose bridge.
 const claude = (cwd: string, args: string[]) =>
-  runSandbox(["run", "--env", `ANTHROPIC_API_KEY=${DEFAULT_KEYS.claude}`, "--env", `ANTHROPIC_BASE_URL=${url}`, "--env", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1", "claude", ...args], {
+  runSandbox(["run", "--network", "bridge", "--env", `ANTHROPIC_API_KEY=${DEFAULT_KEYS.claude}`, "--env", `ANTHROPIC_BASE_URL=${url}`, "--env", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1", "claude", ...args], {
     cwd,
     env,
     timeoutMs: AGENT_MS,
@@ -133,7 +136,7 @@ describe.skipIf(!READY)("real agents against fake provider APIs", () => {
     async () => {
       const ws = workspace("codex");
       const r = await runSandbox(
-        ["run", "--env", `OPENAI_API_KEY=${DEFAULT_KEYS.codex}`, "codex", "exec", "--skip-git-repo-check", ...codexConfigArgs(url), "write tool-output.txt"],
+        ["run", "--network", "bridge", "--env", `OPENAI_API_KEY=${DEFAULT_KEYS.codex}`, "codex", "exec", "--skip-git-repo-check", ...codexConfigArgs(url), "write tool-output.txt"],
         { cwd: ws, env, timeoutMs: AGENT_MS },
       );
       expect(r.code).toBe(0);
@@ -154,7 +157,7 @@ describe.skipIf(!READY)("real agents against fake provider APIs", () => {
     "gemini -p answers from the fake generateContent API, with API-key auth selected by the profile",
     async () => {
       const ws = workspace("gemini");
-      const r = await runSandbox(["run", "--env", `GEMINI_API_KEY=${DEFAULT_KEYS.gemini}`, "--env", `GOOGLE_GEMINI_BASE_URL=${url}`, "gemini", "-p", "say hi"], {
+      const r = await runSandbox(["run", "--network", "bridge", "--env", `GEMINI_API_KEY=${DEFAULT_KEYS.gemini}`, "--env", `GOOGLE_GEMINI_BASE_URL=${url}`, "gemini", "-p", "say hi"], {
         cwd: ws,
         env,
         timeoutMs: AGENT_MS,
