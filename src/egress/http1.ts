@@ -123,7 +123,8 @@ export function parseHead(head: Uint8Array): RequestHead | { why: string } {
     const name = line.slice(0, Math.max(colon, 0));
     if (colon <= 0 || !TOKEN.test(name)) return { why: "malformed header line" };
     const value = trimBlanks(line, colon + 1);
-    if (/[\0\r\n]/.test(value)) return { why: "control character in a header" };
+    // Only VCHAR, obs-text, SP and HTAB (RFC 9110 §5.5): any other control byte is read differently by different parsers.
+    if (/[\x00-\x08\x0a-\x1f\x7f]/.test(value)) return { why: "control character in a header" };
     headers.push([name, value]);
   }
   return { method: m[1] ?? "", target: m[2] ?? "", version: m[3] ?? "", headers };
@@ -198,17 +199,22 @@ export function requestFraming(head: RequestHead): BodyFraming {
   const cl = headerValues(head, "content-length");
   if (te.length > 0 && cl.length > 0) return { kind: "bad", why: "both Transfer-Encoding and Content-Length" };
   if (te.length > 0) {
-    const codings = te.join(",").split(",").map((s) => s.trim().toLowerCase()).filter(Boolean);
+    const codings = te.join(",").split(",").map((s) => trimOws(s).toLowerCase()).filter(Boolean);
     if (codings.length !== 1 || codings[0] !== "chunked") return { kind: "bad", why: "a Transfer-Encoding other than chunked" };
     return { kind: "chunked" };
   }
   if (cl.length > 0) {
-    const values = new Set(cl.join(",").split(",").map((s) => s.trim()));
+    const values = new Set(cl.join(",").split(",").map((s) => trimOws(s)));
     const [only] = [...values];
     if (values.size !== 1 || !only || !/^\d{1,15}$/.test(only)) return { kind: "bad", why: "an invalid Content-Length" };
     return { kind: "length", length: Number(only) };
   }
   return { kind: "none" };
+}
+
+/** Optional whitespace is SP and HTAB only (RFC 9110 §5.6.3); String.prototype.trim also strips \v, \f, U+00A0… which a server keeps. */
+function trimOws(s: string): string {
+  return s.replace(/^[ \t]+|[ \t]+$/g, "");
 }
 
 /** The request as the server gets it: origin-form, Host from the URL, hop-by-hop headers dropped, `Connection: close`. */
@@ -259,6 +265,10 @@ export class ChunkedTracker {
         case "size":
         case "trailer": {
           const byte = chunk[i++] ?? 0;
+          if (byte === 10 && !this.line.endsWith("\r")) {
+            this.error = "a chunk line not ended by CRLF";
+            break;
+          }
           if (byte !== 10) {
             this.line += String.fromCharCode(byte);
             if (this.line.length > 4096) this.error = "chunk line too long";

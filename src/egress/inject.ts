@@ -8,6 +8,9 @@ import { headerValues, requestFraming, type BodyFraming, type RequestHead } from
  * the head the destination gets, with the credential in. Pure.
  */
 
+/** What a Host header without a port means inside a TLS tunnel. */
+const HTTPS_PORT = 443;
+
 /**
  * Why a request inside the tunnel to `host` is refused (and the status to
  * answer with), or undefined.
@@ -18,17 +21,30 @@ import { headerValues, requestFraming, type BodyFraming, type RequestHead } from
  * generativelanguage.googleapis.com would carry the user's key to that app.
  * Targets must be origin-form (`/path`), as clients send them inside a
  * tunnel, so no absolute URL can name another authority either.
+ *
+ * The port counts too: a Host without one means https's default, 443, so
+ * `Host: api.anthropic.com:80` inside the tunnel to port 443 names another
+ * origin (a server routing by Host:port would hand it to another site), and
+ * so does a bare `Host: api.anthropic.com` inside a tunnel to port 8443.
  */
-export function tunnelRequestProblem(head: RequestHead, host: string): { status: 400 | 421; why: string } | undefined {
+export function tunnelRequestProblem(head: RequestHead, host: string, port = 443): { status: 400 | 405 | 421; why: string } | undefined {
   const bad = (why: string) => ({ status: 400 as const, why });
   if (head.method === "CONNECT") return bad("CONNECT inside an intercepted tunnel");
+  // TRACE (and IIS's TRACK) make the server send the request back: the credential with it.
+  if (head.method === "TRACE" || head.method === "TRACK") return { status: 405 as const, why: `${head.method} would send the request, credential included, back to the client` };
   if (!(head.target.startsWith("/") || (head.target === "*" && head.method === "OPTIONS"))) return bad("the request target is not a path (origin-form)");
+  // `//host/x` is a path to this proxy but an authority to some servers and frameworks.
+  if (head.target.startsWith("//")) return bad("the request target starts with //");
   const hosts = headerValues(head, "host");
   if (hosts.length !== 1) return bad(hosts.length === 0 ? "no Host header" : "more than one Host header");
   const split = splitHostPort(hosts[0] ?? "");
   const named = split ? normalizeHostName(split.host) : undefined;
   // 421 Misdirected Request: this connection cannot serve that authority.
   if (named !== host) return { status: 421, why: `the Host header names ${hosts[0]}, not ${host}` };
+  // An empty port (`host:`) is the default too (RFC 3986 §3.2.3).
+  const bare = split?.port === undefined || split.port === "";
+  const namedPort = bare ? HTTPS_PORT : /^\d{1,5}$/.test(split?.port ?? "") ? Number(split?.port) : undefined;
+  if (namedPort !== port) return { status: 421, why: `the Host header names ${hosts[0]}, not port ${port}${bare ? " (without a port it means 443)" : ""}` };
   return undefined;
 }
 

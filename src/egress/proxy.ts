@@ -17,13 +17,24 @@ import {
   type RequestHead,
   type Target,
 } from "./http1.ts";
-import { decideDestination, systemResolver, type Resolver } from "./resolve.ts";
+import { decideDestination, systemResolver, type Resolver, type Verdict } from "./resolve.ts";
+import { auditPath } from "./inject.ts";
 import { MAX_HELLO_BYTES, parseClientHello } from "./sni.ts";
 import type { TunnelInterceptor } from "./tunnel-interceptor.ts";
 import { overrideFor, overrideVerdict, type UpstreamOverrides } from "./upstream-override.ts";
+import { establishTunnel, proxyAuthorizationLine, upstreamFor, type UpstreamProxies, type UpstreamProxy } from "./upstream-proxy.ts";
 
 /** Records one connection's outcome in the audit. */
 type Finish = (e: Partial<AuditEntry> & Pick<AuditEntry, "host" | "port" | "decision" | "reason">) => void;
+
+/** An allowed destination, connected: directly, or through the upstream proxy (`via`). */
+interface Opened {
+  verdict: Extract<Verdict, { ok: true }>;
+  upstream: Socket;
+  /** The address dialled: the destination's, or (through an upstream proxy) the literal address asked for, if any. */
+  address: string | undefined;
+  via: UpstreamProxy | undefined;
+}
 
 /**
  * The egress proxy: an explicit HTTP proxy (absolute-form requests and
@@ -46,6 +57,18 @@ type Finish = (e: Partial<AuditEntry> & Pick<AuditEntry, "host" | "port" | "deci
  * Plain HTTP is one request per client connection: the proxy forwards it
  * with `Connection: close`, so a pipelined second request (with another
  * Host) can never ride along to the first request's server.
+ *
+ * Tunnels the interceptor takes over (credentials) show their requests, so
+ * method and path rules are applied to each request there, and a tunnel
+ * that only they can decide is let through (decide.ts, `needsRequest`).
+ *
+ * With an upstream proxy (the host's HTTPS_PROXY/HTTP_PROXY, upstream-proxy.ts)
+ * a destination it serves is reached through it: a CONNECT to it for a
+ * tunnel (an intercepted one too, whose TLS then runs end to end through
+ * it), the request in absolute form for plain HTTP. The rules still decide
+ * first, but a name is not looked up here: the upstream resolves it, so
+ * step 2 (where the name points) is the upstream's business; an IP literal
+ * is still checked. NO_PROXY destinations are dialled directly, fully checked.
  */
 
 export interface ProxyOptions {
@@ -68,6 +91,8 @@ export interface ProxyOptions {
   intercept?: TunnelInterceptor;
   /** Tests only: dial these `host:port` targets at a fixed address instead (upstream-override.ts). */
   upstreamOverrides?: UpstreamOverrides;
+  /** The host's proxy for this proxy's own connections (upstream-proxy.ts); absent: direct. */
+  upstreamProxy?: UpstreamProxies;
 }
 
 const MAX_CONNECTIONS = 512;
@@ -76,8 +101,8 @@ export class EgressProxy {
   private readonly server: Server;
   private readonly sockets = new Set<Socket>();
   private readonly pending = new Set<Promise<void>>();
-  private readonly options: Required<Omit<ProxyOptions, "localAddresses" | "clients" | "intercept" | "upstreamOverrides">> &
-    Pick<ProxyOptions, "clients" | "intercept" | "upstreamOverrides"> & { localAddresses: readonly Uint8Array[] };
+  private readonly options: Required<Omit<ProxyOptions, "localAddresses" | "clients" | "intercept" | "upstreamOverrides" | "upstreamProxy">> &
+    Pick<ProxyOptions, "clients" | "intercept" | "upstreamOverrides" | "upstreamProxy"> & { localAddresses: readonly Uint8Array[] };
   /** Request heads over all connections: bytes received and examined (never more), and the reads they came in. */
   readonly headBytes = { received: 0, scanned: 0, reads: 0 };
 
@@ -138,10 +163,14 @@ export class EgressProxy {
     const time = new Date(started).toISOString();
     const { clients } = this.options;
     const peer = parseIp((client.remoteAddress ?? "").replace(/^::ffff:(?=\d+\.)/, ""));
-    if (clients && !(peer && cidrContains(clients, peer))) {
+    // The gateway is in the run's subnet but is this machine, never the container: a local process
+    // (any user, a --network host container) dialling the gateway comes from it. No credentials for those.
+    const own = parseIp((client.localAddress ?? "").replace(/^::ffff:(?=\d+\.)/, ""));
+    const local = clients !== undefined && peer !== undefined && own !== undefined && formatIp(own) === formatIp(peer) && !isLoopback(peer);
+    if ((clients && !(peer && cidrContains(clients, peer))) || local) {
       client.destroy();
       this.options.audit.record(
-        auditEntry({ time, method: "-", host: client.remoteAddress ?? "?", port: client.remotePort ?? 0, decision: "deny", reason: `client outside the run's network ${formatCidr(clients)}`, durationMs: 0 }),
+        auditEntry({ time, method: "-", host: client.remoteAddress ?? "?", port: client.remotePort ?? 0, decision: "deny", reason: local ? "client is this machine itself, not the run's container" : `client outside the run's network ${clients ? formatCidr(clients) : "?"}`, durationMs: 0 }),
       );
       return;
     }
@@ -182,31 +211,57 @@ export class EgressProxy {
   /**
    * The decision and the connection both kinds of request share: refuse
    * (and record) what the policy denies or what cannot be reached, else hand
-   * back the upstream socket.
+   * back the upstream socket (for a tunnel through an upstream proxy, once
+   * that proxy opened the tunnel). `perRequest`: the tunnel's requests will
+   * be read, so rules needing them are applied then.
    */
-  private async openUpstream(client: Socket, target: Target & { method?: string; path?: string }, finish: Finish) {
+  private async openUpstream(client: Socket, target: Target & { method?: string; path?: string }, finish: Finish, perRequest = false): Promise<Opened | undefined> {
     const { host, port } = target;
+    const kind = target.method === undefined ? "tunnel" : "http";
     const override = overrideFor(this.options.upstreamOverrides, target);
-    const verdict = override ? overrideVerdict(this.options.allow, target, override.host) : await decideDestination(target, this.options);
+    const via = override ? undefined : upstreamFor(this.options.upstreamProxy, kind, host, port);
+    const verdict = override
+      ? overrideVerdict(this.options.allow, target, override.host, perRequest)
+      : await decideDestination(target, this.options, { perRequest, lookup: via === undefined });
     if (!verdict.ok) {
       reply(client, verdict.status, `${formatTarget(host, port)}: ${verdict.reason}`);
       finish({ host, port, decision: "deny", reason: verdict.reason });
       return undefined;
     }
-    const dialled = await dial(verdict.addresses, override?.port ?? port, this.options.connectTimeoutMs, client);
+    const reason = allowReason(verdict);
+    const shown = via ? { via: via.shown } : {};
+    const dialled = via
+      ? await dial([via.host], via.port, this.options.connectTimeoutMs, client)
+      : await dial(verdict.addresses, override?.port ?? port, this.options.connectTimeoutMs, client);
     if ("error" in dialled) {
-      reply(client, 502, `${formatTarget(host, port)}: ${dialled.error}`);
-      finish({ host, port, decision: "allow", reason: `matched ${verdict.rule.text}`, error: dialled.error });
+      const error = via ? `the upstream proxy ${via.shown}: ${dialled.error}` : dialled.error;
+      reply(client, 502, `${formatTarget(host, port)}: ${error}`);
+      finish({ host, port, decision: "allow", reason, ...shown, error });
       return undefined;
     }
-    return { verdict, dialled, upstream: this.own(dialled.socket) };
+    const upstream = this.own(dialled.socket);
+    const address = via ? verdict.addresses[0] : dialled.address;
+    if (via && kind === "tunnel") {
+      const refused = await establishTunnel(upstream, via, host, port, this.options.connectTimeoutMs);
+      if (refused !== undefined) {
+        upstream.destroy();
+        reply(client, 502, `${formatTarget(host, port)}: ${refused}`);
+        finish({ host, port, decision: "allow", reason, ...shown, ...(address ? { address } : {}), error: refused });
+        return undefined;
+      }
+    }
+    return { verdict, upstream, address, via };
   }
 
   private async tunnel(client: Socket, target: Target, rest: Buffer, finish: Finish): Promise<void> {
     const { host, port } = target;
-    const opened = await this.openUpstream(client, target, finish);
+    const intercepted = this.options.intercept?.intercepts(host, port) === true;
+    const opened = await this.openUpstream(client, target, finish, intercepted);
     if (!opened) return;
-    const { verdict, dialled, upstream } = opened;
+    const { verdict, upstream, address } = opened;
+    // Fields every audit line of this tunnel carries.
+    const where = { ...(address ? { address } : {}), ...(opened.via ? { via: opened.via.shown } : {}) };
+    const reason = allowReason(verdict);
     // Hold the server's bytes until the client has shown which site it wants.
     upstream.pause();
     client.write("HTTP/1.1 200 Connection established\r\n\r\n");
@@ -228,14 +283,15 @@ export class EgressProxy {
     if (refusal !== undefined || hello.kind !== "data") {
       upstream.destroy();
       client.destroy();
-      finish({ host, port, decision: "deny", reason: refusal ?? "no ClientHello", address: dialled.address, ...(sni ? { sni } : {}) });
+      finish({ host, port, decision: "deny", reason: refusal ?? "no ClientHello", ...where, ...(sni ? { sni } : {}) });
       return;
     }
 
-    if (this.options.intercept?.intercepts(host, port)) {
-      const outcome = await this.options.intercept.serve({ client, upstream, hello: hello.bytes, host, port });
+    if (intercepted && this.options.intercept) {
+      const checkRequest = (request: { method: string; path: string }) => this.checkRequest(host, port, request);
+      const outcome = await this.options.intercept.serve({ client, upstream, hello: hello.bytes, host, port, checkRequest });
       const { bytesUp, bytesDown, error } = outcome;
-      finish({ host, port, decision: "allow", reason: `matched ${verdict.rule.text}`, address: dialled.address, ...(sni ? { sni } : {}), bytesUp, bytesDown, ...(error ? { error } : {}) });
+      finish({ host, port, decision: "allow", reason, ...where, ...(sni ? { sni } : {}), bytesUp, bytesDown, ...(error ? { error } : {}) });
       return;
     }
     upstream.write(hello.bytes);
@@ -247,8 +303,8 @@ export class EgressProxy {
       host,
       port,
       decision: "allow",
-      reason: `matched ${verdict.rule.text}`,
-      address: dialled.address,
+      reason,
+      ...where,
       ...(sni ? { sni } : {}),
       // The socket's own counters: no per-chunk listener on the hot path.
       bytesUp: upstream.bytesWritten,
@@ -279,8 +335,10 @@ export class EgressProxy {
     // Method and path are visible here, so rules limited to them are checked.
     const opened = await this.openUpstream(client, { host, port, method: head.method, path: target.pathname }, finish);
     if (!opened) return;
-    const { verdict, dialled, upstream } = opened;
-    const requestHead = Buffer.from(rewriteRequestHead(head, target.path, target.authority), "latin1");
+    const { verdict, upstream, address, via } = opened;
+    // Through an upstream proxy the request keeps its absolute form, and carries that proxy's credentials.
+    const origin = rewriteRequestHead(head, via ? `http://${target.authority}${target.path}` : target.path, target.authority);
+    const requestHead = Buffer.from(via ? `${origin.slice(0, -2)}${proxyAuthorizationLine(via)}\r\n` : origin, "latin1");
 
     // Request body: exactly what the framing says, nothing after it.
     const tracker = framing.kind === "chunked" ? new ChunkedTracker() : undefined;
@@ -336,8 +394,42 @@ export class EgressProxy {
     // A client that finished sending (FIN) still gets the whole response; only its own data stops.
     client.resume();
     const error = await bothClosed(client, upstream);
-    finish({ host, port, decision: "allow", reason: `matched ${verdict.rule.text}`, address: dialled.address, bytesUp: upstream.bytesWritten, bytesDown: upstream.bytesRead, ...(error ? { error } : {}) });
+    finish({
+      host,
+      port,
+      decision: "allow",
+      reason: allowReason(verdict),
+      ...(address ? { address } : {}),
+      ...(via ? { via: via.shown } : {}),
+      bytesUp: upstream.bytesWritten,
+      bytesDown: upstream.bytesRead,
+      ...(error ? { error } : {}),
+    });
   }
+
+  /**
+   * The rules for one request read from an intercepted tunnel: undefined
+   * lets it go on; a refusal is recorded (its own audit line, with method,
+   * path and the rule) and its reason answers the client with 403.
+   */
+  private checkRequest(host: string, port: number, request: { method: string; path: string }): string | undefined {
+    const started = new Date();
+    const decision = decide(this.options.allow.rules, { host, port, method: request.method, path: request.path });
+    if (decision.verdict === "allow") return undefined;
+    this.options.audit.record(
+      auditEntry({ time: started.toISOString(), method: request.method, host, port, path: auditPath(request.path), decision: "deny", reason: decision.reason, durationMs: 0 }),
+    );
+    return decision.reason;
+  }
+}
+
+function isLoopback(ip: Uint8Array): boolean {
+  return (ip.length === 4 && ip[0] === 127) || (ip.length === 16 && ip.every((b, i) => b === (i === 15 ? 1 : 0)));
+}
+
+/** The audit's reason for an allowed connection: the rule, or that its requests are judged one by one. */
+function allowReason(verdict: Extract<Verdict, { ok: true }>): string {
+  return verdict.perRequest ? `each request decided by the rules (${verdict.rule.text} depends on the method or path)` : `matched ${verdict.rule.text}`;
 }
 
 /**
@@ -363,8 +455,10 @@ function auditEntry(e: Partial<AuditEntry> & Pick<AuditEntry, "time" | "method" 
     method: e.method,
     host: e.host,
     port: e.port,
+    ...(e.path !== undefined ? { path: e.path } : {}),
     decision: e.decision,
     reason: e.reason,
+    ...(e.via !== undefined ? { via: e.via } : {}),
     ...(e.address !== undefined ? { address: e.address } : {}),
     ...(e.sni !== undefined ? { sni: e.sni } : {}),
     bytesUp: e.bytesUp ?? 0,

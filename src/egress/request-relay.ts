@@ -173,7 +173,7 @@ export function relayRequests(client: Duplex, server: Duplex, decide: (head: Req
 
 /** The proxy's own answer, inside the tunnel (the client reads it as the server's). */
 export function errorResponse(status: number, message: string): string {
-  const text: Record<number, string> = { 400: "Bad Request", 403: "Forbidden", 421: "Misdirected Request", 431: "Request Header Fields Too Large", 502: "Bad Gateway" };
+  const text: Record<number, string> = { 400: "Bad Request", 403: "Forbidden", 405: "Method Not Allowed", 421: "Misdirected Request", 431: "Request Header Fields Too Large", 502: "Bad Gateway" };
   const body = `sandbox egress proxy: ${message}\n`;
   return `HTTP/1.1 ${status} ${text[status] ?? "Error"}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\nX-Sandbox-Egress: denied\r\n\r\n${body}`;
 }

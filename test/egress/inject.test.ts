@@ -23,11 +23,25 @@ describe("requests inside an intercepted tunnel", () => {
     expect(tunnelRequestProblem(head("POST /v1/messages HTTP/1.1\nHost: api.anthropic.com"), host)).toBeUndefined();
     expect(tunnelRequestProblem(head("GET / HTTP/1.1\nHost: API.Anthropic.com.:443"), host)).toBeUndefined();
     expect(tunnelRequestProblem(head("OPTIONS * HTTP/1.1\nHost: api.anthropic.com"), host)).toBeUndefined();
+    // Echoes and authority-looking paths never get a credential.
+    expect(tunnelRequestProblem(head("TRACE / HTTP/1.1\nHost: api.anthropic.com"), host)?.status).toBe(405);
+    expect(tunnelRequestProblem(head("TRACK / HTTP/1.1\nHost: api.anthropic.com"), host)?.status).toBe(405);
+    expect(tunnelRequestProblem(head("GET //echo.test/x HTTP/1.1\nHost: api.anthropic.com"), host)).toEqual({ status: 400, why: "the request target starts with //" });
     expect(tunnelRequestProblem(head("GET / HTTP/1.1\nHost: someone-else.example"), host)).toEqual({ status: 421, why: "the Host header names someone-else.example, not api.anthropic.com" });
     expect(tunnelRequestProblem(head("GET / HTTP/1.1"), host)).toEqual({ status: 400, why: "no Host header" });
     expect(tunnelRequestProblem(head("GET / HTTP/1.1\nHost: api.anthropic.com\nHost: evil.example"), host)).toEqual({ status: 400, why: "more than one Host header" });
     expect(tunnelRequestProblem(head("GET https://evil.example/ HTTP/1.1\nHost: api.anthropic.com"), host)?.why).toContain("origin-form");
     expect(tunnelRequestProblem(head("CONNECT evil.example:443 HTTP/1.1\nHost: api.anthropic.com"), host)?.why).toContain("CONNECT");
+  });
+
+  test("must name the tunnel's port: absent means 443", () => {
+    const host = "api.anthropic.com";
+    expect(tunnelRequestProblem(head("GET / HTTP/1.1\nHost: api.anthropic.com:443"), host, 443)).toBeUndefined();
+    expect(tunnelRequestProblem(head("GET / HTTP/1.1\nHost: api.anthropic.com:"), host, 443)).toBeUndefined();
+    expect(tunnelRequestProblem(head("GET / HTTP/1.1\nHost: api.anthropic.com:80"), host, 443)).toEqual({ status: 421, why: "the Host header names api.anthropic.com:80, not port 443" });
+    expect(tunnelRequestProblem(head("GET / HTTP/1.1\nHost: api.anthropic.com:0443x"), host, 443)?.status).toBe(421);
+    expect(tunnelRequestProblem(head("GET / HTTP/1.1\nHost: api.anthropic.com:8443"), host, 8443)).toBeUndefined();
+    expect(tunnelRequestProblem(head("GET / HTTP/1.1\nHost: api.anthropic.com"), host, 8443)).toEqual({ status: 421, why: "the Host header names api.anthropic.com, not port 8443 (without a port it means 443)" });
   });
 });
 
