@@ -1,8 +1,9 @@
+import { detectAgent } from "../core/agents.ts";
 import { BUILTIN_CREDENTIALS } from "../core/builtin-credentials.ts";
 import { permittedNames, type CredentialRule } from "../core/credentials.ts";
 import type { CredentialUse, RunSettings } from "../core/plan.ts";
 import { parseAllowList } from "../egress/allowlist.ts";
-import { selectCredentialRules } from "../egress/credential-plan.ts";
+import { explicitVariables, selectCredentialRules, type PublicScope } from "../egress/credential-plan.ts";
 import { resolveCredentials, type ActiveCredential } from "../egress/credential-source.ts";
 import { RunCa } from "../egress/run-ca.ts";
 
@@ -31,11 +32,21 @@ export interface CredentialPlan {
   warnings: string[];
 }
 
+/**
+ * The rules a run considers, in priority order: the user's own (config
+ * `credentials:`) first, so they win a host over a built-in; a built-in
+ * whose name one of them takes is replaced by it.
+ */
+export function credentialRules(custom: readonly CredentialRule[]): CredentialRule[] {
+  const names = new Set(custom.map((r) => r.name));
+  return [...custom, ...BUILTIN_CREDENTIALS.filter((r) => !names.has(r.name))];
+}
+
 /** How long the run's CA outlives the run's time limit: image builds and setup steps come first. */
 const CA_MARGIN_MS = 60 * 60_000;
 
 export async function planCredentials(
-  settings: Pick<RunSettings, "egress" | "envFlags" | "envValues" | "timeoutMs">,
+  settings: Pick<RunSettings, "egress" | "envFlags" | "envValues" | "timeoutMs"> & Partial<Pick<RunSettings, "agent">>,
   host: { env: Readonly<Record<string, string | undefined>>; homeDir: string; cwd: string; label: string },
   rules: readonly CredentialRule[] = BUILTIN_CREDENTIALS,
 ): Promise<CredentialPlan> {
@@ -44,10 +55,9 @@ export async function planCredentials(
   const allow = egress ? parseAllowList(egress.allow) : undefined;
   if (!egress || !allow?.ok) return { uses: [], run: undefined, infos: [], warnings };
 
-  // Variables that reach the container with a value because the user said so.
-  const explicit = new Set<string>(Object.keys(settings.envValues));
-  for (const flag of settings.envFlags) if (!flag.fromHost || host.env[flag.name] !== undefined) explicit.add(flag.name);
-  const selection = selectCredentialRules(rules, allow.value, explicit);
+  const explicit = explicitVariables(settings, host.env);
+  const scope = egress.mode === "public" ? publicScope(egress.allow, settings.agent) : undefined;
+  const selection = selectCredentialRules(rules, allow.value, explicit, scope);
   for (const { rule, names } of selection.raw) {
     warnings.push(
       `${names.join(", ")} ${names.length === 1 ? "is" : "are"} passed into the container as you asked (--env or config), so the real value is inside it; without that, the egress proxy would add it for ${rule.hosts.join(", ")} (credential rule ${rule.name}) and the container would see only a placeholder (docs/credentials.md)`,
@@ -72,6 +82,13 @@ export async function planCredentials(
   });
   const uses: CredentialUse[] = used.map((c) => ({ rule: c.rule.name, hosts: [...c.rule.hosts], header: c.rule.header, from: c.from, placeholders: [...c.rule.placeholders] }));
   return { uses, run: { ca, used }, infos, warnings };
+}
+
+/** Public mode's credential scope (egress/credential-plan.ts PublicScope): the rules before its closing `*`, and the agent's own variables. */
+function publicScope(allow: readonly string[], agent: string | undefined): PublicScope {
+  const named = parseAllowList(allow.at(-1) === "*" ? allow.slice(0, -1) : allow);
+  // A prefix of a valid list is valid; were it not, no host would count as named.
+  return { named: named.ok ? named.value : { rules: [] }, agentEnv: new Set(agent === undefined ? [] : detectAgent([], agent).authEnv) };
 }
 
 /** `credentials: ANTHROPIC_API_KEY is added by the proxy for api.anthropic.com (rule …; the container sees a placeholder in ANTHROPIC_API_KEY)`. */

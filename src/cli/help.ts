@@ -13,6 +13,10 @@ Commands:
   config     Show, check or create the configuration
   trust      Trust this workspace's .sandbox.yml (shows what it would do; --list, --revoke)
   cache      This workspace's package cache (run --cache): path, size, clean; list all
+  changes    List the change sets runs in review mode kept (run --workspace-mode review)
+  diff       Show a kept change set as a diff (--stat: the summary)
+  apply      Put a change set's changes (or some paths of it) in place in the workspace
+  discard    Delete a kept change set
   version    Show sandbox's version and the engine it talks to
   doctor     Check that every protection is in force on this engine (live probe)
   image      Build agent images; load or save image archives (air-gapped hosts)
@@ -28,6 +32,7 @@ Examples:
   echo hello | sandbox run cat
   sandbox run --network none --memory 1g npm test
   sandbox prune --dry-run
+  sandbox run --workspace-mode review claude; sandbox changes
   sandbox image load node.tar
   source <(sandbox completion bash)
 

@@ -12,8 +12,12 @@ import { caBundleRun, splitCertificates } from "../core/ca-bundle.ts";
 import { readCertificates } from "./ca-files.ts";
 import { UsageError } from "../core/errors.ts";
 import { agentStateDir, cacheRoot, defaultStateDir, planPersistence, seedFiles, SHARED_CACHE_WARNING, workspaceKey, type Persistence } from "../core/persistence.ts";
-import { buildRunPlan, containerName, type RunPlan, type SeccompChoice } from "../core/plan.ts";
+import { buildRunPlan, containerName, type RunPlan, type RunSettings, type SeccompChoice } from "../core/plan.ts";
 import type { RunCredentials } from "./credentials.ts";
+import { explicitVariables } from "../egress/credential-plan.ts";
+import { agentKeysOnHost, auditNeedsProxy, publicFallbackWarning, unprovidedKeysWarning } from "./public-mode.ts";
+import type { CredentialRule } from "../core/credentials.ts";
+import type { UpstreamProxies } from "../egress/upstream-proxy.ts";
 import { VERSION } from "../core/version.ts";
 import { defaultSeccompProfile, defaultSeccompText, loadSeccompProfileFile, profileText, withEscapes } from "../security/seccomp.ts";
 import { terminalSize } from "../term/resize.ts";
@@ -52,6 +56,8 @@ export interface PreparedRun {
   removeAfter: string[];
   /** The run CA and credential values for the egress proxy (cli/credentials.ts); only the command's run uses them, never setup steps. */
   credentials: RunCredentials | undefined;
+  /** The host's proxy for the egress proxy's own connections, with its credentials (never part of the plan). */
+  upstreamProxy?: UpstreamProxies;
 }
 
 /** How the caller's terminal looks; doctor's probe runs with none. */
@@ -65,12 +71,22 @@ export function terminalFacts(ctx: CommandContext): TerminalFacts {
   return { stdinIsTTY: ctx.stdinIsTTY ?? ctx.stdin.isTTY === true, stdoutIsTTY: ctx.stdout.isTTY === true, size: terminalSize(ctx.stdout) };
 }
 
+export interface PrepareOptions {
+  /**
+   * Why the egress proxy cannot run with the engine (cli/public-mode.ts),
+   * asked only when an agent run's default public mode needs to know; absent:
+   * it can.
+   */
+  egressProblem?: () => Promise<string | undefined>;
+}
+
 /** `workspace`: the workspace already resolved by the caller (resolveWorkspace), when it needed it first. */
 export async function prepareRun(
   args: RunArgs,
   ctx: CommandContext,
   terminal: TerminalFacts = terminalFacts(ctx),
   workspace: string = resolveWorkspace(args.workspace ?? ctx.cwd, ctx.cwd),
+  options: PrepareOptions = {},
 ): Promise<PreparedRun> {
   // `/`, $HOME, /etc, /run, ... are refused as workspaces unless allowed on purpose (docs/guard.md).
   const placeWarning = checkWorkspacePlace(workspace, ctx.env, ctx.homeDir, args.allowDangerousWorkspace === true);
@@ -98,17 +114,19 @@ export async function prepareRun(
   // Read once: the run's bundle and, for an agent, its image's recipe hash (agent-image.ts) use them.
   const caCertificates = readCertificates(settings.caCerts.value, ctx);
   const run = runSettings({ command: args.command, settings, agent, seccomp, env: ctx.env, persistence });
+  // An agent's default public mode falls back to bridge where its proxy cannot run; a mode chosen on purpose is refused there later (run.ts).
+  const fallback = run.settings.egress?.byDefault && options.egressProblem ? await options.egressProblem() : undefined;
+  if (fallback !== undefined) {
+    if (run.settings.egress?.audit !== undefined) throw auditNeedsProxy(fallback);
+    run.settings.egress = undefined;
+  }
+  // An agent off the proxy's network, its key on the host: say that the key is not provided, and how to get it (cli/public-mode.ts).
+  const keys = !run.settings.egress && agent.kind === "agent" && run.settings.network !== "none" ? agentKeysOnHost(agent, ctx.env, explicitVariables(run.settings, ctx.env)) : [];
+  const networkNote = fallback !== undefined ? publicFallbackWarning(fallback, keys) : keys.length > 0 ? unprovidedKeysWarning(settings.network, keys) : undefined;
   const command = agentCommand(agent, args.command);
   const randomId = randomBytes(4).toString("hex");
   // The credentials the egress proxy adds (docs/credentials.md): the container gets placeholders, and trusts the run's CA.
-  const credentials = run.settings.egress
-    ? await (await import("./credentials.ts")).planCredentials(run.settings, {
-        env: ctx.env,
-        homeDir: ctx.homeDir,
-        cwd: ctx.cwd,
-        label: run.settings.name ?? containerName(command, randomId),
-      })
-    : undefined;
+  const credentials = run.settings.egress ? await planRunCredentials(run.settings, settings.credentials.value, ctx, run.settings.name ?? containerName(command, randomId)) : undefined;
   if (credentials && run.settings.egress && credentials.uses.length > 0) {
     run.settings.egress = { ...run.settings.egress, credentials: credentials.uses };
     // A placeholder counts as a key for the agent's seeds (Gemini's choice of API-key auth).
@@ -119,6 +137,9 @@ export async function prepareRun(
       }
     }
   }
+  // The host's own proxy (HTTPS_PROXY, ...) for the egress proxy's connections (cli/upstream-proxy.ts).
+  const upstream = run.settings.egress ? await (await import("./upstream-proxy.ts")).planUpstreamProxy(ctx.env) : undefined;
+  if (upstream && run.settings.egress) run.settings.egress = { ...run.settings.egress, upstreamProxy: upstream.shown };
   const runCa = credentials?.run?.ca.certificatePem;
   const ca = caBundle(runCa ? [...caCertificates, runCa] : caCertificates, stateDir);
   // A bundle with the run's own CA is the run's alone: removed when it ends (the CA is dead by then anyway).
@@ -159,6 +180,7 @@ export async function prepareRun(
     ...(placeWarning ? [placeWarning] : []),
     ...read.notes,
     ...run.notes,
+    ...(networkNote ? [networkNote] : []),
     ...(cache?.shared ? [SHARED_CACHE_WARNING] : []),
     ...(credentials?.warnings ?? []),
   ];
@@ -167,7 +189,7 @@ export async function prepareRun(
     agent,
     plan,
     notes,
-    infos: credentials?.infos ?? [],
+    infos: [...(upstream ? [upstream.info] : []), ...(credentials?.infos ?? [])],
     guard,
     hostDirs: persistence.hostDirs,
     hostFiles: persistence.hostFiles,
@@ -175,7 +197,14 @@ export async function prepareRun(
     stateDir,
     caCertificates,
     credentials: credentials?.run,
+    ...(upstream ? { upstreamProxy: upstream.proxies } : {}),
   };
+}
+
+/** The credentials planned with the user's own rules (config `credentials:`) ahead of the built-ins. */
+async function planRunCredentials(settings: RunSettings, custom: readonly CredentialRule[], ctx: CommandContext, label: string) {
+  const { credentialRules, planCredentials } = await import("./credentials.ts");
+  return planCredentials(settings, { env: ctx.env, homeDir: ctx.homeDir, cwd: ctx.cwd, label }, credentialRules(custom));
 }
 
 /** Defaults < user config < `.sandbox.yml` < flags, each with its source (also what `cache` and `config show` read). */

@@ -62,8 +62,9 @@ export function parseRunArgs(argv: readonly string[]): RunArgs {
   const { flags, rest } = splitAtCommand(argv, RUN_OPTIONS);
   const values = parseFlagValues(SETTINGS, flags, "run");
   if (rest.length === 0 && values.help !== true) fail("no command given, e.g. 'sandbox run sh -c \"echo hi\"'.");
-  if (values.egress !== undefined && values.network !== undefined) {
-    fail("--egress and --network cannot be combined: --egress puts the container on its own filtered network.");
+  // Public mode is the egress proxy too: --egress rules then come first (docs/egress.md).
+  if (values.egress !== undefined && values.network !== undefined && values.network !== "public") {
+    fail(`--egress and --network ${values.network} cannot be combined: --egress puts the container on its own filtered network (with --network public, the rules come first and any public host after them).`);
   }
   return { ...values, command: rest };
 }

@@ -61,6 +61,8 @@ export interface Declaration<T> {
   readonly flag?: FlagDeclaration<T>;
   /** How `config show` prints the value. */
   readonly show?: (value: T) => string;
+  /** How `config show` prints the default when it is not the whole story (the network, which agents change). */
+  readonly describeDefault?: string;
 }
 
 /** Typed identity: lets the table infer each setting's value type. */

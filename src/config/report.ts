@@ -1,6 +1,7 @@
 import type { DeclarationTable } from "./declare.ts";
 import type { Resolved } from "./resolve.ts";
 import { WORKSPACE_FILE_NAME } from "./values.ts";
+import { DEFAULT_SOURCE } from "./settings.ts";
 
 /** One row of `sandbox config show`: a config key, its value as people read it, and its source. */
 export interface SettingRow {
@@ -21,7 +22,18 @@ export function settingRows<Table extends DeclarationTable>(table: Table, settin
     if (key === undefined) continue;
     const setting = settings[name as keyof Table];
     const value = setting.value;
-    const shown = value === undefined ? "-" : declaration.show ? declaration.show(value) : Array.isArray(value) ? (value.length ? value.join(", ") : "[]") : String(value);
+    const shown =
+      declaration.describeDefault !== undefined && setting.source === DEFAULT_SOURCE
+        ? declaration.describeDefault
+        : value === undefined
+          ? "-"
+          : declaration.show
+            ? declaration.show(value)
+            : Array.isArray(value)
+              ? value.length
+                ? value.join(", ")
+                : "[]"
+              : String(value);
     rows.push({ key, value: shown, source: setting.source });
   }
   return rows;

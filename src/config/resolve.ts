@@ -40,14 +40,15 @@ function sourceOf(sources: Readonly<Record<string, string>>, key: string): Sourc
   return Object.entries(sources).find(([path, source]) => path.startsWith(`${key}.`) && source !== DEFAULT_SOURCE)?.[1] ?? own ?? "config";
 }
 
-/** The networks a repository may choose by itself: no network, or the engine's default one. */
-export const WORKSPACE_NETWORKS: readonly string[] = ["none", "bridge"];
+/** The networks a repository may choose by itself: no network, the engine's default one, or public mode (the egress proxy, any public host). */
+export const WORKSPACE_NETWORKS: readonly string[] = ["none", "bridge", "public"];
 
 /**
- * A workspace file may tighten the network to "none" but never loosen what
- * the user chose, and it may name no network but "none" and "bridge" (the
+ * A workspace file may tighten the network but never loosen what the user
+ * chose, and it may name no network but "none", "bridge" and "public" (the
  * one the user chose aside): `host` shares the host's network and a named
- * one may reach what the user keeps apart. Anything else from the
+ * one may reach what the user keeps apart. From strictest: none, an
+ * allow-list (network.egress), public, bridge. Anything else from the
  * repository is ignored (with a note) rather than failing, so `--network`
  * on the command line (or the user's config) can still allow it.
  */
@@ -57,7 +58,7 @@ function workspaceNetwork(wanted: string, current: Setting<string>, egress: Sett
     const what = wanted === "host" ? "the host's own network" : "a named network";
     return {
       ...current,
-      note: `ignored network "${wanted}" from ${path}: a repository may choose only none or bridge, and "${wanted}" is ${what}; pass --network ${wanted} (or set ${SETTING_KEYS.network} in your config) to allow it`,
+      note: `ignored network "${wanted}" from ${path}: a repository may choose only none, bridge or public, and "${wanted}" is ${what}; pass --network ${wanted} (or set ${SETTING_KEYS.network} in your config) to allow it`,
     };
   }
   const restriction =
@@ -65,7 +66,9 @@ function workspaceNetwork(wanted: string, current: Setting<string>, egress: Sett
       ? `${SETTING_KEYS.network}: none (${current.source})`
       : egress.value.length > 0
         ? `${SETTING_KEYS.egress} (${egress.source})`
-        : undefined;
+        : wanted === "bridge" && current.value === "public"
+          ? `${SETTING_KEYS.network}: public (${current.source})`
+          : undefined;
   if (restriction === undefined) return { value: wanted, source: path };
   return {
     ...current,

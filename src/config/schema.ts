@@ -67,6 +67,7 @@ const LOOSENING_KEYS = new Set([
   "capabilities",
   "container",
   "cpus",
+  "credentials",
   "devices",
   "egress",
   "images",

@@ -9,6 +9,8 @@ import type { PullPolicy, WorkspaceMode } from "../core/plan.ts";
 import { parseInsecureAllow, PROTECTIONS, type ProtectionName } from "../core/preflight.ts";
 import { formatSize, parseSize } from "../core/size.ts";
 import { parseAllowList, splitEgressList } from "../egress/allowlist.ts";
+import type { CredentialRule } from "../core/credentials.ts";
+import { credentialRuleOf, credentialRules, type WrittenCredentialRule } from "./credential-rules.ts";
 import { setting, type DeclarationTable, type ValuesOf } from "./declare.ts";
 import { expected } from "./errors.ts";
 import * as val from "./values.ts";
@@ -187,13 +189,15 @@ export const SETTINGS = {
   }),
   workspaceMode: setting<WorkspaceMode>({
     default: "auto",
+    // Your own config only: `review` as everyday default (docs/review.md). A repository cannot choose how its runs reach your files.
+    config: { key: "workspace.mode", schema: val.text('"bind", "copy" or "review"', /^(bind|copy|review)$/, 16) },
     flag: {
       long: "workspace-mode",
       arg: "MODE",
       group: "Workspace",
-      help: "bind (mount the folder) or copy (send it in, copy changes back;\nhonours .sandboxignore). Default: bind for local engines, copy\nfor tcp:// and ssh:// ones, which cannot see this machine's files",
-      complete: { words: ["bind", "copy"] },
-      parse: oneOf("workspace-mode", ["bind", "copy"]),
+      help: "bind (mount the folder), copy (send it in, copy changes back;\nhonours .sandboxignore) or review (the command's writes are kept\napart until you apply them: docs/review.md). Default: bind for\nlocal engines, copy for tcp:// and ssh:// ones, which cannot see\nthis machine's files",
+      complete: { words: ["bind", "copy", "review"] },
+      parse: oneOf("workspace-mode", ["bind", "copy", "review"]),
     },
   }),
   allowDangerousWorkspace: setting<boolean>({
@@ -336,16 +340,18 @@ export const SETTINGS = {
     },
   }),
   network: setting<string>({
+    // Agent runs whose network nobody chose use public mode instead (config/run-settings.ts egressSettings).
     default: "bridge",
+    describeDefault: "bridge; public for agent runs (claude, codex, gemini, ...)",
     config: { key: "container.network", schema: val.network },
     workspace: { key: "network", schema: val.workspaceNetwork },
     flag: {
       long: "network",
       arg: "NET",
       group: "Security and limits (defaults are strict)",
-      help: "bridge (default), none, or a network name",
-      complete: { words: ["bridge", "none"] },
-      parse: named("network", "is not bridge, none or a network name."),
+      help: "public (the egress proxy: any public host, never the local network\nor this host; default for agents, with their keys added by the\nproxy), bridge (default for other commands), none, or a network\nname (docs/egress.md)",
+      complete: { words: ["public", "bridge", "none"] },
+      parse: named("network", "is not public, bridge, none or a network name."),
     },
   }),
   egress: setting<readonly string[]>({
@@ -356,7 +362,7 @@ export const SETTINGS = {
       arg: "HOSTS",
       repeatable: true,
       group: "Security and limits (defaults are strict)",
-      help: "Only reach these hosts, through sandbox's proxy: host[:port],\n*.domain, IP or CIDR; !rule refuses, METHOD host/path limits;\ncomma-separated, the first match wins (docs/egress.md)",
+      help: "Only reach these hosts, through sandbox's proxy: host[:port],\n*.domain, IP or CIDR; !rule refuses, METHOD host/path limits;\ncomma-separated, the first match wins (docs/egress.md). With\n--network public: these rules first, then any public host",
       parse: (texts) => {
         const entries = texts.flatMap(splitEgressList);
         if (entries.length === 0) throw new Error("--egress needs hosts, e.g. --egress api.example.com,*.github.com (use --network none for no network).");
@@ -373,7 +379,7 @@ export const SETTINGS = {
       long: "audit",
       arg: "FILE",
       group: "Security and limits (defaults are strict)",
-      help: "With --egress: write every connection as JSON lines to FILE",
+      help: "With --egress or public mode: write every connection as JSON lines to FILE",
       complete: { files: true },
       parse: (texts) => {
         if (last(texts) === "") throw new Error("--audit needs a file name.");
@@ -453,6 +459,12 @@ export const SETTINGS = {
       complete: { files: true },
     },
     show: shown,
+  }),
+  credentials: setting<readonly CredentialRule[]>({
+    default: [],
+    // The user's own config only: a repository's rule could send any file or command output of this machine to hosts of its choosing.
+    config: { key: "credentials", schema: credentialRules, transform: (written: WrittenCredentialRule[]) => written.map(credentialRuleOf) },
+    show: (rules) => (rules.length ? rules.map((r) => `${r.name} (${r.hosts.join(", ")})`).join(", ") : "[]"),
   }),
   allow: setting<readonly string[]>({
     default: [],

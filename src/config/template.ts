@@ -38,4 +38,11 @@ export const CONFIG_TEMPLATE = `# sandbox configuration. Precedence: flags > .sa
 #   workspace: /work          # where the workspace is mounted
 #   cache: ~/.cache/sandbox   # setting it turns the package cache on for every run (one per workspace, under it)
 #   shared_cache: false       # true: one cache for every workspace; a repository's run can then poison another's
+
+# credentials:                # egress runs: the proxy adds these to requests, the container sees a placeholder (docs/credentials.md)
+#   - name: corp-api
+#     hosts: [api.corp.example]
+#     header: authorization
+#     format: "Bearer {value}"  # or basic, with username:
+#     env: CORP_TOKEN           # and/or file: ~/.config/corp/token, command: [corp-cli, token]
 `;

@@ -81,7 +81,7 @@ export function workspaceFileLines(file: WorkspaceFile): string[] {
   }
   const env = (file.env ?? {}) as Readonly<Record<string, unknown>>;
   for (const [name, v] of Object.entries(env)) lines.push(`  env: ${printable(name)}=${printable(String(v))}`);
-  if (file.network !== undefined) lines.push(`  network: ${printable(String(file.network))}  (only none or bridge count)`);
+  if (file.network !== undefined) lines.push(`  network: ${printable(String(file.network))}  (only none, bridge or public count)`);
   if (file.timeout !== undefined) lines.push(`  timeout: ${printable(String(file.timeout))}  (can only shorten yours)`);
   if (lines.length === 0) lines.push("  nothing (the file sets no keys)");
   return lines;

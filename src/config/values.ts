@@ -84,7 +84,7 @@ export const capability = text("a capability name such as NET_ADMIN or CAP_NET_A
 
 /** Docker network names; also excludes `container:<id>` sharing. */
 export const NETWORK = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
-export const network = text('"bridge", "none" or the name of a Docker network', NETWORK, 256);
+export const network = text('"public", "bridge", "none" or the name of a Docker network', NETWORK, 256);
 
 /** One egress rule; its grammar is checked by egress/allowlist.ts, which says what is wrong. */
 export const egressRule = text('an egress rule such as api.example.com, !*.corp.example or "GET api.github.com/repos/**"', /^[!-~][ -~]*$/, 1024);
@@ -202,16 +202,16 @@ export const workspaceEnv = v.pipe(
 
 /**
  * Any network name is accepted as written; a repository's choice counts only
- * when it is "none" or "bridge" (resolve.ts ignores any other, `host`
+ * when it is "none", "bridge" or "public" (resolve.ts ignores any other, `host`
  * included, with a note naming the flag that allows it).
  */
 export const workspaceNetwork = v.custom<string>(
   (input) => typeof input === "string" && input.length <= 256 && NETWORK.test(input),
   (issue) => {
     if (isPlainObject(issue.input) || Array.isArray(issue.input)) {
-      return `expected "bridge", "none" or a network name, got ${describeValue(issue.input)}; egress rules can only be set in ${OWN_CONFIG} or with flags`;
+      return `expected "public", "bridge", "none" or a network name, got ${describeValue(issue.input)}; egress rules can only be set in ${OWN_CONFIG} or with flags`;
     }
-    return expected('"bridge", "none" or the name of a Docker network')(issue);
+    return expected('"public", "bridge", "none" or the name of a Docker network')(issue);
   },
 );
 

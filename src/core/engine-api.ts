@@ -12,7 +12,11 @@ export interface MountSpec {
   Target: string;
   ReadOnly?: boolean;
   TmpfsOptions?: { SizeBytes?: number; Mode?: number };
-  VolumeOptions?: { NoCopy?: boolean };
+  VolumeOptions?: {
+    NoCopy?: boolean;
+    /** Review mode on Docker: a `local` volume the engine mounts as an overlay (core/container-body.ts). */
+    DriverConfig?: { Name: string; Options: Record<string, string> };
+  };
 }
 
 export interface CreateBody {
@@ -39,6 +43,8 @@ export interface HostConfig {
   AutoRemove: boolean;
   Privileged: false;
   Mounts: MountSpec[];
+  /** Review mode on Podman only: its overlay bind (`SRC:DST:O,upperdir=..,workdir=..`), which its Mounts cannot express (core/container-body.ts). */
+  Binds?: string[];
   CapDrop: ["ALL"];
   CapAdd: string[];
   SecurityOpt: string[];

@@ -60,7 +60,7 @@ export interface RunSettings {
   setup: string[];
   /** Where the agent's persisted state is mounted (core/persistence.ts), when it is: kept from setup steps. */
   agentStateTarget?: string | undefined;
-  /** Set when the run goes through the egress proxy (--egress / network.egress); `network` is then ignored. */
+  /** Set when the run goes through the egress proxy (--egress, network.egress, --network public, the agents' default); `network` is then ignored. */
   egress?: EgressSettings | undefined;
   /** Force a TTY on or off; undefined: when stdin and stdout are terminals. */
   tty: boolean | undefined;
@@ -74,8 +74,25 @@ export interface RunSettings {
   copyBack: CopyBackLimits;
 }
 
+/**
+ * How an egress run's list came about (docs/egress.md): "allow-list" is the
+ * user's rules alone (--egress, network.egress); "public" (--network public,
+ * the default for agents) is the user's rules, if any, then `*`, so any host
+ * whose addresses are public goes through, while the address checks keep
+ * loopback, private, link-local and this host's own addresses out.
+ */
+export type EgressMode = "allow-list" | "public";
+
 export interface EgressSettings {
-  /** Allow-list entries: the user's, then the agent's defaults (src/egress/allowlist.ts). */
+  /** Absent: "allow-list". */
+  mode?: EgressMode | undefined;
+  /**
+   * Public mode chosen by sandbox for an agent run, not by the user: where
+   * the proxy cannot run, the run falls back to bridge with a warning
+   * instead of failing (cli/public-mode.ts).
+   */
+  byDefault?: boolean | undefined;
+  /** Allow-list entries: the user's, then the agent's defaults (src/egress/allowlist.ts); in public mode `*` last. */
   allow: string[];
   /** The agent's own entries among `allow` (shown by --dry-run). */
   agentDefaults: string[];
@@ -91,6 +108,12 @@ export interface EgressSettings {
    * set to PLACEHOLDER instead.
    */
   credentials?: CredentialUse[] | undefined;
+  /**
+   * The host's proxy the egress proxy's own connections go through
+   * (HTTPS_PROXY/HTTP_PROXY, egress/upstream-proxy.ts): `http://host:port`
+   * each, never the credentials in the URL; NO_PROXY as written.
+   */
+  upstreamProxy?: { https?: string; http?: string; noProxy?: string } | undefined;
 }
 
 /** A credential rule in use, as the plan records it: what is added where, and from which source (named, not read). */
@@ -136,8 +159,11 @@ export interface HostFacts {
  * (local engines), "copy" sends it through the archive API and brings the
  * changes back (remote engines, which cannot see our paths; see
  * engine/workspace-copy.ts). "auto" is bind until the engine turns out remote.
+ * "review" mounts an overlay whose lower layer is the workspace and whose
+ * upper layer is a change set in sandbox's state folder: nothing the command
+ * writes reaches the workspace until applied (docs/review.md).
  */
-export type WorkspaceMode = "auto" | "bind" | "copy";
+export type WorkspaceMode = "auto" | "bind" | "copy" | "review";
 
 export interface RunPlan {
   name: string;

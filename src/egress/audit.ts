@@ -29,10 +29,18 @@ export interface AuditEntry {
   method: string;
   host: string;
   port: number;
+  /**
+   * A request refused inside an intercepted tunnel (method and path rules
+   * applied per request): its path, without the query. Such a request has
+   * a line of its own besides its tunnel's.
+   */
+  path?: string;
   decision: Decision;
   /** Why: the matching allow-list entry, or what was refused. */
   reason: string;
-  /** The address dialled, when it got that far. */
+  /** The upstream proxy the connection went through (`http://host:port`, never its credentials). */
+  via?: string;
+  /** The address dialled, when it got that far (through an upstream proxy: only for an IP address asked for). */
   address?: string;
   /** The TLS server name the client sent through a tunnel. */
   sni?: string;

@@ -1,4 +1,5 @@
 import type { CredentialRule } from "../core/credentials.ts";
+import type { RunSettings } from "../core/plan.ts";
 import type { AllowList } from "./allowlist.ts";
 import { decide } from "./decide.ts";
 
@@ -11,7 +12,8 @@ import { decide } from "./decide.ts";
  *    agent's default hosts included) on port 443: the proxy never adds a
  *    credential for a host the command cannot reach anyway, so an allow-list
  *    without api.github.com never runs `gh auth token`. The rule is narrowed
- *    to those hosts (they bound the run CA's names);
+ *    to those hosts (they bound the run CA's names). In public mode, see
+ *    PublicScope;
  *  - none of its variables (placeholders, env sources) is passed into the
  *    container on purpose (`--env NAME`, `--env NAME=VALUE`, config `env:`,
  *    `agents.<name>.env`): the user chose to hand the command the value
@@ -29,15 +31,43 @@ export interface CredentialSelection {
   raw: Array<{ rule: CredentialRule; names: string[] }>;
 }
 
-export function selectCredentialRules(rules: readonly CredentialRule[], allow: AllowList, explicit: ReadonlySet<string>): CredentialSelection {
+/**
+ * Public mode's `*` opens hosts, not credentials: there a rule counts only
+ * when its host is also named before the `*` (the user's rules, the agent's
+ * own API host) or the rule is the agent's own (one of its variables is
+ * among those the agent authenticates with, AgentProfile.authEnv). So
+ * `sandbox run claude` gets its Anthropic key added, and not the GitHub
+ * token `gh auth token` would give, unless api.github.com is asked for.
+ */
+export interface PublicScope {
+  /** The rules before public mode's closing `*`. */
+  named: AllowList;
+  /** The agent's own variables (its profile's authEnv). */
+  agentEnv: ReadonlySet<string>;
+}
+
+/** Variables that reach the container with a value because the user said so (--env, env: in config, agents.<name>.env). */
+export function explicitVariables(settings: Pick<RunSettings, "envFlags" | "envValues">, env: Readonly<Record<string, string | undefined>>): Set<string> {
+  const explicit = new Set<string>(Object.keys(settings.envValues));
+  for (const flag of settings.envFlags) if (!flag.fromHost || env[flag.name] !== undefined) explicit.add(flag.name);
+  return explicit;
+}
+
+/** A rule's variables: those it sets to the placeholder and those it reads its value from. */
+export function ruleVariables(rule: CredentialRule): string[] {
+  return [...new Set([...rule.placeholders, ...rule.sources.flatMap((s) => ("env" in s ? [s.env] : []))])];
+}
+
+export function selectCredentialRules(rules: readonly CredentialRule[], allow: AllowList, explicit: ReadonlySet<string>, scope?: PublicScope): CredentialSelection {
   const reachable: CredentialRule[] = [];
   for (const rule of rules) {
-    const hosts = rule.hosts.filter((pattern) => hostReachable(allow, pattern));
+    const own = scope !== undefined && ruleVariables(rule).some((name) => scope.agentEnv.has(name));
+    const hosts = rule.hosts.filter((pattern) => hostReachable(allow, pattern) && (scope === undefined || own || hostReachable(scope.named, pattern)));
     if (hosts.length > 0) reachable.push({ ...rule, hosts });
   }
   const raw: CredentialSelection["raw"] = [];
   for (const rule of reachable) {
-    const names = [...new Set([...rule.placeholders, ...rule.sources.flatMap((s) => ("env" in s ? [s.env] : []))])].filter((n) => explicit.has(n));
+    const names = ruleVariables(rule).filter((n) => explicit.has(n));
     if (names.length > 0) raw.push({ rule, names });
   }
   const claimed = new Set(raw.flatMap((r) => r.rule.hosts));
@@ -48,8 +78,12 @@ export function selectCredentialRules(rules: readonly CredentialRule[], allow: A
  * Whether a rule's host pattern is allowed on port 443. For `*.example.com`
  * a name below it stands in: a rule allowing `*.example.com` or `*` lets
  * those hosts through; one naming a single host below it is not enough.
+ * A host that only method or path rules allow (`GET api.github.com/repos/**`)
+ * counts: the proxy reads the requests of a tunnel it adds a credential to,
+ * and judges each by those rules (proxy.ts).
  */
 export function hostReachable(allow: AllowList, pattern: string): boolean {
   const host = pattern.startsWith("*.") ? `sandbox-credential-check.${pattern.slice(2)}` : pattern;
-  return decide(allow.rules, { host, port: 443 }).verdict === "allow";
+  const decision = decide(allow.rules, { host, port: 443 });
+  return decision.verdict === "allow" || decision.needsRequest;
 }

@@ -120,14 +120,17 @@ export class CredentialInterceptor implements TunnelInterceptor {
       await answerFirstRequest(secureClient, 502, reason, timeoutMs);
       return { bytesUp: 0, bytesDown: 0, error: `upstream TLS: ${serverReady}` };
     }
-    return relayRequests(secureClient, server, (head) => this.decide(head, credential, host, port));
+    return relayRequests(secureClient, server, (head) => this.decide(head, credential, tunnel));
   }
 
-  private decide(head: RequestHead, credential: ActiveCredential, host: string, port: number): HeadDecision {
-    const problem = tunnelRequestProblem(head, host);
+  private decide(head: RequestHead, credential: ActiveCredential, tunnel: InterceptedTunnel): HeadDecision {
+    const { host, port } = tunnel;
+    const problem = tunnelRequestProblem(head, host, port);
     if (problem) return { kind: "refuse", status: problem.status, reason: problem.why };
     const path = auditPath(head.target);
-    const refusal = this.options.checkRequest?.({ host, port, method: head.method, path });
+    // The rules judge the whole path: the audit's is shortened, and a deny rule must not be dodged by length.
+    const request = { host, port, method: head.method, path: head.target.split("?")[0] ?? "" };
+    const refusal = tunnel.checkRequest?.(request) ?? this.options.checkRequest?.(request);
     if (refusal !== undefined) return { kind: "refuse", status: 403, reason: refusal };
     const injected = injectCredential(head, credential.rule, credential.value);
     if ("why" in injected) return { kind: "refuse", status: 400, reason: `malformed request: ${injected.why}` };

@@ -49,18 +49,44 @@ export interface DestinationPolicy {
 }
 
 /**
- * Allowed: the rule that matched and the addresses to dial, in the resolver's order.
+ * Allowed: the rule that matched and the addresses to dial, in the resolver's order
+ * (none for a name left to an upstream proxy); `perRequest` when the rules
+ * decide each request, not the tunnel (see DestinationOptions).
  * Denied: why, the status to answer with, and the rules' decision when they made it.
  */
-export type Verdict = { ok: true; rule: EgressRule; addresses: string[] } | { ok: false; reason: string; status: 403 | 502; decision?: RuleDecision };
+export type Verdict = { ok: true; rule: EgressRule; addresses: string[]; perRequest?: true } | { ok: false; reason: string; status: 403 | 502; decision?: RuleDecision };
 
-export async function decideDestination(target: RequestFacts, policy: DestinationPolicy): Promise<Verdict> {
-  const decision = decide(policy.allow.rules, target);
-  if (decision.verdict !== "allow" || !decision.rule) return { ok: false, reason: decision.reason, status: 403, decision };
-  const { rule } = decision;
+export interface DestinationOptions {
+  /**
+   * The tunnel's requests will be read (the credential interceptor ends its
+   * TLS), so rules that depend on method or path are applied to each request
+   * then: a tunnel the rules cannot decide by host alone is let through.
+   */
+  perRequest?: boolean;
+  /**
+   * false: a name is not looked up, because an upstream proxy dials it
+   * (upstream-proxy.ts) and the address is the upstream's to check. An IP
+   * literal is still checked: its address is known.
+   */
+  lookup?: boolean;
+}
+
+/** The rules' verdict alone (no lookup), with a tunnel that needs its requests read let through when they will be. */
+export function ruleVerdict(decision: RuleDecision, perRequest: boolean | undefined): { ok: true; rule: EgressRule; perRequest?: true } | Extract<Verdict, { ok: false }> {
+  const deferred = decision.needsRequest && perRequest === true;
+  if ((decision.verdict !== "allow" && !deferred) || !decision.rule) return { ok: false, reason: decision.reason, status: 403, decision };
+  return { ok: true, rule: decision.rule, ...(deferred ? { perRequest: true as const } : {}) };
+}
+
+export async function decideDestination(target: RequestFacts, policy: DestinationPolicy, options: DestinationOptions = {}): Promise<Verdict> {
+  const ruled = ruleVerdict(decide(policy.allow.rules, target), options.perRequest);
+  if (!ruled.ok) return ruled;
+  const { rule } = ruled;
+  const deferred = ruled.perRequest ? { perRequest: true as const } : {};
   let candidates: string[];
   const literal = parseIp(target.host);
   if (literal) candidates = [target.host];
+  else if (options.lookup === false) return { ok: true, rule, addresses: [], ...deferred };
   else {
     try {
       candidates = await withTimeout(policy.resolve(target.host), policy.resolveTimeoutMs, "name lookup timed out");
@@ -88,7 +114,7 @@ export async function decideDestination(target: RequestFacts, policy: Destinatio
     const reason = firstRefusal ? (literal ? firstRefusal : `resolves to a refused address: ${firstRefusal}`) : "resolved to no usable address";
     return { ok: false, reason, status: 403 };
   }
-  return { ok: true, rule, addresses: permitted };
+  return { ok: true, rule, addresses: permitted, ...deferred };
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {

@@ -24,6 +24,12 @@ export interface InterceptedTunnel {
   /** As the CONNECT named it (normalised). */
   host: string;
   port: number;
+  /**
+   * The egress rules for each request read from the tunnel (method and path,
+   * which the CONNECT did not show): a reason refuses the request with 403.
+   * The proxy records the refusal itself.
+   */
+  checkRequest?: (request: { method: string; path: string }) => string | undefined;
 }
 
 export interface TunnelOutcome {

@@ -2,7 +2,7 @@ import { normalizeHostName, splitHostPort, type AllowList } from "./allowlist.ts
 import { formatIp, parseIp } from "./address-policy.ts";
 import { formatTarget } from "./audit.ts";
 import { decide, type RequestFacts } from "./decide.ts";
-import type { Verdict } from "./resolve.ts";
+import { ruleVerdict, type Verdict } from "./resolve.ts";
 
 /**
  * Where a destination is really dialled, bypassing DNS and the address
@@ -23,10 +23,9 @@ export function overrideFor(overrides: UpstreamOverrides | undefined, target: Re
 }
 
 /** The rules' decision (as decideDestination makes it) with the override's address in place of the name's. */
-export function overrideVerdict(allow: AllowList, target: RequestFacts, address: string): Verdict {
-  const decision = decide(allow.rules, target);
-  if (decision.verdict !== "allow" || !decision.rule) return { ok: false, reason: decision.reason, status: 403, decision };
-  return { ok: true, rule: decision.rule, addresses: [address] };
+export function overrideVerdict(allow: AllowList, target: RequestFacts, address: string, perRequest = false): Verdict {
+  const ruled = ruleVerdict(decide(allow.rules, target), perRequest);
+  return ruled.ok ? { ...ruled, addresses: [address] } : ruled;
 }
 
 /** One `SANDBOX_EGRESS_UPSTREAMS` entry: the target as the container names it, and where it is dialled instead. */

@@ -567,6 +567,8 @@ export async function copyModeHooks(
     ignoreText: string | undefined;
     /** Caps on what comes back (core/copy-limits.ts; `workspace.copy_back` in the user's config). */
     limits: CopyBackLimits;
+    /** Review mode: the changes go here instead of the workspace (engine/copy-review.ts). */
+    copyBack?: ((id: string, manifest: Manifest, ignore: Ignore) => Promise<void>) | undefined;
   },
 ): Promise<SessionHooks> {
   const { workspace, body, reporter, limits } = opts;
@@ -589,6 +591,7 @@ export async function copyModeHooks(
         return;
       }
       try {
+        if (opts.copyBack) return await opts.copyBack(id, manifest, ignore);
         const copied = await copyOut(engine, id, { workspace, target, ignore, manifest, limits });
         for (const line of copied.warnings) reporter.warn(line);
         if (copied.written + copied.deleted > 0) reporter.info(`copied back ${copied.written} change(s) and ${copied.deleted} deletion(s) to ${workspace}`);

@@ -212,7 +212,8 @@ export async function withRunGuard<T>(
   workspace: string,
   guard: { mountpoints?: readonly Mountpoint[]; repos?: readonly string[]; masked: readonly string[]; truncated?: boolean },
   run: {
-    mode: "bind" | "copy";
+    /** review: the guard's paths are made as in bind mode; the command's writes are in its change set, checked when applied (workspace/apply-changes.ts). */
+    mode: "bind" | "copy" | "review";
     readOnly: boolean;
     /**
      * The container's user may be uid or gid 0 (or a name): only then can a
@@ -229,7 +230,7 @@ export async function withRunGuard<T>(
 ): Promise<T> {
   const startedMs = Date.now();
   try {
-    return await (run.mode === "bind" ? withMountpoints(workspace, guard.mountpoints ?? [], fn, registry) : fn());
+    return await (run.mode !== "copy" ? withMountpoints(workspace, guard.mountpoints ?? [], fn, registry) : fn());
   } finally {
     // Bind mode only: copy mode never writes the bits back (engine/workspace-copy.ts).
     if (run.mode === "bind" && !run.readOnly && run.mayBeRoot) {
@@ -238,7 +239,8 @@ export async function withRunGuard<T>(
       ]);
       for (const line of setid) warn(line);
     }
-    if (!run.readOnly && guard.repos !== undefined) {
+    // Review mode: nothing the command made is in the workspace yet.
+    if (!run.readOnly && guard.repos !== undefined && run.mode !== "review") {
       const checked = await quarantineNewRepositories(workspace, { before: guard.repos, masked: guard.masked, truncated: guard.truncated === true, startedMs }).catch(
         (err: Error) => ({ warnings: [`could not check the workspace for git repositories made during the run: ${err.message}`] }),
       );

@@ -80,7 +80,7 @@ describe("global config schema", () => {
     expect(globalProblems({ bogus: 1, security: { memroy: "4g", foo: 1 } })).toEqual([
       "security.memroy: unknown key (expected one of: memory, cpus, pids, user, cap_add, seccomp, read_only_root, ca_certs, allow)",
       "security.foo: unknown key (expected one of: memory, cpus, pids, user, cap_add, seccomp, read_only_root, ca_certs, allow)",
-      "bogus: unknown key (expected one of: images, agents, container, paths, workspace, env, security, network, build)",
+      "bogus: unknown key (expected one of: images, agents, credentials, container, paths, workspace, env, security, network, build)",
     ]);
     expect(globalProblems({ agents: { claude: { persist: true } } })[0]).toStartWith("agents.claude.persist: unknown key");
   });
@@ -94,7 +94,7 @@ describe("global config schema", () => {
   });
 
   test("a list where a mapping belongs", () => {
-    expect(globalProblems([1, 2])[0]).toStartWith("(top level): expected a mapping with keys images, agents, container");
+    expect(globalProblems([1, 2])[0]).toStartWith("(top level): expected a mapping with keys images, agents, credentials, container");
     expect(globalProblems({ security: ["memory"] })[0]).toStartWith("security: expected a mapping with keys memory");
     expect(globalProblems({ images: ["python"] })).toEqual(["images: expected a mapping of names to images, got a list"]);
   });

@@ -31,8 +31,10 @@ describe("selectCredentialRules", () => {
     expect(names(s.candidates)).toEqual(["anthropic-api-key", "claude-oauth-token", "github-git"]);
     expect(selectCredentialRules(BUILTIN_CREDENTIALS, allow(["api.anthropic.com:8443"]), new Set()).candidates).toEqual([]);
     expect(selectCredentialRules(BUILTIN_CREDENTIALS, allow(["!api.anthropic.com", "*"]), new Set()).candidates.map((r) => r.name)).not.toContain("anthropic-api-key");
-    // A rule whose tunnel the proxy would refuse (method rules need the request) is not used.
-    expect(selectCredentialRules(BUILTIN_CREDENTIALS, allow(["GET api.github.com/repos/**"]), new Set()).candidates).toEqual([]);
+    // A host only method/path rules reach counts: its tunnel is read, and each request judged by them.
+    expect(names(selectCredentialRules(BUILTIN_CREDENTIALS, allow(["GET api.github.com/repos/**"]), new Set()).candidates)).toEqual(["github-api"]);
+    // One those rules refuse outright does not.
+    expect(selectCredentialRules(BUILTIN_CREDENTIALS, allow(["!POST api.github.com/admin/**"]), new Set()).candidates).toEqual([]);
     const wide = { name: "corp", hosts: ["*.corp.example", "api.other.example"], header: "authorization", format: { kind: "template", template: "Bearer {value}" }, sources: [{ env: "CORP_TOKEN" }], placeholders: [] } as const;
     expect(selectCredentialRules([wide], allow(["*.corp.example"]), new Set()).candidates[0]?.hosts).toEqual(["*.corp.example"]);
     expect(selectCredentialRules([wide], allow(["jira.corp.example"]), new Set()).candidates).toEqual([]);

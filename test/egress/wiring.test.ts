@@ -20,9 +20,15 @@ const eff = (network: string, networkSource: string, egress: string[], egressSou
   egress: { value: egress, source: egress.length ? egressSource : "default" },
   audit: { value: audit, source: audit === undefined ? "default" : "flag --audit" },
 });
-const generic = { egress: undefined };
+const generic = { egress: undefined, kind: "generic" } as const;
 
 describe("--egress and --audit flags", () => {
+  test("--network public takes --egress rules (they come first)", () => {
+    const args = parseRunArgs(["--network", "public", "--egress", "!*.corp.test", "sh"]);
+    expect(args.network).toBe("public");
+    expect(args.egress).toEqual(["!*.corp.test"]);
+  });
+
   test("comma lists, repeatable", () => {
     expect(parseRunArgs(["--egress", "a.test, *.b.test:443", "--egress", "10.0.0.0/8", "sh"]).egress).toEqual(["a.test", "*.b.test:443", "10.0.0.0/8"]);
     expect(parseRunArgs(["sh"]).egress).toBeUndefined();
@@ -36,6 +42,7 @@ describe("--egress and --audit flags", () => {
     [["--egress", "*.com", "sh"], "too broad"],
     [["--egress", "a.test:99999", "sh"], "port"],
     [["--egress", "a.test", "--network", "none", "sh"], "cannot be combined"],
+    [["--egress", "a.test", "--network", "bridge", "sh"], "cannot be combined"],
   ])("%p is a usage error", (argv, why) => {
     expect(() => parseRunArgs(argv)).toThrow(UsageError);
     expect(() => parseRunArgs(argv)).toThrow(why);
@@ -45,7 +52,7 @@ describe("--egress and --audit flags", () => {
 describe("egressSettings: when the proxy is in effect", () => {
   test("--egress turns it on, with the agent's own API host added", () => {
     const r = egressSettings(eff("bridge", "default", ["github.com"], "flag --egress"), detectAgent(["claude"]), {});
-    expect(r.settings).toEqual({ allow: ["github.com", "api.anthropic.com:443"], agentDefaults: ["api.anthropic.com:443"], audit: undefined, hostsFile: undefined });
+    expect(r.settings).toEqual({ mode: "allow-list", allow: ["github.com", "api.anthropic.com:443"], agentDefaults: ["api.anthropic.com:443"], audit: undefined, hostsFile: undefined });
   });
 
   test("the config list applies when no network flag is given", () => {
@@ -59,8 +66,11 @@ describe("egressSettings: when the proxy is in effect", () => {
     expect(egressSettings(eff("none", "/w/.sandbox.yml", ["pypi.org"]), generic, {}).settings).toBeUndefined();
   });
 
-  test("no list, no proxy, and agent defaults alone never turn it on", () => {
-    expect(egressSettings(eff("bridge", "default", []), detectAgent(["gemini"]), {}).settings).toBeUndefined();
+  test("no list, no proxy for other commands; an agent's own API host alone opens nothing beyond public mode", () => {
+    expect(egressSettings(eff("bridge", "default", []), generic, {}).settings).toBeUndefined();
+    expect(egressSettings(eff("bridge", "default", []), detectAgent(["python3"]), {}).settings).toBeUndefined();
+    // An agent gets public mode by default (test/config/public-mode.test.ts), not an allow-list of its API host.
+    expect(egressSettings(eff("bridge", "default", []), detectAgent(["gemini"]), {}).settings?.mode).toBe("public");
   });
 
   test("a custom network from the config gives way to the list, with a note", () => {
@@ -134,6 +144,11 @@ describe("engines that cannot be filtered", () => {
   const unix = { kind: "unix", socketPath: "/var/run/docker.sock", url: "unix:///var/run/docker.sock" } as const;
   test("a local Linux engine is fine", () => {
     expect(egressEngineProblem(unix, "linux", "linux")).toBeUndefined();
+  });
+  test("Podman and rootless engines are refused: the proxy cannot reach their networks", () => {
+    expect(egressEngineProblem(unix, "linux", "linux", { flavor: "podman" })).toContain("Podman");
+    expect(egressEngineProblem(unix, "linux", "linux", { flavor: "docker", rootless: true })).toContain("rootless");
+    expect(egressEngineProblem(unix, "linux", "linux", { flavor: "docker", rootless: false })).toBeUndefined();
   });
   test("remote, non-Linux hosts and Windows containers are refused", () => {
     expect(egressEngineProblem({ kind: "tcp", host: "10.0.0.5", port: 2376, tls: true, url: "tcp://10.0.0.5:2376" }, "linux", "linux")).toContain("not on this machine");

@@ -52,7 +52,7 @@ const keyOf = (path: string) => path.slice(path.lastIndexOf("/") + 1);
 beforeAll(async () => {
   for (const ws of [wsGone, wsKept]) {
     mkdirSync(ws);
-    const r = await runSandbox(["run", "--agent", "claude", "--image", TEST_IMAGE, "sh", "-c", "mkdir -p ~/.claude && echo x > ~/.claude/f"], { cwd: ws, env });
+    const r = await runSandbox(["run", "--agent", "claude", "--network", "bridge", "--image", TEST_IMAGE, "sh", "-c", "mkdir -p ~/.claude && echo x > ~/.claude/f"], { cwd: ws, env });
     if (r.code !== 0) throw new Error(`run in ${ws}: exit ${r.code}: ${r.stderr}`);
   }
   paths.gone = folderOf(wsGone);
@@ -150,7 +150,7 @@ describe("sandbox prune --volumes", () => {
   test("state a running container mounts is kept", async () => {
     const name = `sandbox-sp-${root.split("-").pop()?.toLowerCase().replace(/[^a-z0-9]/g, "")}-busy`;
     names.push(name);
-    const running = runSandbox(["run", "--agent", "claude", "--name", name, "--image", TEST_IMAGE, "sleep", "300"], { cwd: wsKept, env, timeoutMs: 120_000 });
+    const running = runSandbox(["run", "--agent", "claude", "--network", "bridge", "--name", name, "--image", TEST_IMAGE, "sleep", "300"], { cwd: wsKept, env, timeoutMs: 120_000 });
     try {
       const engine = await testEngine();
       const until = Date.now() + 30_000;

@@ -5,7 +5,8 @@
  * proxy's gateway address and port; the image's accounts are known, as
  * after any first run of an image). Seen through a recording proxy on a unix
  * socket in front of the real engine, for a plain run, an --egress run, a copy
- * mode run (Docker) and a plain and a copy mode run on Podman.
+ * mode and a review mode run (Docker) and a plain, a copy and a review mode
+ * run on Podman.
  */
 import { afterAll, describe, expect, test } from "bun:test";
 import { createHash, randomBytes } from "node:crypto";
@@ -79,11 +80,14 @@ function asDryRunShowsIt(body: Body, dry: Body): Body {
     const shown = dry.HostConfig.Mounts[i]?.Source;
     return m.Source?.includes("/sandbox-mask-") && shown && standIns.has(shown) ? { ...m, Source: shown } : m;
   });
+  // Review mode: the run's change set folder, shown as a placeholder (docs/review.md).
+  const changeSet = (text: string) => text.replace(/\/[^,:]*\/sandbox\/changes\/\d{8}-\d{6}-[0-9a-f]{6}\//g, "<state>/sandbox/changes/<id>/");
+  const reviewed = JSON.parse(changeSet(JSON.stringify({ Mounts, Binds: (body.HostConfig as { Binds?: string[] }).Binds })));
   return {
     ...body,
     Env,
     Labels: { ...body.Labels, "io.sandbox.created": dry.Labels["io.sandbox.created"] as string },
-    HostConfig: { ...body.HostConfig, SecurityOpt, Mounts, ...(gateway && body.HostConfig.Dns ? { Dns: dry.HostConfig.Dns } : {}) },
+    HostConfig: { ...body.HostConfig, SecurityOpt, ...reviewed, ...(gateway && body.HostConfig.Dns ? { Dns: dry.HostConfig.Dns } : {}) },
   };
 }
 
@@ -129,6 +133,13 @@ describe("the body the engine receives is the body --dry-run printed", () => {
     const { sent } = await compare("copy", ["--workspace-mode", "copy"]);
     expect(sent.HostConfig.Mounts.some((m) => m.Source?.includes("/sandbox-mask-"))).toBe(false);
     expect((sent.HostConfig as { AutoRemove?: boolean }).AutoRemove).toBe(false);
+  });
+
+  test("a --workspace-mode review run (the workspace an overlay's lower layer, the change set's folders shown as placeholders)", async () => {
+    const { dry, sent } = await compare("review", ["--workspace-mode", "review"]);
+    expect(JSON.stringify(dry.HostConfig)).toContain("upperdir=<state>/sandbox/changes/<id>/upper");
+    expect(JSON.stringify(sent.HostConfig)).toMatch(/upperdir=\/[^,]*\/sandbox\/changes\/\d{8}-\d{6}-[0-9a-f]{6}\/upper/);
+    expect(sent.HostConfig.Mounts.some((m) => m.Source?.endsWith("/review"))).toBe(false);
   });
 
   test.skipIf(!CAN_EGRESS)("an --egress run (proxy variables and DNS at the run's gateway)", async () => {

@@ -18,6 +18,12 @@ import { defaultStateDir } from "../../core/persistence.ts";
 import { joinRuns, leaveRuns } from "../../workspace/run-guard.ts";
 import { knownIdentity } from "../run-identity.ts";
 import { RUN_HELP } from "../run-help.ts";
+import { connectedEgressProblem } from "../public-mode.ts";
+import { isLocalAddress } from "../../engine/address.ts";
+import { wantsReview } from "../../core/container-body.ts";
+import { finishReview } from "../review-run.ts";
+import { engineFlavor } from "../../core/engine-dialect.ts";
+import { UsageError } from "../../core/errors.ts";
 import { parseRunArgs, type RunArgs } from "../run-options.ts";
 
 /** `sandbox run`: argv → options → plan → final body → engine → exit code. */
@@ -49,7 +55,15 @@ export async function runCommand(argv: readonly string[], ctx: CommandContext): 
 async function runPrepared(args: RunArgs, ctx: CommandContext, connecting: ReturnType<CommandContext["connect"]> | undefined, workspace: string): Promise<number> {
   const reporter = makeReporter(ctx.stderr, ctx.env, args.quiet === true);
   const terminal = terminalFacts(ctx);
-  const prepared = await prepareRun(args, ctx, terminal, workspace);
+  // Asked only for an agent's default public mode, which falls back to bridge where the proxy cannot run (cli/public-mode.ts).
+  const egressProblem = async () => {
+    if (connecting) return connectedEgressProblem(await connecting, ctx.platform);
+    // --dry-run: as its facts below, a local Docker engine when none answers.
+    const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error("no answer")), DRY_RUN_PING_MS).unref());
+    const connected = await Promise.race([ctx.connect(args.host), timeout]).catch(() => undefined);
+    return connected ? connectedEgressProblem(connected, ctx.platform) : undefined;
+  };
+  const prepared = await prepareRun(args, ctx, terminal, workspace, { egressProblem });
   const { plan } = prepared;
   if (plan.tty && !terminal.stdinIsTTY && args.tty === true && args.interactive !== false) {
     // docker run -t without a terminal works, but raw mode cannot be set: say so once.
@@ -78,7 +92,10 @@ async function runPrepared(args: RunArgs, ctx: CommandContext, connecting: Retur
   try {
     const { engine, ping, info: prefetched } = await (connecting ?? ctx.connect(args.host));
     // Refuse rather than run unfiltered where the proxy could not sit on the container's network.
-    if (plan.egress) (await import("../../egress/gateway.ts")).assertEgressEngine(engine.address, ctx.platform, ping.osType);
+    if (plan.egress) {
+      const problem = await connectedEgressProblem({ engine, ping, info: prefetched }, ctx.platform);
+      if (problem !== undefined) throw (await import("../../egress/gateway.ts")).egressRefusal(problem, plan.egress.mode);
+    }
     const info = prefetched ?? readEngineInfo(engine);
     const engineChecked = warnAboutEngine(engine, (line) => reporter.warn(line), undefined, info);
     // Fail closed (core/preflight.ts): the engine's answers are checked while the
@@ -109,21 +126,50 @@ async function runPrepared(args: RunArgs, ctx: CommandContext, connecting: Retur
       reporter,
     };
     const watchdog = ctx.self && { self: ctx.self, env: ctx.env, uid: ctx.uid };
+    // Review mode: one change set for the setup steps and the command (they run one after the other), made before either container.
+    const review = wantsReview(plan) ? await openReview(prepared.stateDir, plan, isLocalAddress(engine.address) ? engineFlavor(engine.server) : "remote") : undefined;
+    let ran = false;
+    try {
     const started = Date.now();
     if (plan.setup) {
       // The repository's setup steps first, apart from what the user hands the command (core/plan.ts setupApart).
       reporter.info(setupApartLine(plan.setup));
-      const setup = await executeRun(engine, { ...prepared, plan: plan.setup.plan, credentials: undefined }, guard, io, { startGate: cleared, imageId: image.Id, watchdog });
+      const setup = await executeRun(engine, { ...prepared, plan: plan.setup.plan, credentials: undefined }, guard, io, { startGate: cleared, imageId: image.Id, watchdog, review: review?.set });
+      ran = true;
       if (setup.exitCode !== 0) return setup.exitCode;
     }
     // The steps' time counts towards the run's timeout.
     const left = plan.setup ? { ...prepared, plan: { ...plan, timeoutMs: Math.max(1, plan.timeoutMs - (Date.now() - started)) } } : prepared;
-    const outcome = await executeRun(engine, left, guard, io, { startGate: cleared, imageId: image.Id, watchdog });
+    const outcome = await executeRun(engine, left, guard, io, { startGate: cleared, imageId: image.Id, watchdog, review: review?.set });
+    ran = true;
     return outcome.exitCode;
+    } finally {
+      // Whatever the command's exit: its changes are summarised and kept (or chosen on a terminal).
+      if (review) {
+        const ask = terminal.stdinIsTTY && ctx.stderr.isTTY === true;
+        // A failure here must not hide the command's exit code: the change set stays on disk for 'sandbox diff'.
+        await finishReview(review.set, review.meta, { reporter, stderr: ctx.stderr, stdin: ctx.stdin, ask: ask && ran, quiet: !ran }).catch((err: Error) =>
+          reporter.warn(`review: could not list the changes of change set ${review.set.id} (${err.message}); it is kept in ${review.set.dir}`),
+        );
+      }
+    }
   } finally {
     // Files of this run alone (a CA bundle holding the run's CA).
     for (const path of prepared.removeAfter) rmSync(path, { force: true });
   }
+}
+
+/** The run's change set, and its record as started (workspace/change-store.ts). */
+async function openReview(stateDir: string, plan: RunPlan, flavor: string) {
+  const { openChangeSet, readChangeSet, unsafeOverlayDefaults } = await import("../../workspace/change-store.ts");
+  const unsafe = flavor === "podman" ? await unsafeOverlayDefaults() : [];
+  if (unsafe.length > 0) {
+    throw new UsageError(`--workspace-mode review on Podman needs the kernel's overlay defaults ${unsafe.join(" and ")} off: Podman's overlay takes them, and a change set cannot hold what they keep in the workspace`, {
+      hint: `Use a Docker engine for review, or turn them off (e.g. 'options overlay ${unsafe.map((n) => `${n}=N`).join(" ")}' in /etc/modprobe.d).`,
+    });
+  }
+  const set = await openChangeSet(stateDir, plan.workspace, plan.command);
+  return { set, meta: (await readChangeSet(stateDir, set.id)).meta };
 }
 
 function setupApartLine(setup: NonNullable<RunPlan["setup"]>): string {
@@ -157,6 +203,7 @@ async function dryRunFacts(ctx: CommandContext, host: string | undefined, prepar
   }
   if (prepared.plan.egress) assumed.egressProxy = `the proxy listens on the per-run network's gateway, on port ${ASSUMED_PROXY.port} when free`;
   assumed.created = `label ${LABELS.created} holds the run's start time`;
+  if (wantsReview(prepared.plan)) assumed.review = "the overlay's upper and work folders are the run's change set, <state>/sandbox/changes/<id>/, made when the run starts (docs/review.md)";
   if (prepared.settings.name.value === undefined) assumed.name = "the container name ends in a random id, new for each run";
   let facts: RunFacts;
   try {
@@ -214,11 +261,16 @@ async function dryRunView(ctx: CommandContext, host: string | undefined, prepare
       network: create.HostConfig.NetworkMode,
       egress: plan.egress
         ? {
+            // public: any public host after the rules (`*` last); byDefault: chosen because the run is an agent's, not by a flag or config.
+            mode: plan.egress.mode ?? "allow-list",
+            byDefault: plan.egress.byDefault === true,
             allow: plan.egress.allow,
             agentDefaults: plan.egress.agentDefaults,
             audit: plan.egress.audit ?? null,
             hostsFile: plan.egress.hostsFile ?? null,
             ...(plan.egress.upstreams ? { upstreams: plan.egress.upstreams } : {}),
+            // The host's proxy (HTTPS_PROXY...): addresses only, never the credentials in its URL.
+            ...(plan.egress.upstreamProxy ? { upstreamProxy: plan.egress.upstreamProxy } : {}),
             // Names and sources only: the values are read at run time by the proxy's process and never printed.
             credentials: plan.egress.credentials ?? [],
           }
