@@ -1,10 +1,11 @@
 import * as tls from "node:tls";
-import { ruleForHost, type ClientValue } from "../core/credentials.ts";
+import { ruleForHost } from "../core/credentials.ts";
 import type { ActiveCredential } from "./credential-source.ts";
 import { HeadScanner, type RequestHead } from "./http1.ts";
 import { auditPath, injectCredential, tunnelRequestProblem } from "./inject.ts";
 import { errorResponse, relayRequests, type HeadDecision } from "./request-relay.ts";
 import type { RunCa } from "./run-ca.ts";
+import type { CredentialAuditEntry } from "./audit.ts";
 import type { InterceptedTunnel, TunnelInterceptor, TunnelOutcome } from "./tunnel-interceptor.ts";
 
 /**
@@ -56,19 +57,8 @@ export interface InterceptOptions {
   handshakeTimeoutMs?: number;
 }
 
-/** One request a credential was added to: for the audit. Carries no value. */
-export interface InjectionEvent {
-  time: string;
-  host: string;
-  port: number;
-  method: string;
-  /** Without the query. */
-  path: string;
-  /** The credential rule's name. */
-  rule: string;
-  /** What the client had sent in the rule's header itself. */
-  client: ClientValue;
-}
+/** One request a credential was added to: the audit's entry without its kind. Carries no value. */
+export type InjectionEvent = Omit<CredentialAuditEntry, "kind">;
 
 const ALPN = ["http/1.1"];
 
