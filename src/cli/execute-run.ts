@@ -93,10 +93,12 @@ export async function executeRun(
         stoppedBySandbox: () => replaced !== undefined,
         started: (id) => {
           watchdog.start(id, { standIns, keep: plan.keep || final.workspaceMode === "copy" });
+          // A moment later, off a short command's path (the start, the wait); until then the API kill serves.
           if (identityWatch && kill) {
-            void inspectContainer(engine, id)
-              .then((details) => void (initProcess = containerProcess(details?.State.Pid, id)))
-              .catch(() => {});
+            const timer = setTimeout(() => {
+              if (!identityWatch?.stopped()) void inspectContainer(engine, id).then((details) => void (initProcess = containerProcess(details?.State.Pid, id)), () => {});
+            }, FAST_KILL_AFTER_MS);
+            (timer as { unref?: () => void }).unref?.();
           }
         },
         ...(final.workspaceMode === "copy" ? await copyHooks(engine, plan, final, io, options.review) : {}),
@@ -148,6 +150,9 @@ function egressCredentials(prepared: Pick<PreparedRun, "plan"> & Partial<Pick<Pr
   if (!run || named.size === 0) return undefined;
   return { ca: run.ca, used: run.used.filter((c) => named.has(c.rule.name)), upstreamCa: prepared.caCertificates ?? [] };
 }
+
+/** When the guard looks up the container's first process for a direct kill (engine/host-process.ts). */
+const FAST_KILL_AFTER_MS = 100;
 
 /** The run was stopped because a guarded path was replaced on the host (workspace/identity-watch.ts). */
 export function guardBroken(change: IdentityChange): SecurityError {

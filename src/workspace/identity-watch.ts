@@ -29,6 +29,8 @@ export interface IdentityChange {
 export interface IdentityWatch {
   /** Stops watching; idempotent. */
   stop(): void;
+  /** Whether it has stopped (a change seen, or stop() called). */
+  stopped(): boolean;
 }
 
 export function identityOf(path: string): Identity {
@@ -91,7 +93,7 @@ export function watchIdentities(
       // Not watchable (gone, or the platform's limit): the poll covers it.
     }
   }
-  return { stop };
+  return { stop, stopped: () => stopped };
 }
 
 /** The workspace paths the guard's mounts sit on (relative), given where the workspace is mounted. */
