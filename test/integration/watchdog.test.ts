@@ -49,6 +49,7 @@ function newName(what: string): string {
 /** A private temp folder for one run, so its stand-in folder is the only one there. */
 function privateTmp(what: string): string {
   const dir = join(root, `tmp-${what}`);
+  rmSync(dir, { recursive: true, force: true }); // a retry starts afresh
   mkdirSync(dir);
   return dir;
 }
@@ -96,6 +97,9 @@ async function startRun(name: string, args: string[], tmp: string, env: Record<s
   });
   await until(`container ${name} to run`, () => running(name), 30_000);
   await until(`the watchdog of ${name}`, () => watchdogs(name).length > 0, 10_000);
+  // Its process shows before sandbox's write of the spec down its pipe has left the process:
+  // a SIGKILL in that moment leaves a watchdog with nothing to watch. Let the write go out.
+  await Bun.sleep(300);
   return { child: child as ChildProcess, done };
 }
 
