@@ -8,8 +8,8 @@ import { checkCpus, evaluatePreflight, securityOptionNames, type Check, type Eng
 import { doctorRows, escapeRows, evaluateProbe, parseProbeOutput, PROBE_SCRIPT, PROBE_SECRET, type DoctorRow } from "../../core/probe.ts";
 import { checkRunc, runcFromComponents } from "../../core/runc-check.ts";
 import type { EngineClient } from "../../engine/client.ts";
-import { engineFlavor } from "../../core/engine-dialect.ts";
 import type { Connected } from "../../engine/connect.ts";
+import { connectedEgressProblem } from "../public-mode.ts";
 import { readEngineInfo, readEngineVersion, type EngineVersion } from "../../engine/info.ts";
 import { freshLine, type Reporter } from "../../term/io.ts";
 import { ensureRunImage } from "../agent-image.ts";
@@ -128,7 +128,7 @@ export async function doctorCommand(argv: readonly string[], ctx: CommandContext
       rows = live.checks.length > 0 ? doctorRows(engineChecks, live.checks) : [...doctorRows(engineChecks, []), ...skippedRows(probeOnly)];
     }
     rows.push(...escapeRows(plan, prepared.settings.allow.source));
-    rows.push(await hostIsolationRow(engine, ping.osType, ctx.platform));
+    rows.push(await hostIsolationRow({ engine, ping, info }, ctx.platform));
 
     const report = doctorReport(engineFacts(engine, ping.server, body, versionBody), rows, probe);
     ctx.stdout.write(json ? `${JSON.stringify(doctorJson(report, plan.image), null, 2)}\n` : renderDoctor(report));
@@ -264,10 +264,9 @@ function oneLine(text: string): string {
 }
 
 /** Egress runs and the host's own services (docs/egress.md, "The host"). */
-async function hostIsolationRow(engine: EngineClient, osType: string | undefined, platform: string): Promise<DoctorRow> {
-  const { egressEngineProblem } = await import("../../egress/gateway.ts");
-  // Podman makes a network's bridge only when a container starts, too late for the proxy: egress is refused there.
-  const problem = engineFlavor(engine.server) === "podman" ? "Podman creates the bridge too late for the proxy" : egressEngineProblem(engine.address, platform, osType);
+async function hostIsolationRow(connected: Pick<Connected, "engine" | "ping" | "info">, platform: string): Promise<DoctorRow> {
+  // The same judgement as a run's (Podman, rootless, remote, not Linux: egress refused).
+  const problem = await connectedEgressProblem(connected, platform);
   if (problem) return { protection: "egress-host", status: "n/a", why: `egress runs are refused with this engine (${problem})` };
   const { hostFirewallStatus } = await import("../../egress/host-firewall.ts");
   const status = await hostFirewallStatus();
