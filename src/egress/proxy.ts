@@ -1,6 +1,6 @@
 import { connect as netConnect, createServer, type AddressInfo, type Server, type Socket } from "node:net";
 import { normalizeHostName, type AllowList } from "./allowlist.ts";
-import { cidrContains, formatCidr, formatIp, parseIp, type Cidr } from "./address-policy.ts";
+import { cidrContains, classifyAddress, formatCidr, formatIp, parseIp, sameAddress, type Cidr } from "./address-policy.ts";
 import { formatTarget, type AuditEntry, type AuditLog } from "./audit.ts";
 import { decide } from "./decide.ts";
 import {
@@ -166,7 +166,7 @@ export class EgressProxy {
     // The gateway is in the run's subnet but is this machine, never the container: a local process
     // (any user, a --network host container) dialling the gateway comes from it. No credentials for those.
     const own = parseIp((client.localAddress ?? "").replace(/^::ffff:(?=\d+\.)/, ""));
-    const local = clients !== undefined && peer !== undefined && own !== undefined && formatIp(own) === formatIp(peer) && !isLoopback(peer);
+    const local = clients !== undefined && peer !== undefined && own !== undefined && sameAddress(own, peer) && classifyAddress(peer) !== "loopback";
     if ((clients && !(peer && cidrContains(clients, peer))) || local) {
       client.destroy();
       this.options.audit.record(
@@ -421,10 +421,6 @@ export class EgressProxy {
     );
     return decision.reason;
   }
-}
-
-function isLoopback(ip: Uint8Array): boolean {
-  return (ip.length === 4 && ip[0] === 127) || (ip.length === 16 && ip.every((b, i) => b === (i === 15 ? 1 : 0)));
 }
 
 /** The audit's reason for an allowed connection: the rule, or that its requests are judged one by one. */
