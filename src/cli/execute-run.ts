@@ -11,12 +11,10 @@ import { runSession, type SessionHooks, type SessionIo, type SessionOutcome } fr
 import { withStandIns, type PreparedGuard } from "../workspace/guard.ts";
 import { readWorkspaceFile } from "../workspace/read-file.ts";
 import { withRunGuard, type RunRegistry } from "../workspace/run-guard.ts";
-import { guardedPaths, watchIdentities, type IdentityChange, type IdentityWatch } from "../workspace/identity-watch.ts";
-import { inspectContainer, killContainer } from "../engine/containers.ts";
-import { containerProcess, killHostProcess, type HostProcess } from "../engine/host-process.ts";
-import { SecurityError } from "../core/errors.ts";
 import type { HostFirewallRule } from "../egress/host-firewall.ts";
 import { printable } from "../core/printable.ts";
+import { guardedPaths } from "../workspace/identity-watch.ts";
+import { GuardWatch } from "./guard-watch.ts";
 import { runIdentity } from "./run-identity.ts";
 import { writeOnce } from "./write-once.ts";
 import type { WatchdogHandle, WatchdogLaunch } from "./watchdog.ts";
@@ -65,10 +63,6 @@ export async function executeRun(
     );
   }
   let containerId: string | undefined;
-  let identityWatch: IdentityWatch | undefined;
-  let replaced: IdentityChange | undefined;
-  let initProcess: HostProcess | undefined;
-  const kill = options.watchdog?.self.kill;
   const watchdog = new RunWatchdog(engine, plan, egress, options.watchdog, io.reporter);
   try {
     return await withStandIns(guard.mounts, async (guardMounts, standIns) => {
@@ -76,30 +70,18 @@ export async function executeRun(
       // World-readable, in a traversable folder: a rootful Podman service reads it as root, a rootless one as the user.
       if (facts.seccompPath) writeOnce(facts.seccompPath, inlineSeccomp(plan.create) as string, { file: 0o644, dir: 0o755 });
       const final = finalBody(plan, facts);
-      // Only a bind-mounted workspace shares the host's directory entries (workspace/identity-watch.ts).
+      // Only a workspace mounted from the host's own folder shares its directory entries (workspace/identity-watch.ts).
       const watched = final.workspaceMode !== "copy" && facts.engineLocal ? guardedPaths(guardMounts, final.body.WorkingDir) : [];
+      const guardWatch = new GuardWatch(engine, plan.workspace, watched, options.watchdog?.self.kill, (line) => io.reporter.warn(line));
       const hooks: SessionHooks = {
         created: (id) => {
           containerId = id;
-          if (watched.length === 0) return;
-          identityWatch = watchIdentities(plan.workspace, watched, (change) => {
-            replaced = change;
-            // The mask is gone from the container now: its process is killed directly when this host runs it (no API round trip).
-            if (initProcess && kill) killHostProcess(initProcess, kill);
-            void killContainer(engine, id, "KILL").catch(() => {});
-            io.reporter.warn(`${printable(change.path)} was ${change.what} on the host during the run; its guard no longer holds, so the container was stopped`);
-          });
+          guardWatch.created(id);
         },
-        stoppedBySandbox: () => replaced !== undefined,
+        stoppedBySandbox: () => guardWatch.stoppedBySandbox(),
         started: (id) => {
           watchdog.start(id, { standIns, keep: plan.keep || final.workspaceMode === "copy" });
-          // A moment later, off a short command's path (the start, the wait); until then the API kill serves.
-          if (identityWatch && kill) {
-            const timer = setTimeout(() => {
-              if (!identityWatch?.stopped()) void inspectContainer(engine, id).then((details) => void (initProcess = containerProcess(details?.State.Pid, id)), () => {});
-            }, FAST_KILL_AFTER_MS);
-            (timer as { unref?: () => void }).unref?.();
-          }
+          guardWatch.started(id);
         },
         ...(final.workspaceMode === "copy" ? await copyHooks(engine, plan, final, io, options.review) : {}),
       };
@@ -117,10 +99,10 @@ export async function executeRun(
         async () => {
           try {
             const outcome = await runSession(engine, { plan, body: final.body }, io, { ...(options.startGate ? { startGate: options.startGate } : {}), hooks });
-            if (replaced) throw guardBroken(replaced);
+            guardWatch.check();
             return outcome;
           } finally {
-            identityWatch?.stop();
+            guardWatch.stop();
           }
         },
         registry,
@@ -149,19 +131,6 @@ function egressCredentials(prepared: Pick<PreparedRun, "plan"> & Partial<Pick<Pr
   const run = prepared.credentials;
   if (!run || named.size === 0) return undefined;
   return { ca: run.ca, used: run.used.filter((c) => named.has(c.rule.name)), upstreamCa: prepared.caCertificates ?? [] };
-}
-
-/** When the guard looks up the container's first process for a direct kill (engine/host-process.ts). */
-const FAST_KILL_AFTER_MS = 100;
-
-/** The run was stopped because a guarded path was replaced on the host (workspace/identity-watch.ts). */
-export function guardBroken(change: IdentityChange): SecurityError {
-  return new SecurityError(
-    `the run was stopped: ${printable(change.path)} was ${change.what} on the host while the run used it, and the container's mask or read-only mount of it no longer held`,
-    {
-      hint: `Something on the host (an editor saving the file, 'git config', a script) replaced a masked or protected path; between that and the stop (about a millisecond when the engine runs on this host, an engine round trip otherwise) the command could reach the new ${printable(change.path)}, so look at it before trusting it. Run again when the host is done with it, or use --workspace-mode copy, where the container works on its own copy (docs/guard.md).`,
-    },
-  );
 }
 
 /**
