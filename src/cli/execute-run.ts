@@ -76,13 +76,13 @@ export async function executeRun(
       const hooks: SessionHooks = {
         created: (id) => {
           containerId = id;
+          watchdog.start(id, { standIns, keep: plan.keep || final.workspaceMode === "copy" });
           guardWatch.created(id);
         },
         stoppedBySandbox: () => guardWatch.stoppedBySandbox(),
-        started: (id) => {
-          watchdog.start(id, { standIns, keep: plan.keep || final.workspaceMode === "copy" });
-          guardWatch.started(id);
-        },
+        // The container starts only once its watchdog knows it (the spec's write runs beside the attach).
+        mayStart: () => watchdog.ready(),
+        started: (id) => guardWatch.started(id),
         ...(final.workspaceMode === "copy" ? await copyHooks(engine, plan, final, io, options.review) : {}),
       };
       // Missing protected paths made and removed, new repositories put aside after (workspace/run-guard.ts).
@@ -190,10 +190,11 @@ async function copyHooks(engine: EngineClient, plan: RunPlan, final: FinalRun, i
 }
 
 /**
- * The run's watchdog (cli/watchdog.ts), started when the container has
- * started: on the next turn of the event loop, so the session's own requests
- * (the wait, the process count) go out first, and its code is loaded then,
- * off the start-up path. `finish` tells it the run is over.
+ * The run's watchdog (cli/watchdog.ts), started when the container exists:
+ * on the next turn of the event loop, so the session's own requests go out
+ * first, and its code is loaded then. `ready` settles when it has the spec
+ * (the session starts the container after that); `finish` tells it the run
+ * is over.
  */
 class RunWatchdog {
   private launched: Promise<WatchdogHandle | undefined> | undefined;
@@ -210,7 +211,7 @@ class RunWatchdog {
   start(id: string, made: { standIns: string | undefined; keep: boolean }): void {
     const { launch, plan } = this;
     if (!launch || this.launched) return;
-    // sandbox's own timer starts a moment later: the watchdog's deadline is never the earlier one.
+    // sandbox's own timer starts at start, a moment later: the watchdog's slack (DEADLINE_SLACK_MS) covers the difference.
     const deadline = Date.now() + plan.timeoutMs;
     const network = this.egress && plan.egress ? { id: this.egress.networkId, name: plan.egress.network } : undefined;
     this.launched = new Promise<void>((resolve) => setImmediate(resolve))
@@ -232,6 +233,10 @@ class RunWatchdog {
         ),
       )
       .catch(() => undefined);
+  }
+
+  async ready(): Promise<void> {
+    await (await this.launched)?.written;
   }
 
   async finish(): Promise<void> {

@@ -10,9 +10,10 @@ import type { SelfProcess } from "./context.ts";
  * even when sandbox itself is killed with SIGKILL (docs/security.md,
  * "Nothing outlives the run"). The process side is commands/watchdog.ts.
  *
- * It is started once the container has started (never on the start-up path:
- * spawned on the next turn of the event loop, not awaited), in its own
- * session and process group (a Ctrl-C or a closed terminal reaches sandbox,
+ * It is started once the container exists, and the container is started
+ * only when the spec has left sandbox down the pipe (cli/execute-run.ts): a
+ * SIGKILL at any moment after that start finds a watchdog that knows the
+ * container. It runs in its own session and process group (a Ctrl-C or a closed terminal reaches sandbox,
  * not it), with no standard output or error, and with a pipe as its standard
  * input. Over that pipe sandbox sends one JSON line, the spec below, and at
  * the end of the run `done`. The pipe is the whole liveness protocol:
@@ -106,6 +107,8 @@ export class WatchdogInput {
 }
 
 export interface WatchdogHandle {
+  /** Settles when the spec has been written down the pipe (or could not be). Never rejects. */
+  readonly written: Promise<void>;
   /** Tell the watchdog the run ended (sandbox cleaned up): it exits. Never throws. */
   finish(): Promise<void>;
 }
@@ -157,7 +160,7 @@ export function startWatchdog(launch: WatchdogLaunch, spec: WatchdogSpec, warn: 
     });
   } catch (err) {
     failed(err);
-    return { finish: async () => {} };
+    return { written: Promise.resolve(), finish: async () => {} };
   }
   let spawnError = false;
   child.once("error", (err) => {
@@ -166,11 +169,13 @@ export function startWatchdog(launch: WatchdogLaunch, spec: WatchdogSpec, warn: 
   });
   const pipe = child.stdin;
   pipe?.on("error", () => {});
-  pipe?.write(encodeSpec(spec));
+  // The write callback fires once the line has left this process (or failed: the spawn's error is reported above).
+  const written = new Promise<void>((resolve) => (pipe ? pipe.write(encodeSpec(spec), () => resolve()) : resolve()));
   // Neither the child nor its pipe may keep sandbox's event loop alive.
   child.unref();
   (pipe as { unref?: () => void } | null)?.unref?.();
   return {
+    written,
     finish: () =>
       new Promise<void>((resolve) => {
         if (!pipe || spawnError || pipe.destroyed || child.exitCode !== null || child.signalCode !== null) return resolve();

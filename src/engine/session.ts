@@ -75,12 +75,14 @@ export interface SessionRun {
  * (copy mode's transfers: engine/workspace-copy.ts; egress: egress/gateway.ts).
  */
 export interface SessionHooks {
-  /** The container exists (its id, for cleaning up after the session). */
+  /** The container exists (its id, for cleaning up after the session; the run's watchdog starts then: cli/watchdog.ts). Must not throw. */
   created?(id: string): void;
-  /** The container was started (the run's watchdog starts then: cli/watchdog.ts). Must not throw. */
+  /** The container was started. Must not throw. */
   started?(id: string): void;
   /** After create, before start (copy mode: the workspace goes in). */
   beforeStart?(id: string): Promise<void>;
+  /** Awaited just before the start request: the container starts only once it settles (the run's watchdog has its spec). Must not reject. */
+  mayStart?(): Promise<void>;
   /**
    * After the command exited, before the container is removed (copy mode:
    * the changes come back). If it throws, the container is kept, as the work
@@ -148,6 +150,7 @@ export async function runSession(engine: EngineClient, run: SessionRun, io: Sess
     const gcHint = gcEvery();
     const output = demuxInto(attached, { stdout: io.stdout, stderr: initFilter ?? io.stderr }, { raw: plan.tty, onBytes: gcHint });
 
+    await hooks.mayStart?.();
     if (plan.tty) restoreTerminal = enterRawMode(io.stdin);
     try {
       await startContainer(engine, id);

@@ -96,10 +96,9 @@ async function startRun(name: string, args: string[], tmp: string, env: Record<s
     onSpawn: (c) => (child = c),
   });
   await until(`container ${name} to run`, () => running(name), 30_000);
+  // No pause after this: the container starts only once its watchdog has the spec (cli/execute-run.ts),
+  // so a SIGKILL the moment it runs must still find it stopped and removed.
   await until(`the watchdog of ${name}`, () => watchdogs(name).length > 0, 10_000);
-  // Its process shows before sandbox's write of the spec down its pipe has left the process:
-  // a SIGKILL in that moment leaves a watchdog with nothing to watch. Let the write go out.
-  await Bun.sleep(300);
   return { child: child as ChildProcess, done };
 }
 
@@ -123,6 +122,24 @@ describe("sandbox killed with SIGKILL", () => {
     await until("the stand-in folder to be removed", () => maskFolders(tmp).length === 0, 5_000);
     await until("the watchdog to exit", () => watchdogs(name).length === 0, 5_000);
   }, 90_000);
+
+  test("killed the moment its container starts: the container is still removed", async () => {
+    // The engine reports the container running from the start request on; sandbox is killed within the next
+    // few milliseconds, before it can do anything after start. The watchdog must already have the spec.
+    for (let i = 0; i < 3; i++) {
+      const name = newName(`early${i}`);
+      let child: ChildProcess | undefined;
+      const done = runSandbox(["run", "--name", name, "--image", TEST_IMAGE, "--workspace", work, "--timeout", "60s", "sleep", "300"], {
+        env: { TMPDIR: privateTmp(`early${i}`) },
+        timeoutMs: 90_000,
+        onSpawn: (c) => (child = c),
+      });
+      await until(`container ${name} to run`, () => running(name), 30_000, 5);
+      child?.kill("SIGKILL");
+      await done;
+      await until(`container ${name} to be removed`, () => gone(name), GRACE_MS + MARGIN_MS, 250);
+    }
+  }, 120_000);
 
   test("a command that ignores SIGTERM gets the grace, then SIGKILL", async () => {
     const name = newName("term");
