@@ -49,6 +49,8 @@ export async function planCredentials(
   settings: Pick<RunSettings, "egress" | "envFlags" | "envValues" | "timeoutMs"> & Partial<Pick<RunSettings, "agent">>,
   host: { env: Readonly<Record<string, string | undefined>>; homeDir: string; cwd: string; label: string },
   rules: readonly CredentialRule[] = BUILTIN_CREDENTIALS,
+  /** Names of the rules from the user's own config: in public mode they count wherever `*` reaches their hosts. */
+  userRules: ReadonlySet<string> = new Set(),
 ): Promise<CredentialPlan> {
   const egress = settings.egress;
   const warnings = upstreamWarnings(egress?.upstreams);
@@ -56,7 +58,7 @@ export async function planCredentials(
   if (!egress || !allow?.ok) return { uses: [], run: undefined, infos: [], warnings };
 
   const explicit = explicitVariables(settings, host.env);
-  const scope = egress.mode === "public" ? publicScope(egress.allow, settings.agent) : undefined;
+  const scope = egress.mode === "public" ? { ...publicScope(egress.allow, settings.agent), userRules } : undefined;
   const selection = selectCredentialRules(rules, allow.value, explicit, scope);
   for (const { rule, names } of selection.raw) {
     warnings.push(
@@ -84,7 +86,7 @@ export async function planCredentials(
   return { uses, run: { ca, used }, infos, warnings };
 }
 
-/** Public mode's credential scope (egress/credential-plan.ts PublicScope): the rules before its closing `*`, and the agent's own variables. */
+/** Public mode's credential scope (egress/credential-plan.ts PublicScope): the rules before its closing `*`, and the agent's own variables (the user's rules are added by the caller). */
 function publicScope(allow: readonly string[], agent: string | undefined): PublicScope {
   const named = parseAllowList(allow.at(-1) === "*" ? allow.slice(0, -1) : allow);
   // A prefix of a valid list is valid; were it not, no host would count as named.

@@ -10,7 +10,7 @@ import type { EngineClient } from "../engine/client.ts";
 import { runSession, type SessionHooks, type SessionIo, type SessionOutcome } from "../engine/session.ts";
 import { withStandIns, type PreparedGuard } from "../workspace/guard.ts";
 import { readWorkspaceFile } from "../workspace/read-file.ts";
-import { withRunGuard, type RunRegistry } from "../workspace/run-guard.ts";
+import { withMountpoints, withRunGuard, type RunRegistry } from "../workspace/run-guard.ts";
 import type { HostFirewallRule } from "../egress/host-firewall.ts";
 import { printable } from "../core/printable.ts";
 import { guardedPaths } from "../workspace/identity-watch.ts";
@@ -96,15 +96,22 @@ export async function executeRun(
         guard,
         guarded,
         (line) => io.reporter.warn(line),
-        async () => {
-          try {
-            const outcome = await runSession(engine, { plan, body: final.body }, io, { ...(options.startGate ? { startGate: options.startGate } : {}), hooks });
-            guardWatch.check();
-            return outcome;
-          } finally {
-            guardWatch.stop();
-          }
-        },
+        // The agent's hidden login files that do not exist are made for the run and removed after it, as the guard's are (core/state-credentials.ts).
+        () =>
+          withMountpoints(
+            plan.hiddenCredentials?.source ?? plan.workspace,
+            (plan.hiddenCredentials?.files ?? []).map((path) => ({ path, kind: "file" as const })),
+            async () => {
+              try {
+                const outcome = await runSession(engine, { plan, body: final.body }, io, { ...(options.startGate ? { startGate: options.startGate } : {}), hooks });
+                guardWatch.check();
+                return outcome;
+              } finally {
+                guardWatch.stop();
+              }
+            },
+            plan.hiddenCredentials ? registry : undefined,
+          ),
         registry,
       );
     }, undefined, options.watchdog?.self.pid);

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
-import { existsSync, readFileSync, realpathSync, statSync } from "node:fs";
+import { existsSync, lstatSync, readFileSync, realpathSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { loadConfigFiles, effectiveSettings, type LoadedConfig } from "../config/load.ts";
 import { withFlags } from "../config/resolve.ts";
@@ -10,7 +10,9 @@ import { SETTINGS, type EffectiveSettings } from "../config/settings.ts";
 import { agentCommand, detectAgent, type AgentProfile } from "../core/agents.ts";
 import { caBundleRun, splitCertificates } from "../core/ca-bundle.ts";
 import { readCertificates } from "./ca-files.ts";
-import { UsageError } from "../core/errors.ts";
+import { SandboxError, UsageError } from "../core/errors.ts";
+import { EXIT } from "../core/exit-codes.ts";
+import { credentialFileProblem, credentialStandIn, hiddenCredentialsLine, planHiddenCredentials, type HiddenCredentials } from "../core/state-credentials.ts";
 import { agentStateDir, cacheRoot, defaultStateDir, planPersistence, seedFiles, SHARED_CACHE_WARNING, workspaceKey, type Persistence } from "../core/persistence.ts";
 import { buildRunPlan, containerName, type RunPlan, type RunSettings, type SeccompChoice } from "../core/plan.ts";
 import type { RunCredentials } from "./credentials.ts";
@@ -137,6 +139,18 @@ export async function prepareRun(
       }
     }
   }
+  // The agent's own login in its state folder is hidden while the proxy adds its credential (core/state-credentials.ts).
+  const hidden = planHiddenCredentials({
+    agent,
+    state: persistence.stateTarget ? { source: agentStateDir(stateDir, agent.name, key), target: persistence.stateTarget } : undefined,
+    used: credentials?.run?.used.map((c) => c.rule) ?? [],
+    standIn: credentialStandIn(stateDir),
+  });
+  if (hidden) {
+    checkCredentialFiles(hidden, agent);
+    run.settings.hiddenCredentials = hidden;
+    persistence.hostFiles.push({ path: hidden.standIn, text: "", ifAbsent: true });
+  }
   // The host's own proxy (HTTPS_PROXY, ...) for the egress proxy's connections (cli/upstream-proxy.ts).
   const upstream = run.settings.egress ? await (await import("./upstream-proxy.ts")).planUpstreamProxy(ctx.env) : undefined;
   if (upstream && run.settings.egress) run.settings.egress = { ...run.settings.egress, upstreamProxy: upstream.shown };
@@ -189,7 +203,7 @@ export async function prepareRun(
     agent,
     plan,
     notes,
-    infos: [...(upstream ? [upstream.info] : []), ...(credentials?.infos ?? [])],
+    infos: [...(upstream ? [upstream.info] : []), ...(credentials?.infos ?? []), ...(hidden ? [hiddenCredentialsLine(agent, hidden)] : [])],
     guard,
     hostDirs: persistence.hostDirs,
     hostFiles: persistence.hostFiles,
@@ -201,10 +215,36 @@ export async function prepareRun(
   };
 }
 
-/** The credentials planned with the user's own rules (config `credentials:`) ahead of the built-ins. */
+/**
+ * The login files to hide must be files or missing (then made for the run):
+ * a link would have the engine bind over wherever it points, and a folder
+ * cannot be covered by a file. Such a thing in the agent's state was not
+ * made by the agent's login; the run stops (exit 125) rather than guess.
+ */
+function checkCredentialFiles(hidden: HiddenCredentials, agent: AgentProfile): void {
+  for (const file of hidden.files) {
+    const path = join(hidden.source, file);
+    let kind: "file" | "missing" | "symlink" | "dir" | "other" = "missing";
+    try {
+      const st = lstatSync(path);
+      kind = st.isSymbolicLink() ? "symlink" : st.isFile() ? "file" : st.isDirectory() ? "dir" : "other";
+    } catch {
+      // Missing (or unreadable, which the engine's bind then reports).
+    }
+    const problem = credentialFileProblem(kind);
+    if (problem) {
+      throw new SandboxError(`${path} ${problem}: sandbox hides ${agent.title}'s own login there while the egress proxy adds its credential (${hidden.rules.length === 1 ? "rule" : "rules"} ${hidden.rules.join(", ")}), and cannot hide this`, {
+        exitCode: EXIT.SANDBOX_FAILED,
+        hint: `It is in the agent's state folder for this workspace, where ${agent.title} keeps a login as a plain file: remove it, or run with --no-state (docs/credentials.md).`,
+      });
+    }
+  }
+}
+
+/** The credentials planned with the user's own rules (config `credentials:`) ahead of the built-ins, and opted in by being written (public mode). */
 async function planRunCredentials(settings: RunSettings, custom: readonly CredentialRule[], ctx: CommandContext, label: string) {
   const { credentialRules, planCredentials } = await import("./credentials.ts");
-  return planCredentials(settings, { env: ctx.env, homeDir: ctx.homeDir, cwd: ctx.cwd, label }, credentialRules(custom));
+  return planCredentials(settings, { env: ctx.env, homeDir: ctx.homeDir, cwd: ctx.cwd, label }, credentialRules(custom), new Set(custom.map((rule) => rule.name)));
 }
 
 /** Defaults < user config < `.sandbox.yml` < flags, each with its source (also what `cache` and `config show` read). */

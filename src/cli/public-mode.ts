@@ -1,6 +1,6 @@
 import type { AgentProfile } from "../core/agents.ts";
 import { BUILTIN_CREDENTIALS } from "../core/builtin-credentials.ts";
-import type { CredentialRule } from "../core/credentials.ts";
+import { ruleVariables, type CredentialRule } from "../core/credentials.ts";
 import { engineFlavor } from "../core/engine-dialect.ts";
 import { EXIT } from "../core/exit-codes.ts";
 import { SandboxError } from "../core/errors.ts";
@@ -8,7 +8,6 @@ import { securityOptionNames } from "../core/preflight.ts";
 import type { Setting } from "../config/settings.ts";
 import type { Connected } from "../engine/connect.ts";
 import { readEngineInfo } from "../engine/info.ts";
-import { ruleVariables } from "../egress/credential-plan.ts";
 
 /**
  * The edges of public mode, the network agents get by default (docs/egress.md,

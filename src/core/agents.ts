@@ -47,6 +47,13 @@ export interface AgentProfile {
    * what the user gave it (Gemini CLI's API-key auth).
    */
   readonly seed?: { readonly when: readonly string[]; readonly files: Readonly<Record<string, string>> };
+  /**
+   * Files in `stateDir` where the agent keeps a login of its own (tokens),
+   * named relative to it. Hidden in a run whose credential the egress proxy
+   * adds (core/state-credentials.ts): an old login there would compete with
+   * the placeholder, and a new one must not be written next to it.
+   */
+  readonly credentialFiles?: readonly string[];
   /** Named volume that holds `stateDir` when the user enables `persist_state`. */
   readonly stateVolume?: string;
   /** Package caches worth sharing between runs: relative to home, or absolute. */
@@ -64,7 +71,8 @@ function agent(
   title: string,
   commands: readonly string[],
   authEnv: readonly string[],
-  stateDir?: string,
+  stateDir: string,
+  credentialFiles: readonly string[],
 ): AgentProfile {
   return {
     name,
@@ -75,7 +83,9 @@ function agent(
     // from its embedded recipe on first use (core/recipes.ts, cli/agent-image.ts).
     image: recipePlaceholder(name),
     authEnv,
-    ...(stateDir === undefined ? {} : { stateDir, stateVolume: `sandbox-state-${name}` }),
+    stateDir,
+    stateVolume: `sandbox-state-${name}`,
+    credentialFiles,
   };
 }
 
@@ -110,7 +120,8 @@ export const GENERIC: AgentProfile = {
 
 export const AGENTS: readonly AgentProfile[] = [
   {
-    ...agent("claude", "Claude Code", ["claude"], ["ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN"], ".claude"),
+    // `/login` keeps its OAuth token in .credentials.json (Linux; CLAUDE_CONFIG_DIR moves it here).
+    ...agent("claude", "Claude Code", ["claude"], ["ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN"], ".claude", [".credentials.json"]),
     // ~/.claude.json moves inside the state folder, so one folder per workspace holds all of it.
     stateEnv: { CLAUDE_CONFIG_DIR: "$STATE" },
     // The container is the sandbox: lets --dangerously-skip-permissions work as root too.
@@ -118,14 +129,16 @@ export const AGENTS: readonly AgentProfile[] = [
     egress: ["api.anthropic.com:443"],
   },
   {
-    ...agent("codex", "OpenAI Codex CLI", ["codex"], ["OPENAI_API_KEY"], ".codex"),
+    // `codex login` (ChatGPT or an API key) writes $CODEX_HOME/auth.json.
+    ...agent("codex", "OpenAI Codex CLI", ["codex"], ["OPENAI_API_KEY"], ".codex", ["auth.json"]),
     stateEnv: { CODEX_HOME: "$STATE" },
     // Codex's own sandbox (bubblewrap) cannot create namespaces inside any container: the container is the sandbox.
     args: ["-c", 'sandbox_mode="danger-full-access"'],
     egress: ["api.openai.com:443"],
   },
   {
-    ...agent("gemini", "Gemini CLI", ["gemini"], ["GEMINI_API_KEY", "GOOGLE_API_KEY"], ".gemini"),
+    // "Login with Google": oauth_creds.json, or gemini-credentials.json where no system keychain is found (a container).
+    ...agent("gemini", "Gemini CLI", ["gemini"], ["GEMINI_API_KEY", "GOOGLE_API_KEY"], ".gemini", ["oauth_creds.json", "gemini-credentials.json"]),
     // The workspace is the one the user chose to run it in; the container bounds what it may do.
     env: { GEMINI_CLI_TRUST_WORKSPACE: "true" },
     // With only a key, Gemini CLI must be told to use it (it does not choose by itself when headless).
@@ -141,14 +154,18 @@ export const AGENTS: readonly AgentProfile[] = [
     ["opencode"],
     ["ANTHROPIC_API_KEY", "OPENAI_API_KEY", "GEMINI_API_KEY", "OPENROUTER_API_KEY"],
     ".local/share/opencode",
+    // `opencode auth login`: every provider's key or OAuth token, in one file.
+    ["auth.json"],
   ),
-  agent("kilocode", "Kilo Code CLI", ["kilocode", "kilo"], ["KILO_API_KEY", "KILOCODE_TOKEN"], ".local/share/kilo"),
+  agent("kilocode", "Kilo Code CLI", ["kilocode", "kilo"], ["KILO_API_KEY", "KILOCODE_TOKEN"], ".local/share/kilo", ["auth.json"]),
   agent(
     "aider",
     "Aider",
     ["aider"],
     ["OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "OPENROUTER_API_KEY", "DEEPSEEK_API_KEY"],
     ".aider",
+    // Its OpenRouter sign-in keeps the key as a dotenv line there.
+    ["oauth-keys.env"],
   ),
   agent(
     "goose",
@@ -156,8 +173,10 @@ export const AGENTS: readonly AgentProfile[] = [
     ["goose"],
     ["OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GOOGLE_API_KEY", "OPENROUTER_API_KEY"],
     ".config/goose",
+    // Its secrets go there when no system keyring answers (a container).
+    ["secrets.yaml"],
   ),
-  agent("amp", "Amp", ["amp"], ["AMP_API_KEY"], ".local/share/amp"),
+  agent("amp", "Amp", ["amp"], ["AMP_API_KEY"], ".local/share/amp", ["secrets.json"]),
 
   runtime("python", "Python", ["python", "python3", "pip", "pip3"], "python:3.12-slim", [".cache/pip"]),
   // uv is not in the python image; Astral's image has both.

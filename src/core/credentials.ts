@@ -127,6 +127,11 @@ export function isShadowed(used: readonly CredentialRule[], rule: CredentialRule
   return used.some((earlier) => earlier.hosts.some((h) => rule.hosts.includes(h)));
 }
 
+/** A rule's variables: those it sets to the placeholder and those it reads its value from. */
+export function ruleVariables(rule: CredentialRule): string[] {
+  return [...new Set([...rule.placeholders, ...rule.sources.flatMap((s) => ("env" in s ? [s.env] : []))])];
+}
+
 /** The container's variables for the rules in use: each placeholder name set to PLACEHOLDER. */
 export function placeholderEnv(rules: readonly CredentialRule[]): Record<string, string> {
   return Object.fromEntries(rules.flatMap((rule) => rule.placeholders.map((name) => [name, PLACEHOLDER])));

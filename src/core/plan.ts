@@ -4,6 +4,7 @@ import { DANGEROUS_CAPS } from "./capabilities.ts";
 import type { CreateBody, HostConfig, MountSpec } from "./engine-api.ts";
 import type { CopyBackLimits } from "./copy-limits.ts";
 import { PLACEHOLDER } from "./credentials.ts";
+import { hiddenCredentialMounts, type HiddenCredentials } from "./state-credentials.ts";
 
 
 /**
@@ -60,6 +61,8 @@ export interface RunSettings {
   setup: string[];
   /** Where the agent's persisted state is mounted (core/persistence.ts), when it is: kept from setup steps. */
   agentStateTarget?: string | undefined;
+  /** The agent's own login files in its state, covered while the proxy adds its credential (core/state-credentials.ts). */
+  hiddenCredentials?: HiddenCredentials | undefined;
   /** Set when the run goes through the egress proxy (--egress, network.egress, --network public, the agents' default); `network` is then ignored. */
   egress?: EgressSettings | undefined;
   /** Force a TTY on or off; undefined: when stdin and stdout are terminals. */
@@ -200,6 +203,8 @@ export interface RunPlan {
   /** In copy mode: the caps on what comes back (core/copy-limits.ts). */
   copyBack: CopyBackLimits;
   egress?: EgressPlan | undefined;
+  /** The agent's login files in its state folder, hidden for this run (core/state-credentials.ts); the run makes missing ones as mountpoints. */
+  hiddenCredentials?: HiddenCredentials | undefined;
   /**
    * Setup steps that run first, in a container of their own (setupApart):
    * present when the run hands the command something of the user's that
@@ -326,7 +331,7 @@ export function buildRunPlan(command: string[], settings: RunSettings, host: Hos
       // Decided with the run-time facts (container-body.ts).
       AutoRemove: false,
       Privileged: false,
-      Mounts: [workspaceMount, ...settings.extraMounts],
+      Mounts: [workspaceMount, ...settings.extraMounts, ...hiddenCredentialMounts(settings.hiddenCredentials)],
       CapDrop: ["ALL"],
       CapAdd: settings.capAdd,
       SecurityOpt: securityOpt,
@@ -372,6 +377,7 @@ export function buildRunPlan(command: string[], settings: RunSettings, host: Hos
     workspaceReadOnly: settings.readOnlyWorkspace,
     copyBack: settings.copyBack,
     ...(egress ? { egress } : {}),
+    ...(settings.hiddenCredentials ? { hiddenCredentials: settings.hiddenCredentials } : {}),
   };
 }
 
@@ -476,6 +482,7 @@ function setupApart(
       entrypoint: undefined,
       extraMounts: settings.extraMounts.filter((m) => m.Target !== state),
       agentStateTarget: undefined,
+      hiddenCredentials: undefined,
       tty: false,
       interactive: false,
       keep: false,

@@ -1,4 +1,4 @@
-import type { CredentialRule } from "../core/credentials.ts";
+import { ruleVariables, type CredentialRule } from "../core/credentials.ts";
 import type { RunSettings } from "../core/plan.ts";
 import type { AllowList } from "./allowlist.ts";
 import { decide } from "./decide.ts";
@@ -32,18 +32,23 @@ export interface CredentialSelection {
 }
 
 /**
- * Public mode's `*` opens hosts, not credentials: there a rule counts only
- * when its host is also named before the `*` (the user's rules, the agent's
- * own API host) or the rule is the agent's own (one of its variables is
- * among those the agent authenticates with, AgentProfile.authEnv). So
- * `sandbox run claude` gets its Anthropic key added, and not the GitHub
- * token `gh auth token` would give, unless api.github.com is asked for.
+ * Public mode's `*` opens hosts, not credentials: there a built-in rule
+ * counts only when its host is also named before the `*` (the user's rules,
+ * the agent's own API host) or the rule is the agent's own (one of its
+ * variables is among those the agent authenticates with,
+ * AgentProfile.authEnv). So `sandbox run claude` gets its Anthropic key
+ * added, and not the GitHub token `gh auth token` would give, unless
+ * api.github.com is asked for. A rule the user wrote in their own config
+ * (`credentials:`) is an opt-in by itself: it counts wherever `*` lets its
+ * hosts through, as it does under an allow-list.
  */
 export interface PublicScope {
   /** The rules before public mode's closing `*`. */
   named: AllowList;
   /** The agent's own variables (its profile's authEnv). */
   agentEnv: ReadonlySet<string>;
+  /** Names of the rules from the user's own config (a built-in they replace included). */
+  userRules?: ReadonlySet<string> | undefined;
 }
 
 /** Variables that reach the container with a value because the user said so (--env, env: in config, agents.<name>.env). */
@@ -53,15 +58,10 @@ export function explicitVariables(settings: Pick<RunSettings, "envFlags" | "envV
   return explicit;
 }
 
-/** A rule's variables: those it sets to the placeholder and those it reads its value from. */
-export function ruleVariables(rule: CredentialRule): string[] {
-  return [...new Set([...rule.placeholders, ...rule.sources.flatMap((s) => ("env" in s ? [s.env] : []))])];
-}
-
 export function selectCredentialRules(rules: readonly CredentialRule[], allow: AllowList, explicit: ReadonlySet<string>, scope?: PublicScope): CredentialSelection {
   const reachable: CredentialRule[] = [];
   for (const rule of rules) {
-    const own = scope !== undefined && ruleVariables(rule).some((name) => scope.agentEnv.has(name));
+    const own = scope !== undefined && (scope.userRules?.has(rule.name) === true || ruleVariables(rule).some((name) => scope.agentEnv.has(name)));
     const hosts = rule.hosts.filter((pattern) => hostReachable(allow, pattern) && (scope === undefined || own || hostReachable(scope.named, pattern)));
     if (hosts.length > 0) reachable.push({ ...rule, hosts });
   }

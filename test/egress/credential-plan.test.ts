@@ -21,6 +21,7 @@ const allow = (entries: string[]) => {
   return parsed.value;
 };
 const names = (rules: ReadonlyArray<{ name: string }>) => rules.map((r) => r.name);
+const rule = (name: string) => BUILTIN_CREDENTIALS.find((r) => r.name === name) as (typeof BUILTIN_CREDENTIALS)[number];
 const egress = (entries: string[], over: Partial<EgressSettings> = {}): EgressSettings => ({ allow: entries, agentDefaults: [], audit: undefined, hostsFile: undefined, ...over });
 const SECRET = "sk-unit-secret-value";
 const hostDir = { homeDir: "/nonexistent-home", cwd: "/", label: "sandbox-test-run" };
@@ -38,6 +39,23 @@ describe("selectCredentialRules", () => {
     const wide = { name: "corp", hosts: ["*.corp.example", "api.other.example"], header: "authorization", format: { kind: "template", template: "Bearer {value}" }, sources: [{ env: "CORP_TOKEN" }], placeholders: [] } as const;
     expect(selectCredentialRules([wide], allow(["*.corp.example"]), new Set()).candidates[0]?.hosts).toEqual(["*.corp.example"]);
     expect(selectCredentialRules([wide], allow(["jira.corp.example"]), new Set()).candidates).toEqual([]);
+  });
+
+  test("public mode: built-ins only for the agent's own or named hosts; a rule of the user's wherever `*` reaches it", () => {
+    const corp = { name: "corp-api", hosts: ["api.corp.example"], header: "authorization", format: { kind: "template", template: "Bearer {value}" }, sources: [{ env: "CORP_TOKEN" }], placeholders: ["CORP_TOKEN"] } as const;
+    const mine = { ...rule("github-api"), sources: [{ command: ["pass", "gh"] }] };
+    const scope = { named: allow(["api.anthropic.com:443"]), agentEnv: new Set(["ANTHROPIC_API_KEY"]) };
+    const all = [corp, mine, ...BUILTIN_CREDENTIALS.filter((r) => r.name !== "github-api")];
+    const publicList = allow(["api.anthropic.com:443", "*"]);
+    expect(names(selectCredentialRules(all, publicList, new Set(), scope).candidates)).toEqual(["anthropic-api-key", "claude-oauth-token"]);
+    expect(names(selectCredentialRules(all, publicList, new Set(), { ...scope, userRules: new Set(["corp-api", "github-api"]) }).candidates)).toEqual([
+      "corp-api",
+      "github-api",
+      "anthropic-api-key",
+      "claude-oauth-token",
+    ]);
+    // Still only where the list lets the host through.
+    expect(names(selectCredentialRules([corp], allow(["!*.corp.example", "*"]), new Set(), { ...scope, userRules: new Set(["corp-api"]) }).candidates)).toEqual([]);
   });
 
   test("a variable passed raw takes the rule out, and every rule for its hosts", () => {

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runSandbox, TEST_IMAGE } from "../helpers/sandbox.ts";
@@ -129,5 +129,49 @@ describe("sandbox config", () => {
     const show = await runSandbox(["config", "show", "--json"], { cwd: dir, env: { ...env, SANDBOX_CONFIG: undefined } });
     const rows = JSON.parse(show.stdout.toString()) as Array<{ key: string; source: string }>;
     expect(rows.find((r) => r.key === "security.memory")?.source).toBe("default");
+  });
+});
+
+describe("sandbox config show: the credential rules", () => {
+  test("yours and the built-ins, with hosts, header and where the value is; never the value, no command run", async () => {
+    const dir = workspace("credential-rules");
+    const secret = `corp-${Date.now().toString(36)}-secret`;
+    const marker = join(dir, "helper-ran");
+    const helper = join(dir, "helper.sh");
+    writeFileSync(helper, `#!/bin/sh\ntouch '${marker}'\necho ${secret}\n`, { mode: 0o755 });
+    writeFileSync(join(dir, "token"), `${secret}\n`);
+    mkdirSync(join(dir, "xdg", "sandbox"), { recursive: true });
+    const config = join(dir, "xdg", "sandbox", "config.yaml");
+    writeFileSync(
+      config,
+      [
+        "credentials:",
+        "  - name: corp-api",
+        "    hosts: api.corp.example",
+        "    header: authorization",
+        '    format: "Bearer {value}"',
+        `    file: ${join(dir, "token")}`,
+        "  - name: vault",
+        "    hosts: vault.corp.example",
+        "    header: x-vault-token",
+        `    command: [${helper}]`,
+        "",
+      ].join("\n"),
+    );
+    const env = { XDG_CONFIG_HOME: join(dir, "xdg"), ANTHROPIC_API_KEY: secret };
+    const show = await runSandbox(["config", "show"], { cwd: dir, env });
+    expect(show.code).toBe(0);
+    const text = show.stdout.toString();
+    expect(text).toMatch(new RegExp(`^credential rule corp-api +api\\.corp\\.example: authorization: Bearer \\{value\\}, from file ${join(dir, "token").replace(/[.]/g, "\\.")} +\\(${config.replace(/[.]/g, "\\.")}\\)$`, "m"));
+    expect(text).toMatch(/^credential rule vault +vault\.corp\.example: x-vault-token: \{value\}, from `.*helper\.sh` if it prints a value \(a command: not run here/m);
+    expect(text).toMatch(/^credential rule anthropic-api-key +api\.anthropic\.com: x-api-key: \{value\}, from \$ANTHROPIC_API_KEY +\(built-in\)$/m);
+    expect(text).toMatch(/^credential rule openai-api-key +api\.openai\.com: authorization: Bearer \{value\}, no value on this host \(\$OPENAI_API_KEY is not set\) +\(built-in\)$/m);
+
+    const json = await runSandbox(["config", "show", "--json"], { cwd: dir, env });
+    const rows = JSON.parse(json.stdout.toString()) as Array<{ key: string; source: string; credential?: Record<string, unknown> }>;
+    expect(rows.find((r) => r.key === "credential rule corp-api")?.credential).toMatchObject({ rule: "corp-api", hosts: ["api.corp.example"], header: "authorization", value: "available", from: `file ${join(dir, "token")}`, origin: config });
+    expect(rows.find((r) => r.key === "credential rule github-git")?.credential).toMatchObject({ origin: "built-in", format: "Basic base64(x-access-token:{value})" });
+    expect(existsSync(marker)).toBe(false);
+    expect(`${text}${json.stdout.toString()}${show.stderr}`).not.toContain(secret);
   });
 });

@@ -4,7 +4,7 @@
  * the real engine.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { managedContainers } from "../helpers/engine.ts";
@@ -104,4 +104,35 @@ describe("sandbox doctor: egress runs and the host (docs/egress.md, 'The host')"
     else if (process.getuid?.() === 0) expect(check).toMatchObject({ status: "pass", detail: expect.stringContaining("only the proxy's port answers") });
     else expect(check).toMatchObject({ status: "warn", detail: expect.stringContaining("cannot add its firewall rules") });
   });
+});
+
+describe("sandbox doctor: the credential rules", () => {
+  test("listed after the protections and in --json, values never shown, a command source not run; the status unchanged", async () => {
+    const secret = `sk-ant-doctor-${Date.now().toString(36)}`;
+    const marker = join(work, "helper-ran");
+    const helper = join(work, "helper.sh");
+    writeFileSync(helper, `#!/bin/sh\ntouch '${marker}'\necho ${secret}\n`, { mode: 0o755 });
+    mkdirSync(join(work, "xdg", "sandbox"), { recursive: true });
+    writeFileSync(join(work, "xdg", "sandbox", "config.yaml"), `credentials:\n  - name: vault\n    hosts: vault.corp.example\n    header: x-vault-token\n    command: [${helper}]\n`);
+    const env = { XDG_CONFIG_HOME: join(work, "xdg"), ANTHROPIC_API_KEY: secret };
+
+    const text = await runSandbox(["doctor", "--image", NO_IMAGE], { cwd: work, env });
+    expect(text.code).toBe(0);
+    const out = text.stdout.toString();
+    expect(out).toMatch(/^CREDENTIAL RULE +HOSTS +HEADER +VALUE$/m);
+    expect(out).toMatch(/^vault \(yours\) +vault\.corp\.example +x-vault-token: \{value\} +from `.*helper\.sh` if it prints a value \(a command: not run here/m);
+    expect(out).toMatch(/^anthropic-api-key +api\.anthropic\.com +x-api-key: \{value\} +from \$ANTHROPIC_API_KEY$/m);
+    expect(out).toMatch(/^openai-api-key +api\.openai\.com +authorization: Bearer \{value\} +no value on this host \(\$OPENAI_API_KEY is not set\)$/m);
+
+    const json = await runSandbox(["doctor", "--image", NO_IMAGE, "--json"], { cwd: work, env });
+    expect(json.code).toBe(0);
+    const report = JSON.parse(json.stdout.toString()) as Report & { credentials: Array<Record<string, unknown>> };
+    expect(report.status).toBe("warn");
+    expect(report.checks.some((c) => c.id.includes("credential"))).toBe(false);
+    expect(report.credentials.map((c) => c.rule)).toEqual(["vault", "anthropic-api-key", "claude-oauth-token", "openai-api-key", "gemini-api-key", "openrouter-api-key", "github-api", "github-git"]);
+    expect(report.credentials[1]).toMatchObject({ rule: "anthropic-api-key", hosts: ["api.anthropic.com"], header: "x-api-key", value: "available", from: "$ANTHROPIC_API_KEY" });
+    expect(report.credentials[0]).toMatchObject({ rule: "vault", value: "command" });
+    expect(existsSync(marker)).toBe(false);
+    expect(`${out}${json.stdout.toString()}${text.stderr}${json.stderr}`).not.toContain(secret);
+  }, 90_000);
 });

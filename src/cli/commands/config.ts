@@ -5,7 +5,9 @@ import { UsageError } from "../../core/errors.ts";
 import { globalConfigPath, loadConfigFiles, effectiveSettings, type LoadedConfig } from "../../config/load.ts";
 import { WORKSPACE_FILE_NAME } from "../../config/schema.ts";
 import { CONFIG_TEMPLATE } from "../../config/template.ts";
-import { settingRows } from "../../config/report.ts";
+import { settingRows, type SettingRow } from "../../config/report.ts";
+import { ruleStatusLine, type CredentialRuleStatus } from "../../core/credential-status.ts";
+import { credentialStatuses } from "../credential-status.ts";
 import { SETTINGS } from "../../config/settings.ts";
 import { parseFlags } from "../args.ts";
 import type { CommandContext } from "../context.ts";
@@ -13,7 +15,9 @@ import { readConfig } from "../prepare-run.ts";
 
 export const CONFIG_HELP = `Usage: sandbox config <show|path|init|validate> [flags]
 
-  show [--json]          Effective settings and where each came from (default, a file, or a flag)
+  show [--json]          Effective settings and where each came from (default, a file, or a flag),
+                         then every credential rule: hosts, header, where its value is on
+                         this host (never the value; a command source is not run)
   path                   The config files sandbox reads, and whether they exist
   init [--force]         Write a commented default config (never overwrites without --force)
   validate [FILE]        Check FILE (a config.yaml or .sandbox.yml), or the files in effect
@@ -46,9 +50,13 @@ export async function configCommand(argv: readonly string[], ctx: CommandContext
 
 async function show(ctx: CommandContext, json: boolean): Promise<number> {
   const loaded = await readConfig(ctx, ctx.cwd);
-  const rows = settingRows(SETTINGS, effectiveSettings(loaded));
+  const settings = effectiveSettings(loaded);
+  const rows: Array<SettingRow & { credential?: CredentialRuleStatus }> = settingRows(SETTINGS, settings);
   // Whether runs obey the workspace's file (sandbox trust): an untrusted one is marked and its settings left out.
   if (loaded.workspaceTrust) rows.push({ key: WORKSPACE_FILE_NAME, value: trustShown(loaded), source: loaded.workspaceTrust.path });
+  // Every credential rule a run may use (yours, then the built-ins), and where its value is on this host; never the value (cli/credential-status.ts).
+  const statuses = await credentialStatuses(settings.credentials.value, settings.credentials.source, { env: ctx.env, homeDir: ctx.homeDir, cwd: ctx.cwd });
+  for (const status of statuses) rows.push({ key: `credential rule ${status.rule}`, value: ruleStatusLine(status), source: status.origin, credential: status });
   if (json) {
     ctx.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
     return 0;

@@ -10,6 +10,8 @@ import { checkRunc, runcFromComponents } from "../../core/runc-check.ts";
 import type { EngineClient } from "../../engine/client.ts";
 import type { Connected } from "../../engine/connect.ts";
 import { connectedEgressProblem } from "../public-mode.ts";
+import type { CredentialRuleStatus } from "../../core/credential-status.ts";
+import { credentialStatuses } from "../credential-status.ts";
 import { readEngineInfo, readEngineVersion, type EngineVersion } from "../../engine/info.ts";
 import { freshLine, type Reporter } from "../../term/io.ts";
 import { ensureRunImage } from "../agent-image.ts";
@@ -33,6 +35,11 @@ its cgroup limits, and checks that a fake secret in a throw-away workspace
 is masked and its .git/hooks and .git/config are read-only. Prints one row
 per protection: active or not, and why; an escape your config allows on
 purpose (security.allow: [ptrace]) is shown as "loosened" (not a failure).
+Then the credential rules the egress proxy may add (yours, then the
+built-ins): hosts, header, and where the value is on this host ("no value
+on this host" when none), never the value; a command source such as
+\`gh auth token\` is not run, only looked up on PATH. They do not change the
+status or the exit code.
 
 The probe image needs a POSIX sh (any image with a shell does). When it is
 not on the engine and cannot be pulled (an air-gapped host), the engine's
@@ -42,8 +49,9 @@ Flags:
       --image IMAGE    Image for the probe (default: as 'sandbox run sh' would choose)
       --cpus N         Also check a CPU limit of N (only checked when set)
       --json           Print the report as JSON, for scripts and CI: "status"
-                       (pass, warn or fail) and "checks" (id, status: pass,
-                       warn, fail or skip, detail)
+                       (pass, warn or fail), "checks" (id, status: pass,
+                       warn, fail or skip, detail) and "credentials" (the
+                       credential rules, below)
   -H, --host ADDR      Engine address (default DOCKER_HOST or /var/run/docker.sock)
   -h, --help           Show this help
 
@@ -85,6 +93,8 @@ export async function doctorCommand(argv: readonly string[], ctx: CommandContext
     // No terminal: the probe's output is collected, its stdin is empty.
     const prepared = await prepareRun(parseRunArgs(probeArgv(flags, probeDir)), ctx, { stdinIsTTY: false, stdoutIsTTY: false });
     const { plan } = prepared;
+    // Which credentials the egress proxy would add, and where each value is on this host; no command source is run (cli/credential-status.ts).
+    const credentials = await credentialStatuses(prepared.settings.credentials.value, prepared.settings.credentials.source, { env: ctx.env, homeDir: ctx.homeDir, cwd: ctx.cwd });
 
     let connected: Connected;
     try {
@@ -93,7 +103,7 @@ export async function doctorCommand(argv: readonly string[], ctx: CommandContext
       if (!json || !(err instanceof SandboxError)) throw err;
       // A CI job reads the verdict from stdout whatever happened; the reason goes to stderr as usual.
       const { text, exitCode } = renderError(err, false);
-      ctx.stdout.write(`${JSON.stringify({ ...unreachableReport(errorWords(err).message), ok: false, image: plan.image }, null, 2)}\n`);
+      ctx.stdout.write(`${JSON.stringify({ ...unreachableReport(errorWords(err).message), ok: false, image: plan.image, credentials }, null, 2)}\n`);
       ctx.stderr.write(text);
       return exitCode;
     }
@@ -131,7 +141,7 @@ export async function doctorCommand(argv: readonly string[], ctx: CommandContext
     rows.push(await hostIsolationRow({ engine, ping, info }, ctx.platform));
 
     const report = doctorReport(engineFacts(engine, ping.server, body, versionBody), rows, probe);
-    ctx.stdout.write(json ? `${JSON.stringify(doctorJson(report, plan.image), null, 2)}\n` : renderDoctor(report));
+    ctx.stdout.write(json ? `${JSON.stringify({ ...doctorJson(report, plan.image), credentials }, null, 2)}\n` : `${renderDoctor(report)}\n${renderCredentialRules(credentials)}`);
     return report.exitCode;
   } finally {
     rmSync(probeDir, { recursive: true, force: true });
@@ -245,6 +255,20 @@ export function renderDoctor(report: Pick<DoctorReport, "rows" | "engine" | "pro
         ? `\nthe engine's checks pass${except}; ${skipped} protection(s) not checked without the live probe\n`
         : `\nevery protection is active${except}\n`;
   return head + table + tail + note;
+}
+
+/** The credential rules, after the protections: informational, they change neither the status nor the exit code. */
+export function renderCredentialRules(statuses: readonly CredentialRuleStatus[]): string {
+  const table = renderTable<CredentialRuleStatus>(
+    [
+      { header: "CREDENTIAL RULE", value: (s) => (s.origin === "built-in" ? s.rule : `${s.rule} (yours)`) },
+      { header: "HOSTS", value: (s) => s.hosts.join(", ") },
+      { header: "HEADER", value: (s) => `${s.header}: ${s.format}` },
+      { header: "VALUE", value: (s) => s.detail },
+    ],
+    statuses,
+  );
+  return `${table}the egress proxy adds these in public mode and --egress runs (docs/credentials.md); values are never shown, commands not run here\n`;
 }
 
 function collector(): { stream: Writable; text(): string } {

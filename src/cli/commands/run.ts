@@ -275,6 +275,8 @@ async function dryRunView(ctx: CommandContext, host: string | undefined, prepare
             credentials: plan.egress.credentials ?? [],
           }
         : null,
+      // The agent's own login files in its state, covered by an empty read-only file while the proxy adds its credential (docs/credentials.md).
+      hiddenCredentialFiles: plan.hiddenCredentials ? { files: plan.hiddenCredentials.files.map((f) => `${plan.hiddenCredentials?.target}/${f}`), rules: plan.hiddenCredentials.rules } : null,
       envNames: plan.forwardedEnvNames,
       blockedEnvNames: plan.blockedEnvNames,
     },
