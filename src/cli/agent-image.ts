@@ -28,7 +28,7 @@ import {
 } from "../core/recipes.ts";
 import { BuildFailedError, buildAgentImage, imagesWithLabel, plainText, type BuildEvent } from "../engine/build.ts";
 import type { EngineClient } from "../engine/client.ts";
-import { ensureImage, type PullReporter } from "../engine/ensure-image.ts";
+import { ensureImage, type ImageLookup, type PullReporter } from "../engine/ensure-image.ts";
 import { inspectImage, type ImageDetails } from "../engine/images.ts";
 import { clearLive, drawLive, makeReporter, type Reporter, type TerminalOut } from "../term/io.ts";
 import type { CommandContext } from "./context.ts";
@@ -210,11 +210,17 @@ export async function baseImage(engine: EngineClient, agent: string, base: strin
  * recipe's image is the last resort (with a warning); else the run is
  * refused, naming both ways out.
  */
-export async function ensureRunImage(engine: EngineClient, prepared: Pick<PreparedRun, "plan" | "settings" | "caCertificates">, ctx: CommandContext, quiet: boolean): Promise<ImageDetails> {
+export async function ensureRunImage(
+  engine: EngineClient,
+  prepared: Pick<PreparedRun, "plan" | "settings" | "caCertificates">,
+  ctx: CommandContext,
+  quiet: boolean,
+  inspected?: ImageLookup,
+): Promise<ImageDetails> {
   const { plan } = prepared;
   const pulls = pullReporter(ctx.stderr, quiet);
   const agent = recipeAgentOf(plan.image);
-  if (agent === undefined) return ensureImage(engine, plan.image, plan.pull, pulls);
+  if (agent === undefined) return ensureImage(engine, plan.image, plan.pull, pulls, inspected);
   const recipe = recipeFor(agent);
   if (!recipe) {
     const { message, hint } = noRecipeMessage(agent);

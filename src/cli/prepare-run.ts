@@ -80,6 +80,8 @@ export interface PrepareOptions {
    * it can.
    */
   egressProblem?: () => Promise<string | undefined>;
+  /** Told the image's name as soon as it is chosen, before the rest of the plan: run.ts asks the engine for it meanwhile. */
+  imageChosen?: (image: string) => void;
 }
 
 /** `workspace`: the workspace already resolved by the caller (resolveWorkspace), when it needed it first. */
@@ -116,6 +118,7 @@ export async function prepareRun(
   // Read once: the run's bundle and, for an agent, its image's recipe hash (agent-image.ts) use them.
   const caCertificates = readCertificates(settings.caCerts.value, ctx);
   const run = runSettings({ command: args.command, settings, agent, seccomp, env: ctx.env, persistence });
+  options.imageChosen?.(run.settings.image);
   // An agent's default public mode falls back to bridge where its proxy cannot run; a mode chosen on purpose is refused there later (run.ts).
   const fallback = run.settings.egress?.byDefault && options.egressProblem ? await options.egressProblem() : undefined;
   if (fallback !== undefined) {

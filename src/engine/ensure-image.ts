@@ -17,13 +17,19 @@ export function loadHint(image: string): string {
   ].join(" ");
 }
 
+/** An inspect of the image sent ahead of time (run.ts sends it while the plan is built); used only for the same name. */
+export interface ImageLookup {
+  image: string;
+  details: Promise<ImageDetails | undefined>;
+}
+
 /**
  * Make sure the image is present, following the pull policy. A failed pull
  * is reported as "not present locally, here is how to bring it", because on
  * an air-gapped host that is the only useful thing to say.
  */
-export async function ensureImage(engine: EngineClient, image: string, policy: PullPolicy, reporter: PullReporter): Promise<ImageDetails> {
-  const present = policy === "always" ? undefined : await inspectImage(engine, image);
+export async function ensureImage(engine: EngineClient, image: string, policy: PullPolicy, reporter: PullReporter, inspected?: ImageLookup): Promise<ImageDetails> {
+  const present = policy === "always" ? undefined : await (inspected?.image === image ? inspected.details : inspectImage(engine, image));
   if (present) return present;
   if (policy === "never") {
     throw new ImageNotFoundError(`image "${image}" is not present locally and --pull never forbids pulling it`, { hint: loadHint(image) });

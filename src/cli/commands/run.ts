@@ -12,6 +12,7 @@ import { EMPTY_DIR_PLACEHOLDER, EMPTY_FILE_PLACEHOLDER, type PreparedGuard } fro
 import type { EffectiveSettings } from "../../config/settings.ts";
 import type { CommandContext } from "../context.ts";
 import { ensureRunImage } from "../agent-image.ts";
+import type { ImageLookup } from "../../engine/ensure-image.ts";
 import { engineFacts, executeRun, runRegistry } from "../execute-run.ts";
 import { prepareRun, resolveWorkspace, terminalFacts, type PreparedRun } from "../prepare-run.ts";
 import { defaultStateDir } from "../../core/persistence.ts";
@@ -63,7 +64,15 @@ async function runPrepared(args: RunArgs, ctx: CommandContext, connecting: Retur
     const connected = await Promise.race([ctx.connect(args.host), timeout]).catch(() => undefined);
     return connected ? connectedEgressProblem(connected, ctx.platform) : undefined;
   };
-  const prepared = await prepareRun(args, ctx, terminal, workspace, { egressProblem });
+  // The image's inspect goes out as soon as the image is chosen and the engine has answered its ping, while the rest of the plan is built.
+  let inspected: ImageLookup | undefined;
+  const imageChosen = (image: string) => {
+    if (!connecting) return;
+    inspected = { image, details: connecting.then(({ engine }) => inspectImage(engine, image)) };
+    // Its failure is reported where it is awaited (ensureImage), as the inspect's own would be.
+    inspected.details.catch(() => {});
+  };
+  const prepared = await prepareRun(args, ctx, terminal, workspace, { egressProblem, imageChosen });
   const { plan } = prepared;
   if (plan.tty && !terminal.stdinIsTTY && args.tty === true && args.interactive !== false) {
     // docker run -t without a terminal works, but raw mode cannot be set: say so once.
@@ -110,7 +119,7 @@ async function runPrepared(args: RunArgs, ctx: CommandContext, connecting: Retur
       for (const warning of checked.warnings) reporter.warn(warning);
     });
     cleared.catch(() => {});
-    const [guard, image] = await Promise.all([prepared.guard, ensureRunImage(engine, prepared, ctx, args.quiet === true)]);
+    const [guard, image] = await Promise.all([prepared.guard, ensureRunImage(engine, prepared, ctx, args.quiet === true, inspected)]);
     for (const warning of guard.warnings) reporter.warn(warning);
     for (const note of guard.notes) reporter.info(note);
     if (plan.egress) await cleared;
