@@ -7,9 +7,14 @@
  *     `docker run -i` (GNU time's %M);
  *  4. the workspace guard on a tree of BENCH_TREE_FILES files (50,000): the
  *     checks after a run (new repositories; setuid/setgid bits) timed
- *     directly, and `run true` there against the same in an empty folder.
+ *     directly, and `run true` there against the same in an empty folder;
+ *  5. review mode (docs/review.md) on that tree: `run true` in review, bind
+ *     and copy mode, interleaved, and the ratio review/bind; then
+ *     `sandbox apply` of a change set of BENCH_APPLY_FILES (1,000) changed
+ *     files.
  * Env: BENCH_RUNS (default 10), BENCH_PIPE_MB (256), BENCH_PIPE_RUNS (3),
- * BENCH_TREE_FILES (50000), SANDBOX_TEST_IMAGE.
+ * BENCH_TREE_FILES (50000), BENCH_APPLY_FILES (1000), SANDBOX_TEST_IMAGE,
+ * BENCH_BIN (default dist/sandbox, built when missing).
  */
 import { $ } from "bun";
 import { existsSync, mkdtempSync, writeFileSync, rmSync } from "node:fs";
@@ -22,12 +27,13 @@ import { clearNewSetIdBits } from "../src/workspace/setid.ts";
 import { mkdirSync } from "node:fs";
 
 const ROOT = resolve(import.meta.dir, "..");
-const BIN = resolve(ROOT, "dist/sandbox");
+const BIN = process.env.BENCH_BIN ? resolve(process.env.BENCH_BIN) : resolve(ROOT, "dist/sandbox");
 const IMAGE = process.env.SANDBOX_TEST_IMAGE ?? "sandbox-test/busybox:1";
 const RUNS = Number(process.env.BENCH_RUNS ?? 10);
 const PIPE_MB = Number(process.env.BENCH_PIPE_MB ?? 256);
 const PIPE_RUNS = Number(process.env.BENCH_PIPE_RUNS ?? 3);
 const TREE_FILES = Number(process.env.BENCH_TREE_FILES ?? 50_000);
+const APPLY_FILES = Number(process.env.BENCH_APPLY_FILES ?? 1000);
 
 if (!existsSync(BIN)) await $`bun scripts/build.ts`.cwd(ROOT);
 
@@ -56,14 +62,15 @@ function median(xs: number[]): number {
   return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
 }
 
-async function timed(argv: string[], opts: { stdin?: string } = {}): Promise<{ ms: number; rssKb: number; code: number }> {
+async function timed(argv: string[], opts: { stdin?: string; env?: Record<string, string>; cwd?: string; quietStderr?: boolean } = {}): Promise<{ ms: number; rssKb: number; code: number }> {
   const rssFile = join(tmp, "rss");
   const start = performance.now();
   const proc = Bun.spawn(["/usr/bin/time", "-o", rssFile, "-f", "%M", ...argv], {
-    cwd: tmp,
+    cwd: opts.cwd ?? tmp,
     stdin: opts.stdin ? Bun.file(opts.stdin) : "ignore",
     stdout: "ignore",
-    stderr: "inherit",
+    stderr: opts.quietStderr ? "ignore" : "inherit",
+    env: { ...process.env, ...opts.env },
   });
   const code = await proc.exited;
   const ms = performance.now() - start;
@@ -141,5 +148,43 @@ for (let i = 0; i < Math.min(RUNS, 5); i++) {
   inEmpty.push((await timed([BIN, "run", "--quiet", "--image", IMAGE, "--workspace", empty, "true"])).ms);
 }
 row(`guard, ${TREE_FILES} files: run true there median`, `${median(inTree).toFixed(0)} ms (empty folder: ${median(inEmpty).toFixed(0)} ms)`);
+
+// Review mode on the same tree: the overlay is one more mount, so start-up should not grow with the tree
+// (target within 5 % of bind); copy mode sends the whole tree in. Change sets go to a state folder of the bench's own.
+const reviewEnv = { XDG_STATE_HOME: join(tmp, "state") };
+const byMode: Record<"bind" | "review" | "copy", number[]> = { bind: [], review: [], copy: [] };
+for (let i = 0; i < Math.min(RUNS, 5); i++) {
+  for (const mode of ["bind", "review", "copy"] as const) {
+    const r = await timed([BIN, "run", "--quiet", "--image", IMAGE, "--workspace", tree, "--workspace-mode", mode, "true"], { env: reviewEnv });
+    if (r.code !== 0) throw new Error(`run --workspace-mode ${mode} true exited ${r.code}`);
+    byMode[mode].push(r.ms);
+  }
+}
+const bindMs = median(byMode.bind);
+row(`review, ${TREE_FILES} files: run true, bind mode median`, `${bindMs.toFixed(0)} ms`);
+row(`review, ${TREE_FILES} files: run true, review mode median`, `${median(byMode.review).toFixed(0)} ms (review/bind ${(median(byMode.review) / bindMs).toFixed(2)}, target <= 1.05)`);
+row(`review, ${TREE_FILES} files: run true, copy mode median`, `${median(byMode.copy).toFixed(0)} ms (copy/bind ${(median(byMode.copy) / bindMs).toFixed(2)})`);
+
+// sandbox apply of APPLY_FILES changed files (100 a folder): a fresh change set each time, the workspace reset before the run.
+const applyWs = join(tmp, "apply");
+const resetApplyWs = () => {
+  for (let f = 0; f < APPLY_FILES; f++) {
+    mkdirSync(join(applyWs, `d${Math.floor(f / 100)}`), { recursive: true });
+    writeFileSync(join(applyWs, `d${Math.floor(f / 100)}/f${f}.txt`), "original\n");
+  }
+};
+const applyTimes: number[] = [];
+for (let i = 0; i < Math.min(RUNS, 5); i++) {
+  resetApplyWs();
+  const ran = await timed([BIN, "run", "--quiet", "--image", IMAGE, "--workspace", applyWs, "--workspace-mode", "review", "sh", "-c", "for f in d*/f*.txt; do echo changed >> \"$f\"; done"], { env: reviewEnv, quietStderr: true });
+  if (ran.code !== 0) throw new Error(`the review run for apply exited ${ran.code}`);
+  const listed = JSON.parse(await $`${BIN} changes --json`.env({ ...process.env, ...reviewEnv }).text()) as Array<{ id: string; changes: number }>;
+  const set = listed[0];
+  if (!set || set.changes !== APPLY_FILES) throw new Error(`expected one change set of ${APPLY_FILES} changes, got ${JSON.stringify(listed.map((s) => s.changes))}`);
+  const applied = await timed([BIN, "apply", set.id], { env: reviewEnv, cwd: applyWs, quietStderr: true });
+  if (applied.code !== 0) throw new Error(`sandbox apply exited ${applied.code}`);
+  applyTimes.push(applied.ms);
+}
+row(`review: sandbox apply of ${APPLY_FILES} changed files median`, `${median(applyTimes).toFixed(0)} ms`);
 
 rmSync(tmp, { recursive: true, force: true });

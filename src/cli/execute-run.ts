@@ -76,7 +76,9 @@ export async function executeRun(
       const hooks: SessionHooks = {
         created: (id) => {
           containerId = id;
-          watchdog.start(id, { standIns, keep: plan.keep || final.workspaceMode === "copy" });
+          // Review through an overlay: the watchdog of a killed run lists its change set (copy's changes stay in the kept container).
+          const review = options.review && final.workspaceMode !== "copy" ? { stateDir: prepared.stateDir, id: options.review.id } : undefined;
+          watchdog.start(id, { standIns, keep: plan.keep || final.workspaceMode === "copy", review });
           guardWatch.created(id);
         },
         stoppedBySandbox: () => guardWatch.stoppedBySandbox(),
@@ -215,7 +217,7 @@ class RunWatchdog {
     private readonly reporter: SessionIo["reporter"],
   ) {}
 
-  start(id: string, made: { standIns: string | undefined; keep: boolean }): void {
+  start(id: string, made: { standIns: string | undefined; keep: boolean; review: { stateDir: string; id: string } | undefined }): void {
     const { launch, plan } = this;
     if (!launch || this.launched) return;
     // sandbox's own timer starts at start, a moment later: the watchdog's slack (DEADLINE_SLACK_MS) covers the difference.
@@ -235,6 +237,7 @@ class RunWatchdog {
             ...(network ? { network } : {}),
             ...(this.egress?.firewall ? { firewall: this.egress.firewall } : {}),
             ...(made.standIns ? { standIns: { path: made.standIns, uid: launch.uid } } : {}),
+            ...(made.review ? { review: made.review } : {}),
           },
           (message) => this.reporter.warn(message),
         ),

@@ -1,16 +1,17 @@
-import { summaryLines, type LineCounts } from "../core/change-summary.ts";
+import { CHANGE_LETTER, shownPath, summaryLines, type LineCounts } from "../core/change-summary.ts";
 import type { Change } from "../core/change-set.ts";
-import { printable } from "../core/printable.ts";
+import { printable, printableLines } from "../core/printable.ts";
 import type { Reporter, TerminalIn, TerminalOut } from "../term/io.ts";
+import { LineReader } from "../term/line-reader.ts";
 import { applyChanges, refusals, type ApplyResult } from "../workspace/apply-changes.ts";
-import { lineCounts } from "../workspace/change-diff.ts";
+import { diffText, lineCounts } from "../workspace/change-diff.ts";
 import { collectChanges, removeChangeSet, saveMeta, type ChangeSet, type ChangeSetMeta } from "../workspace/change-store.ts";
 
 /**
  * The end of a run in review mode (docs/review.md): the change set is read,
  * summarised on stderr, and then, on a terminal, the user chooses to apply
- * all of it, keep it or discard it; without a terminal it is kept, so
- * nothing lands unasked. An empty change set is removed at once.
+ * all of it, pick file by file, keep it or discard it; without a terminal it
+ * is kept, so nothing lands unasked. An empty change set is removed at once.
  */
 export async function finishReview(
   set: ChangeSet,
@@ -31,19 +32,63 @@ export async function finishReview(
   io.stderr.write(`sandbox: review: the command's changes to ${printable(meta.workspace)} are kept apart, in change set ${set.id}:\n`);
   for (const line of lines) io.stderr.write(`${line}\n`);
   if (meta.unreadMarks) io.reporter.warn(REVIEW_MARKS_NOTE);
-  const choice = io.ask ? await ask(io.stdin, io.stderr) : "keep";
-  if (choice === "apply") {
-    const result = await applyChanges(set, meta, changes, { force: false });
-    reportApply(result, io.reporter, io.stderr);
-    await afterApply(set, meta, result);
-    return;
+  const answers = io.ask ? new LineReader(io.stdin) : undefined;
+  try {
+    const choice = answers ? await ask(answers, io.stderr) : "keep";
+    const chosen = choice === "apply" ? changes : choice === "pick" && answers ? await pick(set, meta, changes, answers, io.stderr) : [];
+    if (choice === "discard") {
+      await removeChangeSet(set);
+      io.reporter.info(`review: discarded change set ${set.id}`);
+      return;
+    }
+    if (chosen.length > 0) {
+      const result = await applyChanges(set, meta, chosen, { force: false });
+      reportApply(result, io.reporter, io.stderr);
+      if (await afterApply(set, meta, result)) return;
+      io.stderr.write(`sandbox: review: the rest is kept in change set ${set.id}. 'sandbox diff ${set.id}' shows it, 'sandbox apply ${set.id} [PATH...]' applies it, 'sandbox discard ${set.id}' drops it\n`);
+      return;
+    }
+    io.stderr.write(`sandbox: review: nothing was applied. 'sandbox diff ${set.id}' shows it, 'sandbox apply ${set.id} [PATH...]' applies it, 'sandbox discard ${set.id}' drops it\n`);
+  } finally {
+    answers?.close();
   }
-  if (choice === "discard") {
-    await removeChangeSet(set);
-    io.reporter.info(`review: discarded change set ${set.id}`);
-    return;
+}
+
+/** A file's view at the pick prompt is cut after this many lines ('sandbox diff' shows it all). */
+const PICK_VIEW_LINES = 200;
+
+/**
+ * Per-file choice: each change is shown (a unified diff; a binary file's
+ * size and sha256; a rename) and asked about: y applies it, n keeps it in
+ * the change set, q keeps it and all that follow. Refused changes and
+ * conflicts are shown, not asked: they are not applied from here.
+ */
+async function pick(set: ChangeSet, meta: ChangeSetMeta, changes: readonly Change[], answers: LineReader, out: TerminalOut): Promise<Change[]> {
+  const shown = changes.filter((c) => c.type !== "dir" || c.action !== "changed");
+  const refused = await refusals(set, meta, shown);
+  const picked: Change[] = [];
+  for (const [i, c] of shown.entries()) {
+    out.write(`\nsandbox: review: (${i + 1}/${shown.length}) ${CHANGE_LETTER[c.action]} ${shownPath(c)}\n`);
+    const lines = (await diffText(set, meta, c).catch((err: Error) => `cannot be shown: ${err.message}\n`)).split("\n");
+    if (lines[lines.length - 1] === "") lines.pop();
+    for (const line of lines.slice(0, PICK_VIEW_LINES)) out.write(`${printableLines(line)}\n`);
+    if (lines.length > PICK_VIEW_LINES) out.write(`... ${lines.length - PICK_VIEW_LINES} more line(s): 'sandbox diff ${set.id} ${printable(c.path)}' shows them all\n`);
+    const why = refused.get(c.path);
+    if (why) {
+      out.write(`refused, kept in the change set: ${printable(why)}\n`);
+      continue;
+    }
+    if (c.hostChangedDuringRun) {
+      out.write(`conflict, kept in the change set: changed on the host while the command ran ('sandbox apply ${set.id} ${printable(c.path)} --force' applies it)\n`);
+      continue;
+    }
+    out.write("Apply this change? [y/n/q] ");
+    const answer = (await answers.next())?.trim().toLowerCase();
+    if (answer === undefined) out.write("\n");
+    if (answer === "y" || answer === "yes") picked.push(c);
+    else if (answer === undefined || answer === "q" || answer === "quit") break;
   }
-  io.stderr.write(`sandbox: review: nothing was applied. 'sandbox diff ${set.id}' shows it, 'sandbox apply ${set.id} [PATH...]' applies it, 'sandbox discard ${set.id}' drops it\n`);
+  return picked;
 }
 
 export const REVIEW_MARKS_NOTE =
@@ -84,31 +129,14 @@ export function reportApply(result: ApplyResult, reporter: Reporter, stderr: Ter
   list("not applied, failed", result.failed);
 }
 
-/** Apply all, keep, or discard: one line from the terminal; end of input keeps. */
-function ask(input: TerminalIn, output: TerminalOut): Promise<"apply" | "keep" | "discard"> {
-  output.write("Apply all (a), keep for later (k) or discard (d)? [a/K/d] ");
-  return new Promise((resolve) => {
-    const decoder = new TextDecoder();
-    let line = "";
-    const finish = (answer: "apply" | "keep" | "discard") => {
-      input.off("data", onData);
-      input.off("end", onEnd);
-      input.pause();
-      resolve(answer);
-    };
-    const onData = (chunk: Buffer | string) => {
-      line += typeof chunk === "string" ? chunk : decoder.decode(chunk, { stream: true });
-      const nl = line.indexOf("\n");
-      if (nl < 0) return;
-      const word = line.slice(0, nl).trim().toLowerCase();
-      finish(word === "a" || word === "apply" ? "apply" : word === "d" || word === "discard" ? "discard" : "keep");
-    };
-    const onEnd = () => {
-      output.write("\n");
-      finish("keep");
-    };
-    input.on("data", onData);
-    input.on("end", onEnd);
-    input.resume();
-  });
+/** Apply all, pick, keep, or discard: one line from the terminal; anything else, and end of input, keeps. */
+async function ask(answers: LineReader, output: TerminalOut): Promise<"apply" | "pick" | "keep" | "discard"> {
+  output.write("Apply all (a), pick file by file (p), keep for later (k) or discard (d)? [a/p/K/d] ");
+  const line = await answers.next();
+  if (line === undefined) {
+    output.write("\n");
+    return "keep";
+  }
+  const word = line.trim().toLowerCase();
+  return word === "a" || word === "apply" ? "apply" : word === "p" || word === "pick" ? "pick" : word === "d" || word === "discard" ? "discard" : "keep";
 }

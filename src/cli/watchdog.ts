@@ -23,7 +23,8 @@ import type { SelfProcess } from "./context.ts";
  *  - end of input without `done`: sandbox died (the kernel closes a dead
  *    process's pipes, SIGKILL included); the watchdog stops the container at
  *    once (SIGTERM, SIGKILL after the grace), removes it (unless kept), the
- *    egress network and the stand-in folder, then exits.
+ *    egress network and the stand-in folder, lists a review run's change
+ *    set (docs/review.md), then exits.
  *  - neither by the deadline (plus a slack that leaves sandbox's own timeout
  *    the first word): sandbox is alive but not acting (stopped with Ctrl-Z or
  *    SIGSTOP, or stuck); the watchdog stops the container, and waits on.
@@ -58,6 +59,12 @@ export interface WatchdogSpec {
   firewall?: HostFirewallRule;
   /** The stand-in folder (workspace/stand-ins.ts), if any, and the uid that owns it. */
   standIns?: { path: string; uid: number | undefined };
+  /**
+   * Review mode's change set (docs/review.md), when the run writes into one
+   * through an overlay: once the container is stopped, its changes are
+   * listed there, so the kept change set can be applied later.
+   */
+  review?: { stateDir: string; id: string };
 }
 
 /** The spec as one line of JSON (Buffers of TLS and SSH material survive as base64). */

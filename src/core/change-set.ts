@@ -45,7 +45,7 @@ export interface HostState {
   ino: number;
 }
 
-export type Action = "added" | "changed" | "deleted";
+export type Action = "added" | "changed" | "deleted" | "renamed";
 
 /** One path the run changed, relative to the workspace. */
 export interface Change {
@@ -62,6 +62,10 @@ export interface Change {
   base: HostState | null;
   /** The host changed the path while the command ran (its ctime is after the start): the command saw the host's file change under it. */
   hostChangedDuringRun?: boolean;
+  /** A rename: the path it was moved from (deleted there, `path` added with the same content and mode). */
+  from?: string;
+  /** A rename: the host's state of `from` when the run ended. */
+  fromBase?: HostState | null;
 }
 
 /**
@@ -93,6 +97,65 @@ export function changeFor(
   };
 }
 
+/**
+ * Which added and deleted entries may be one rename: files (not empty: every
+ * empty file is like every other, as git decides) and symlinks, where the
+ * other side has an entry of the same type and size. Only these are read
+ * for their content (`pairRenames`).
+ */
+export function renameCandidates(changes: readonly Change[]): { added: Change[]; deleted: Change[] } {
+  const key = (type: string, size: number) => `${type}:${size}`;
+  const fits = (c: Change) => (c.type === "file" && sizeOf(c) > 0) || c.type === "symlink";
+  const added = changes.filter((c) => c.action === "added" && c.base === null && fits(c));
+  const deleted = changes.filter((c) => c.action === "deleted" && c.base !== null && fits(c));
+  const addedKeys = new Set(added.map((c) => key(c.type, c.type === "file" ? sizeOf(c) : 0)));
+  const deletedKeys = new Set(deleted.map((c) => key(c.type, c.type === "file" ? sizeOf(c) : 0)));
+  return {
+    added: added.filter((c) => deletedKeys.has(key(c.type, c.type === "file" ? sizeOf(c) : 0))),
+    deleted: deleted.filter((c) => addedKeys.has(key(c.type, c.type === "file" ? sizeOf(c) : 0))),
+  };
+}
+
+/** A file's size: the container's for a write, the host's for a deletion. */
+function sizeOf(c: Change): number {
+  return c.action === "deleted" ? (c.base?.size ?? 0) : (c.size ?? 0);
+}
+
+/**
+ * Deletions and additions with the same fingerprint (type, permission bits
+ * and content, worked out by the caller for `renameCandidates`) become one
+ * rename each, at the added path. Where several match, one with the same
+ * file name is taken first, then in path order. A path is never paired with
+ * one above or below it (a file replaced by a folder holding it).
+ */
+export function pairRenames(changes: readonly Change[], fingerprints: ReadonlyMap<string, string>): Change[] {
+  const deletedBy = new Map<string, Change[]>();
+  for (const c of changes) {
+    const print = c.action === "deleted" ? fingerprints.get(c.path) : undefined;
+    if (print === undefined) continue;
+    deletedBy.set(print, [...(deletedBy.get(print) ?? []), c]);
+  }
+  const paired = new Map<string, Change>();
+  const used = new Set<string>();
+  for (const c of changes) {
+    const print = c.action === "added" ? fingerprints.get(c.path) : undefined;
+    if (print === undefined) continue;
+    const free = (deletedBy.get(print) ?? []).filter((d) => !used.has(d.path) && !related(d.path, c.path));
+    const name = (p: string) => p.slice(p.lastIndexOf("/") + 1);
+    const match = free.find((d) => name(d.path) === name(c.path)) ?? free[0];
+    if (!match) continue;
+    used.add(match.path);
+    const during = match.hostChangedDuringRun || c.hostChangedDuringRun ? { hostChangedDuringRun: true } : {};
+    const { hostChangedDuringRun: _, ...rest } = c;
+    paired.set(c.path, { ...rest, action: "renamed", from: match.path, fromBase: match.base, ...during });
+  }
+  return changes.filter((c) => !(c.action === "deleted" && used.has(c.path))).map((c) => paired.get(c.path) ?? c);
+}
+
+function related(a: string, b: string): boolean {
+  return a.startsWith(`${b}/`) || b.startsWith(`${a}/`);
+}
+
 /** The order changes are applied in: folders before what is in them, deletions last and deepest first. */
 export function applyOrder(changes: readonly Change[]): Change[] {
   const writes = changes.filter((c) => c.action !== "deleted").sort((a, b) => compareParts(a.path, b.path));
@@ -120,6 +183,13 @@ const GIT_FILES = new Set(["index", "HEAD"]);
  * folder that looks like a bare repository (HEAD, objects/, refs/).
  */
 export function refusal(change: Change, isGitDir: (folder: string) => boolean): string | undefined {
+  if (change.action === "renamed" && change.from !== undefined) {
+    // Both sides or neither: a rename half applied would be a copy or a loss.
+    const away = refusal({ ...change, path: change.from, action: "deleted" }, isGitDir);
+    const to = refusal({ ...change, action: "added" }, isGitDir);
+    if (away) return `moved from ${change.from}: ${away}`;
+    return to;
+  }
   const parts = change.path.split("/");
   // Git's own files: config, hooks, commondir, info/attributes, modules/*/config ... make the host run code.
   for (let i = 0; i < parts.length; i++) {
@@ -173,8 +243,14 @@ export function linkStaysInside(path: string, target: string): boolean {
  * layer is the live workspace, and the container never changes it: copy-up
  * only reads). A folder the change set adds may already exist as a folder.
  */
-export function conflict(change: Change, current: HostState | null): string | undefined {
+export function conflict(change: Change, current: HostState | null, currentFrom: HostState | null = null): string | undefined {
   if (change.hostChangedDuringRun) return "changed on the host while the command ran";
+  if (change.action === "renamed" && change.from !== undefined) {
+    // Either side in conflict holds both back.
+    const away = conflict({ ...change, path: change.from, action: "deleted", base: change.fromBase ?? null }, currentFrom);
+    if (away) return `${change.from} (moved from): ${away}`;
+    return conflict({ ...change, action: "added" }, current);
+  }
   const base = change.base;
   if (change.action !== "deleted" && change.type === "dir" && current?.type === "dir") return undefined;
   if (base === null && current === null) return undefined;
@@ -188,11 +264,17 @@ export function conflict(change: Change, current: HostState | null): string | un
   return undefined;
 }
 
-/** Changes chosen by PATH arguments (relative to the workspace): the path itself and what is under it. */
+/** Changes chosen by PATH arguments (relative to the workspace): the path itself and what is under it; a rename by either of its paths. */
 export function selectChanges(changes: readonly Change[], paths: readonly string[]): Change[] {
   if (paths.length === 0) return [...changes];
   const wanted = paths.map((p) => p.replace(/^\.\/+/, "").replace(/\/+$/, ""));
-  return changes.filter((c) => wanted.some((p) => p === "" || p === "." || c.path === p || c.path.startsWith(`${p}/`)));
+  const under = (path: string, p: string) => p === "" || p === "." || path === p || path.startsWith(`${p}/`);
+  return changes.filter((c) => wanted.some((p) => under(c.path, p) || (c.from !== undefined && under(c.from, p))));
+}
+
+/** The workspace paths a change touches: its own, and a rename's old one. */
+export function touchedPaths(change: Change): string[] {
+  return change.from === undefined ? [change.path] : [change.from, change.path];
 }
 
 /** A change-set id as sandbox makes them: a UTC time and random hex. */

@@ -4,6 +4,7 @@
  * costs a bounded amount of memory (beyond the bound: counts only, from the
  * lines' multiset, which is exact unless lines moved).
  */
+import { formatSize } from "./size.ts";
 
 export type DiffOp = { kind: " " | "-" | "+"; line: string };
 
@@ -123,4 +124,19 @@ export function unifiedDiff(a: readonly string[], b: readonly string[], names: {
     for (const o of hunk) out += `${o.kind}${o.line}\n`;
   }
   return out;
+}
+
+/** One side of a binary file: its size and sha256 (hex); absent for an added or deleted file's missing side. */
+export interface BinarySide {
+  size: number;
+  sha256: string;
+}
+
+/**
+ * A binary file's change as git says it (`Binary files a/x and b/x differ`),
+ * with the size and sha256 of each side below: never the bytes themselves.
+ */
+export function binaryDiff(names: { from: string; to: string }, before: BinarySide | undefined, after: BinarySide | undefined): string {
+  const side = (s: BinarySide | undefined) => (s ? `${s.size} bytes${s.size >= 1024 ? ` (${formatSize(s.size)})` : ""}, sha256 ${s.sha256}` : "none");
+  return `Binary files ${names.from} and ${names.to} differ\n  before: ${side(before)}\n  after:  ${side(after)}\n`;
 }

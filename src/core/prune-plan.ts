@@ -62,6 +62,31 @@ export interface ListedVolume {
   CreatedAt?: string;
 }
 
+/** One kept change set of review mode (docs/review.md), as listed for pruning. */
+export interface ListedChangeSet {
+  id: string;
+  workspace: string;
+  command: readonly string[];
+  /** When it was kept (its run's end; its start for a run that never listed its changes), epoch ms. */
+  keptMs: number;
+  /** The sandbox process of its run still runs: the run, or its prompt, is not over. */
+  runAlive: boolean;
+  /** A live apply, discard or prune holds its lock. */
+  locked: boolean;
+  /** Changes not applied yet. */
+  changes: number;
+  sizeBytes: number;
+}
+
+export interface ChangeSetTarget {
+  id: string;
+  workspace: string;
+  command: readonly string[];
+  keptMs: number;
+  changes: number;
+  sizeBytes: number;
+}
+
 export interface PruneOptions {
   /** Also running (and paused/restarting) containers. */
   all: boolean;
@@ -133,6 +158,9 @@ export interface PrunePlan {
   /** Stand-in folders that outlived their run. */
   tempFolders: TempFolderTarget[];
   tempFoldersKept: Array<{ path: string; reason: string }>;
+  /** Review mode's kept change sets older than --older-than. */
+  changeSets: ChangeSetTarget[];
+  changeSetsKept: Array<{ id: string; reason: string }>;
 }
 
 /** States in which a container holds no process: removed without --all. */
@@ -313,6 +341,31 @@ export function planTempFolders(
 }
 
 /**
+ * Kept change sets (review mode, docs/review.md) hold work nobody has looked
+ * at yet: they go only with an age bound (--older-than or until=), counted
+ * from when they were kept, never while their run or an apply of them goes
+ * on. They carry no labels: with a label filter they are left alone; with
+ * --workspace only that workspace's.
+ */
+export function planChangeSets(
+  sets: readonly ListedChangeSet[],
+  opts: Pick<PruneOptions, "olderThanMs" | "now" | "workspace" | "labels">,
+): { remove: ChangeSetTarget[]; kept: Array<{ id: string; reason: string }> } {
+  const remove: ChangeSetTarget[] = [];
+  const kept: Array<{ id: string; reason: string }> = [];
+  if (labelFiltered(opts)) return { remove, kept };
+  for (const s of sets) {
+    if (opts.workspace !== undefined && s.workspace !== opts.workspace.path) continue;
+    if (opts.olderThanMs === undefined) kept.push({ id: s.id, reason: "change sets are removed only with --older-than (or --filter until=)" });
+    else if (s.runAlive) kept.push({ id: s.id, reason: "its run has not ended" });
+    else if (s.locked) kept.push({ id: s.id, reason: "being applied" });
+    else if (opts.now - s.keptMs < opts.olderThanMs) kept.push({ id: s.id, reason: `kept ${formatAge(opts.now - s.keptMs)} ago` });
+    else remove.push({ id: s.id, workspace: s.workspace, command: s.command, keptMs: s.keptMs, changes: s.changes, sizeBytes: s.sizeBytes });
+  }
+  return { remove: remove.sort((a, b) => a.keptMs - b.keptMs || a.id.localeCompare(b.id)), kept };
+}
+
+/**
  * `everyContainer` (the engine's full list) tells which volumes, state
  * folders, caches and networks stay in use; `state` is the listing of
  * `<stateRoot>/agents/`, `caches` that of the per-workspace package caches.
@@ -327,6 +380,7 @@ export function buildPrunePlan(
     caches?: readonly StateEntry[];
     networks?: readonly ListedNetwork[];
     tempFolders?: readonly ListedTempFolder[];
+    changeSets?: readonly ListedChangeSet[];
   },
   opts: PruneOptions,
 ): PrunePlan {
@@ -340,6 +394,7 @@ export function buildPrunePlan(
     entries && !labelFiltered(opts) ? planState(entries, { ...opts, mounted }) : { remove: [], refused: [], kept: [] };
   const networks = input.networks ? planNetworks(input.networks, every, removing, opts) : { networks: [], kept: [] };
   const temp = input.tempFolders ? planTempFolders(input.tempFolders, opts) : { remove: [], kept: [] };
+  const sets = input.changeSets ? planChangeSets(input.changeSets, opts) : { remove: [], kept: [] };
   return {
     containers,
     volumes,
@@ -350,6 +405,8 @@ export function buildPrunePlan(
     networksKept: networks.kept,
     tempFolders: temp.remove,
     tempFoldersKept: temp.kept,
+    changeSets: sets.remove,
+    changeSetsKept: sets.kept,
   };
 }
 
@@ -374,15 +431,23 @@ export interface PruneReport {
   /** Stand-in temp folders left by killed runs. */
   tempFolders?: Array<TempFolderTarget & { outcome: Outcome; detail?: string }>;
   tempFoldersKept?: Array<{ path: string; reason: string }>;
-  /** Bytes of writable layers, state folders and caches removed (or that would be, on a dry run); volumes are not measured. */
+  /** Review mode's kept change sets (absent in reports made before prune removed them). */
+  changeSets?: Array<ChangeSetTarget & { outcome: Outcome; detail?: string }>;
+  changeSetsKept?: Array<{ id: string; reason: string }>;
+  /** Bytes of writable layers, state folders, caches and change sets removed (or that would be, on a dry run); volumes are not measured. */
   reclaimedBytes: number;
 }
 
 const GOES = new Set<Outcome>(["removed", "would remove"]);
 
-export function reclaimed(containers: PruneReport["containers"], state: PruneReport["state"] = [], caches: PruneReport["state"] = []): number {
+export function reclaimed(
+  containers: PruneReport["containers"],
+  state: PruneReport["state"] = [],
+  caches: PruneReport["state"] = [],
+  changeSets: NonNullable<PruneReport["changeSets"]> = [],
+): number {
   const fromContainers = containers.filter((c) => GOES.has(c.outcome)).reduce((sum, c) => sum + c.sizeRw, 0);
-  return fromContainers + [...state, ...caches].filter((s) => GOES.has(s.outcome)).reduce((sum, s) => sum + s.sizeBytes, 0);
+  return fromContainers + [...state, ...caches, ...changeSets].filter((s) => GOES.has(s.outcome)).reduce((sum, s) => sum + s.sizeBytes, 0);
 }
 
 function outcomeText(x: { outcome: Outcome; detail?: string }): string {
@@ -406,7 +471,10 @@ export function renderPruneReport(report: PruneReport): string {
   };
   for (const s of report.state) lines.push(`${outcomeText(s)}: state ${s.agent}/${s.key}  ${folder(s)}`);
   for (const s of report.caches ?? []) lines.push(`${outcomeText(s)}: cache ${s.key}  ${folder(s)}`);
-  const others = (report.networks?.length ?? 0) + (report.tempFolders?.length ?? 0) + (report.caches?.length ?? 0);
+  for (const c of report.changeSets ?? []) {
+    lines.push(`${outcomeText(c)}: change set ${c.id}  (${printable(c.workspace)}, ${c.changes} change(s), ${formatSize(c.sizeBytes)})`);
+  }
+  const others = (report.networks?.length ?? 0) + (report.tempFolders?.length ?? 0) + (report.caches?.length ?? 0) + (report.changeSets?.length ?? 0);
   if (report.containers.length === 0 && report.volumes.length === 0 && report.state.length === 0 && others === 0) lines.push("nothing to prune");
   else lines.push(`${report.dryRun ? "would reclaim" : "reclaimed"}: ${formatSize(report.reclaimedBytes)}`);
   return `${lines.join("\n")}\n`;

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { chmod, copyFile, lstat, mkdir, rename, rmdir, symlink, unlink, utimes } from "node:fs/promises";
-import { applyOrder, conflict, refusal, type Change } from "../core/change-set.ts";
+import { applyOrder, conflict, refusal, touchedPaths, type Change } from "../core/change-set.ts";
 import { hostStateOf, type ChangeSet, type ChangeSetMeta } from "./change-store.ts";
 
 /**
@@ -44,8 +44,10 @@ async function gitDirTest(set: ChangeSet, meta: ChangeSetMeta): Promise<(folder:
   };
   const folders = new Set<string>();
   for (const c of meta.changes ?? []) {
-    const parts = c.path.split("/");
-    for (let i = 1; i < parts.length; i++) folders.add(parts.slice(0, i).join("/"));
+    for (const path of touchedPaths(c)) {
+      const parts = path.split("/");
+      for (let i = 1; i < parts.length; i++) folders.add(parts.slice(0, i).join("/"));
+    }
   }
   for (const folder of folders) {
     const bare = (await present(`${folder}/HEAD`)) && (await present(`${folder}/objects`)) && (await present(`${folder}/refs`));
@@ -60,18 +62,24 @@ export async function applyChanges(set: ChangeSet, meta: ChangeSetMeta, selected
     if (result.refused.has(change.path)) continue;
     const abs = `${meta.workspace}/${change.path}`;
     const current = await hostStateOf(abs);
-    const clash = conflict(change, current);
+    const fromAbs = change.from === undefined ? undefined : `${meta.workspace}/${change.from}`;
+    // The old path of a rename is read only through real folders: nothing is removed through a link.
+    const fromBlocked = change.from === undefined ? undefined : await parentsBlocked(meta.workspace, change.from);
+    const currentFrom = fromAbs === undefined || fromBlocked ? null : await hostStateOf(fromAbs);
+    const clash = conflict(change, current, currentFrom);
     if (clash && !options.force) {
       result.conflicts.set(change.path, clash);
       continue;
     }
     try {
-      const blocked = await prepareParents(set, meta.workspace, change.path);
+      const blocked = fromBlocked ?? (await prepareParents(set, meta.workspace, change.path));
       if (blocked) {
         result.failed.set(change.path, blocked);
         continue;
       }
       await applyOne(set, abs, change, current?.type);
+      // A rename: the new path is in place (atomically), so the old one goes.
+      if (fromAbs !== undefined && currentFrom !== null && currentFrom.type !== "dir") await unlink(fromAbs);
       result.applied.push(change.path);
     } catch (err) {
       result.failed.set(change.path, (err as Error).message);
@@ -113,6 +121,19 @@ async function applyOne(set: ChangeSet, abs: string, change: Change, current: st
     await unlink(temp).catch(() => {});
     throw err;
   }
+}
+
+/** Why a path cannot be reached through real folders of the workspace (a host link or file in the way); nothing is made. */
+async function parentsBlocked(workspace: string, rel: string): Promise<string | undefined> {
+  const parts = rel.split("/");
+  let sub = "";
+  for (const part of parts.slice(0, -1)) {
+    sub = sub === "" ? part : `${sub}/${part}`;
+    const st = await lstat(`${workspace}/${sub}`).catch(() => undefined);
+    if (!st || st.isDirectory()) continue;
+    return `${sub} is ${st.isSymbolicLink() ? "a symbolic link" : "not a folder"} on the host: nothing is written through it`;
+  }
+  return undefined;
 }
 
 /**

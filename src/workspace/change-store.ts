@@ -1,8 +1,8 @@
 import { spawnSync } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import type { Stats } from "node:fs";
-import { chmod, lstat, mkdir, readdir, readFile, readlink, rename, rm, rmdir, stat, writeFile } from "node:fs/promises";
-import { changeFor, changeSetId, CHANGE_SET_ID, upperKind, type Change, type HostState } from "../core/change-set.ts";
+import { createHash, randomBytes } from "node:crypto";
+import { createReadStream, type Stats } from "node:fs";
+import { chmod, lstat, mkdir, open, readdir, readFile, readlink, rename, rm, rmdir, stat, unlink, writeFile } from "node:fs/promises";
+import { changeFor, changeSetId, CHANGE_SET_ID, pairRenames, renameCandidates, upperKind, type Change, type HostState } from "../core/change-set.ts";
 import { UsageError } from "../core/errors.ts";
 import { EXIT } from "../core/exit-codes.ts";
 
@@ -35,6 +35,8 @@ export interface ChangeSetMeta {
   applied?: string[];
   /** Folders whose opaque mark could not be read (docs/review.md, "Limitations"). */
   unreadMarks?: boolean;
+  /** sandbox was killed mid-run: the run's watchdog listed the changes once the container had stopped. */
+  interrupted?: boolean;
 }
 
 export interface ChangeSet {
@@ -120,6 +122,53 @@ export async function removeChangeSet(set: ChangeSet): Promise<void> {
   await rm(set.dir, { recursive: true, force: true });
 }
 
+/** Who holds a change set's lock: an apply, a discard or a prune (one at a time). */
+export class ChangeSetBusyError extends UsageError {}
+
+/**
+ * Take the change set's lock (`<dir>/lock`, holding the holder's pid), made
+ * with O_EXCL: `sandbox apply` and `discard` hold it while they work, and
+ * `sandbox prune` takes it before it removes a change set, so it never
+ * removes one being applied. A lock whose process is gone (a killed apply)
+ * is taken over. Returns the release; throws ChangeSetBusyError when a live
+ * process holds it, and the unknown-set error when the set is gone.
+ */
+export async function lockChangeSet(set: ChangeSet, pid: number, alive: (pid: number) => boolean): Promise<() => Promise<void>> {
+  const path = `${set.dir}/lock`;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const handle = await open(path, "wx", 0o600);
+      await handle.writeFile(`${pid}\n`);
+      await handle.close();
+      return async () => {
+        // Only our own: a prune that removed the set took the lock with it.
+        if ((await readFile(path, "utf8").catch(() => "")).trim() === String(pid)) await unlink(path).catch(() => {});
+      };
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === "ENOENT") throw unknownSet(set.id);
+      if (code !== "EEXIST") throw err;
+    }
+    const holder = Number((await readFile(path, "utf8").catch(() => "")).trim());
+    const stale = Number.isInteger(holder) && holder > 0 && holder !== pid && !alive(holder);
+    if (!stale || attempt > 0) {
+      throw new ChangeSetBusyError(`change set ${set.id} is in use by process ${holder || "unknown"} (an apply, discard or prune)`, {
+        exitCode: EXIT.GENERAL,
+        hint: "Try again when it is done.",
+      });
+    }
+    await unlink(path).catch(() => {});
+  }
+}
+
+/** Whether a live process holds the change set's lock (prune leaves such a set alone). */
+export async function changeSetLocked(set: ChangeSet, alive: (pid: number) => boolean): Promise<boolean> {
+  const text = await readFile(`${set.dir}/lock`, "utf8").catch(() => undefined);
+  if (text === undefined) return false;
+  const holder = Number(text.trim());
+  return !(Number.isInteger(holder) && holder > 0) || alive(holder);
+}
+
 /**
  * Overlay features this kernel turns on by default that a change set cannot
  * hold: a folder renamed as a redirect and a file copied up as metadata only
@@ -185,7 +234,38 @@ export async function collectChanges(set: ChangeSet, meta: ChangeSetMeta, endedM
     changes.push({ path, action: "deleted", type: base.type, base, ...(base.ctimeMs >= meta.startedMs ? { hostChangedDuringRun: true } : {}) });
     if (base.type === "dir") await deletionsUnder(meta.workspace, path, [], meta.startedMs, changes);
   }
-  return { ...meta, endedMs, changes, ...(marks.unread && merged > 0 ? { unreadMarks: true } : {}) };
+  const renamed = pairRenames(changes, await fingerprints(set, meta.workspace, changes));
+  return { ...meta, endedMs, changes: renamed, ...(marks.unread && merged > 0 ? { unreadMarks: true } : {}) };
+}
+
+/**
+ * Type, permission bits and content (a file's sha256, a link's target) of
+ * the entries that may pair into renames: the container's for an addition,
+ * the host's for a deletion. Unreadable entries get none (no rename).
+ */
+async function fingerprints(set: ChangeSet, workspace: string, changes: readonly Change[]): Promise<Map<string, string>> {
+  const { added, deleted } = renameCandidates(changes);
+  const out = new Map<string, string>();
+  const print = async (path: string): Promise<string | undefined> => {
+    const st = await lstat(path);
+    if (st.isSymbolicLink()) return `link:${await readlink(path)}`;
+    if (!st.isFile()) return undefined;
+    return `file:${(st.mode & 0o7777).toString(8)}:${await sha256(path)}`;
+  };
+  for (const [side, list] of [[set.upper, added], [workspace, deleted]] as const) {
+    for (const c of list) {
+      const value = await print(`${side}/${c.path}`).catch(() => undefined);
+      if (value !== undefined) out.set(c.path, value);
+    }
+  }
+  return out;
+}
+
+/** A file's sha256, hex (read as a stream: files of any size). */
+export async function sha256(path: string): Promise<string> {
+  const h = createHash("sha256");
+  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
+  return h.digest("hex");
 }
 
 /** Every host path under `folder` that the upper layer does not put back: deleted. */

@@ -6,7 +6,9 @@ import {
   CHANGE_SET_ID,
   conflict,
   linkStaysInside,
+  pairRenames,
   refusal,
+  renameCandidates,
   selectChanges,
   upperKind,
   type Change,
@@ -14,7 +16,7 @@ import {
   type KindFacts,
 } from "../../src/core/change-set.ts";
 import { summaryLines, type LineCounts } from "../../src/core/change-summary.ts";
-import { diffLines, isBinary, lineStat, splitLines, unifiedDiff } from "../../src/core/line-diff.ts";
+import { binaryDiff, diffLines, isBinary, lineStat, splitLines, unifiedDiff } from "../../src/core/line-diff.ts";
 
 const facts = (kind: string, rdev = 0): KindFacts => ({
   isFile: () => kind === "file",
@@ -118,6 +120,51 @@ describe("conflicts", () => {
   });
 });
 
+describe("renames", () => {
+  const gone = (path: string, size = 4) => change(path, { action: "deleted", base: file({ size }) });
+  const added = (path: string, size = 4) => change(path, { action: "added", base: null, size });
+
+  test("candidates: added and deleted files of a size the other side has (never empty ones), and links", () => {
+    const all = [gone("a", 4), gone("b", 9), added("c", 4), added("d", 5), gone("e", 0), added("f", 0), added("l", 0), change("m", { action: "deleted", type: "symlink", base: file({ type: "symlink", size: 0 }) })];
+    all[6] = change("l", { action: "added", type: "symlink", base: null, link: "x" });
+    const { added: a, deleted: d } = renameCandidates(all);
+    expect(a.map((c) => c.path)).toEqual(["c", "l"]);
+    expect(d.map((c) => c.path)).toEqual(["a", "m"]);
+  });
+
+  test("a deleted and an added path with one fingerprint become one rename at the new path", () => {
+    const result = pairRenames([gone("old/a.txt"), added("new/a.txt"), added("other.txt")], new Map([["old/a.txt", "f1"], ["new/a.txt", "f1"], ["other.txt", "f2"]]));
+    expect(result.map((c) => `${c.action} ${c.from ?? ""}>${c.path}`)).toEqual(["renamed old/a.txt>new/a.txt", "added >other.txt"]);
+    expect(result[0]?.fromBase).toEqual(file({ size: 4 }));
+    expect(result[0]?.base).toBeNull();
+  });
+
+  test("with several matches the same file name goes first; a path is never paired with one below it", () => {
+    const result = pairRenames([gone("a/x"), gone("b/y"), added("c/y"), added("d/x")], new Map([["a/x", "f"], ["b/y", "f"], ["c/y", "f"], ["d/x", "f"]]));
+    expect(result.map((c) => `${c.from}>${c.path}`).sort()).toEqual(["a/x>d/x", "b/y>c/y"]);
+    const nested = pairRenames([gone("x"), added("x/y")], new Map([["x", "f"], ["x/y", "f"]]));
+    expect(nested.map((c) => c.action)).toEqual(["deleted", "added"]);
+  });
+
+  test("a rename is refused, or in conflict, when either side is", () => {
+    const rename = change("new.txt", { action: "renamed", from: "old.txt", base: null, fromBase: file() });
+    expect(refusal(rename, noGit)).toBeUndefined();
+    expect(refusal({ ...rename, path: ".git/hooks/pre-commit" }, noGit)).toContain("git's folder");
+    expect(refusal({ ...rename, from: ".git/config" }, noGit)).toContain("moved from .git/config");
+    expect(conflict(rename, null, file())).toBeUndefined();
+    expect(conflict(rename, null, file({ mtimeMs: 99 }))).toContain("old.txt (moved from): changed on the host");
+    expect(conflict(rename, null, null)).toContain("deleted on the host");
+    expect(conflict(rename, file(), file())).toContain("made on the host");
+  });
+
+  test("either path of a rename selects it", () => {
+    const rename = change("b/new", { action: "renamed", from: "a/old", base: null });
+    expect(selectChanges([rename], ["a"]).length).toBe(1);
+    expect(selectChanges([rename], ["b/new"]).length).toBe(1);
+    expect(selectChanges([rename], ["c"]).length).toBe(0);
+  });
+});
+
 describe("order and selection", () => {
   test("folders before their files, deletions last and deepest first", () => {
     const order = applyOrder([
@@ -173,6 +220,13 @@ describe("line diffs", () => {
     expect(unifiedDiff(a, b, { from: "a", to: "b" })).toContain("too different");
   });
 
+  test("a binary file: git's line, then each side's size and sha256, never its bytes", () => {
+    expect(binaryDiff({ from: "a/x", to: "b/x" }, { size: 2048, sha256: "aa" }, { size: 3, sha256: "bb" })).toBe(
+      "Binary files a/x and b/x differ\n  before: 2048 bytes (2KiB), sha256 aa\n  after:  3 bytes, sha256 bb\n",
+    );
+    expect(binaryDiff({ from: "/dev/null", to: "b/x" }, undefined, { size: 3, sha256: "bb" })).toContain("before: none\n");
+  });
+
   test("a NUL in the first 8 KiB is binary", () => {
     expect(isBinary(new Uint8Array([65, 0, 66]))).toBe(true);
     expect(isBinary(new TextEncoder().encode("text"))).toBe(false);
@@ -188,6 +242,7 @@ describe("the summary", () => {
         change("gone.txt", { action: "deleted" }),
         change("d", { action: "added", type: "dir", base: null }),
         change("img.png", { action: "added", base: null }),
+        change("b.txt", { action: "renamed", from: "a.txt", base: null }),
       ],
       stats: new Map<string, LineCounts>([
         ["src/a.txt", { added: 2, removed: 1 }],
@@ -199,12 +254,13 @@ describe("the summary", () => {
       conflicts: new Map([["src/a.txt", "changed on the host while the command ran"]]),
     });
     expect(lines).toEqual([
-      "  M src/a.txt | +2 -1  (conflict: changed on the host while the command ran)",
-      "  A new.txt   | +1  (refused: setuid)",
-      "  D gone.txt  | -3",
+      "  M src/a.txt      | +2 -1  (conflict: changed on the host while the command ran)",
+      "  A new.txt        | +1  (refused: setuid)",
+      "  D gone.txt       | -3",
       "  A d/",
-      "  A img.png   | binary",
-      "  4 file(s): 2 added, 1 changed, 1 deleted (+3 -4); folders: 1 added, 0 deleted",
+      "  A img.png        | binary",
+      "  R a.txt -> b.txt",
+      "  5 file(s): 2 added, 1 changed, 1 deleted, 1 renamed (+3 -4); folders: 1 added, 0 deleted",
     ]);
   });
 });

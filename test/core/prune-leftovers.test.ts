@@ -11,9 +11,11 @@ import {
   buildPrunePlan,
   CREATED_GRACE_MS,
   OLD_TEMP_FOLDER_MS,
+  planChangeSets,
   planNetworks,
   planTempFolders,
   renderPruneReport,
+  type ListedChangeSet,
   type ListedContainer,
   type ListedNetwork,
   type ListedTempFolder,
@@ -182,5 +184,55 @@ describe("stand-in folders on disk", () => {
     expect(removeStandInFolder(good, undefined)).toBe("removed");
     expect(removeStandInFolder(good, undefined)).toBe("gone");
     expect(existsSync(extra)).toBe(true);
+  });
+});
+
+describe("planChangeSets (review mode's kept change sets)", () => {
+  const set = (id: string, over: Partial<ListedChangeSet> = {}): ListedChangeSet => ({
+    id,
+    workspace: "/w",
+    command: ["sh"],
+    keptMs: NOW - 3 * HOUR,
+    runAlive: false,
+    locked: false,
+    changes: 2,
+    sizeBytes: 10,
+    ...over,
+  });
+
+  test("only with an age bound, counted from when it was kept", () => {
+    const sets = [set("old"), set("young", { keptMs: NOW - HOUR })];
+    expect(planChangeSets(sets, opts).remove).toEqual([]);
+    expect(planChangeSets(sets, opts).kept.map((k) => k.reason)).toEqual([expect.stringContaining("only with --older-than"), expect.stringContaining("only with --older-than")]);
+    const bounded = planChangeSets(sets, { ...opts, olderThanMs: 2 * HOUR });
+    expect(bounded.remove.map((c) => c.id)).toEqual(["old"]);
+    expect(bounded.kept).toEqual([{ id: "young", reason: "kept 1h ago" }]);
+  });
+
+  test("never one whose run still goes or that is being applied; --workspace narrows; a label filter keeps them all", () => {
+    const sets = [set("running", { runAlive: true }), set("applying", { locked: true }), set("other", { workspace: "/x" }), set("old")];
+    const plan = planChangeSets(sets, { ...opts, olderThanMs: HOUR, workspace: { path: "/w", key: "k" } });
+    expect(plan.remove.map((c) => c.id)).toEqual(["old"]);
+    expect(plan.kept).toEqual([
+      { id: "running", reason: "its run has not ended" },
+      { id: "applying", reason: "being applied" },
+    ]);
+    expect(planChangeSets(sets, { ...opts, olderThanMs: HOUR, labels: [{ key: "a", negate: false }] }).remove).toEqual([]);
+  });
+
+  test("in the plan and the report", () => {
+    const plan = buildPrunePlan({ containers: [], changeSets: [set("20260101-000000-abcdef")] }, { ...opts, olderThanMs: HOUR });
+    expect(plan.changeSets.map((c) => c.id)).toEqual(["20260101-000000-abcdef"]);
+    const text = renderPruneReport({
+      dryRun: true,
+      containers: [],
+      volumes: [],
+      state: [],
+      kept: [],
+      stateKept: [],
+      changeSets: plan.changeSets.map((c) => ({ ...c, outcome: "would remove" as const })),
+      reclaimedBytes: 10,
+    });
+    expect(text).toBe("would remove: change set 20260101-000000-abcdef  (/w, 2 change(s), 10B)\nwould reclaim: 10B\n");
   });
 });

@@ -9,8 +9,11 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { spawnSync } from "node:child_process";
+import { spawnSync, type ChildProcess } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
 import net from "node:net";
+import { inspectContainer } from "../../src/engine/containers.ts";
+import { testEngine } from "../helpers/engine.ts";
 import { cleanEnv, ENGINE_SOCKET, IS_PODMAN, runSandbox, sandboxArgv, TEST_IMAGE } from "../helpers/sandbox.ts";
 
 const root = realpathSync(mkdtempSync(join(tmpdir(), "sandbox-review-")));
@@ -58,19 +61,29 @@ function parseList(text: string): Tree {
   return out;
 }
 
-async function changes(env: Record<string, string>): Promise<Array<{ id: string; changes: number; workspace: string; command: string[] }>> {
+async function until<T>(what: string, check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs: number, everyMs = 100): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+async function changes(env: Record<string, string>): Promise<Array<{ id: string; changes: number; workspace: string; command: string[]; interrupted?: boolean }>> {
   const r = await runSandbox(["changes", "--json"], { env });
   expect(r.code).toBe(0);
   return JSON.parse(r.stdout.toString());
 }
 
-const EDIT = "printf 'one\\nTWO\\nthree\\n' > p/a.txt; rm p/gone.txt; echo new > p/new.txt; mkdir -p p/d/e; echo deep > p/d/e/f; rm -r p/old; chmod 755 p/run.sh; ln -s a.txt p/link";
+const EDIT = "printf 'one\\nTWO\\nthree\\n' > p/a.txt; rm p/gone.txt; echo new > p/new.txt; mkdir -p p/d/e; echo deep > p/d/e/f; rm -r p/old; chmod 755 p/run.sh; ln -s a.txt p/link; mv p/mv.txt p/d/moved.txt";
 
 describe("review mode", () => {
   test(
     "edits, additions and deletions leave the workspace byte for byte as it was; apply then gives exactly the container's view",
     async () => {
-      const { ws, env } = setup({ "a.txt": "one\ntwo\nthree\n", "gone.txt": "bye\n", "old/x": "x\n", "old/y/z": "z\n", "run.sh": "#!/bin/sh\n", "keep.txt": "same\n" });
+      const { ws, env } = setup({ "a.txt": "one\ntwo\nthree\n", "gone.txt": "bye\n", "old/x": "x\n", "old/y/z": "z\n", "run.sh": "#!/bin/sh\n", "keep.txt": "same\n", "mv.txt": "to move\n" });
       const before = tree(ws);
       const r = await runSandbox([...run, "sh", "-c", `${EDIT}; ${LIST}`], { cwd: ws, env, timeoutMs: SLOW });
       expect(r.code).toBe(0);
@@ -83,6 +96,7 @@ describe("review mode", () => {
       expect(r.stderr).toContain("kept apart, in change set");
       expect(r.stderr).toMatch(/M p\/a\.txt\s+\| \+1 -1/);
       expect(r.stderr).toMatch(/D p\/gone\.txt\s+\| -1/);
+      expect(r.stderr).toMatch(/R p\/mv\.txt -> p\/d\/moved\.txt\n/);
       expect(r.stderr).toContain("nothing was applied");
       const [set] = await changes(env);
       expect(set?.workspace).toBe(ws);
@@ -90,6 +104,8 @@ describe("review mode", () => {
 
       const diff = await runSandbox(["diff", set!.id, "p/a.txt"], { cwd: ws, env });
       expect(diff.stdout.toString()).toBe("--- a/p/a.txt\n+++ b/p/a.txt\n@@ -1,3 +1,3 @@\n one\n-two\n+TWO\n three\n");
+      expect((await runSandbox(["diff", set!.id, "p/mv.txt"], { cwd: ws, env })).stdout.toString()).toBe("renamed p/mv.txt -> p/d/moved.txt\n");
+      expect((await runSandbox(["diff", set!.id, "p/run.sh"], { cwd: ws, env })).stdout.toString()).toBe("old mode 644\nnew mode 755\nchanged p/run.sh (same lines; mode only)\n");
 
       const applied = await runSandbox(["apply", set!.id], { cwd: ws, env });
       expect(applied.stderr).not.toContain("not applied");
@@ -191,6 +207,109 @@ describe("review mode", () => {
   );
 
   test(
+    "apply --commit -m commits exactly the applied paths with the host's git; other staged work stays staged; refused without -m or outside a repository",
+    async () => {
+      const { ws, env } = setup({ "a.txt": "a\n", "gone.txt": "bye\n", "mv.txt": "to move\n", "other.txt": "o\n" });
+      const gitIn = (...args: string[]) => {
+        const r = spawnSync("git", args, { cwd: ws, encoding: "utf8", env: cleanEnv() });
+        if (r.status !== 0) throw new Error(`git ${args.join(" ")}: ${r.stderr}`);
+        return r.stdout;
+      };
+      gitIn("init", "-q");
+      gitIn("config", "user.name", "Test");
+      gitIn("config", "user.email", "test@example.invalid");
+      writeFileSync(join(ws, ".gitignore"), "*.log\n");
+      gitIn("add", "-A");
+      gitIn("commit", "-q", "-m", "base");
+      // The user's own staged work, which the commit must leave alone.
+      writeFileSync(join(ws, "p/other.txt"), "staged by the user\n");
+      gitIn("add", "p/other.txt");
+      // The repository's hooks are not run by the commit (a hook folder may hold what the command wrote).
+      for (const hook of ["pre-commit", "post-commit"]) writeFileSync(join(ws, ".git/hooks", hook), `#!/bin/sh\ntouch "${ws}/${hook}-ran"\n`, { mode: 0o755 });
+      const r = await runSandbox([...run, "sh", "-c", "echo A > p/a.txt; rm p/gone.txt; echo n > p/new.txt; mv p/mv.txt p/moved.txt; echo x > p/build.log"], { cwd: ws, env, timeoutMs: SLOW });
+      expect(r.code).toBe(0);
+      const [set] = await changes(env);
+
+      const noMessage = await runSandbox(["apply", set!.id, "--commit"], { cwd: ws, env });
+      expect(noMessage.code).toBe(125);
+      expect(noMessage.stderr).toContain("needs a commit message (-m MSG)");
+      expect(readFileSync(join(ws, "p/a.txt"), "utf8")).toBe("a\n");
+
+      const applied = await runSandbox(["apply", set!.id, "--commit", "-m", "the agent's work"], { cwd: ws, env });
+      expect(applied.stderr).toContain("committed 5 path(s)");
+      expect(applied.stderr).toContain("not committed, ignored by git: p/build.log");
+      expect(applied.code).toBe(0);
+      expect(gitIn("log", "-1", "--format=%s")).toBe("the agent's work\n");
+      expect(gitIn("show", "--name-status", "--format=", "--no-renames", "HEAD").split("\n").filter(Boolean).sort()).toEqual(["A\tp/moved.txt", "A\tp/new.txt", "D\tp/gone.txt", "D\tp/mv.txt", "M\tp/a.txt"]);
+      expect(gitIn("diff", "--cached", "--name-only")).toBe("p/other.txt\n");
+      expect(readFileSync(join(ws, "p/build.log"), "utf8")).toBe("x\n");
+      expect(readdirSync(ws).filter((name) => name.endsWith("-ran"))).toEqual([]);
+
+      // Not a repository: refused before anything is applied.
+      const plain = setup({ "a.txt": "a\n" });
+      expect((await runSandbox([...run, "sh", "-c", "echo A > p/a.txt"], { cwd: plain.ws, env: plain.env, timeoutMs: SLOW })).code).toBe(0);
+      const [other] = await changes(plain.env);
+      const outside = await runSandbox(["apply", other!.id, "--commit", "-m", "x"], { cwd: plain.ws, env: plain.env });
+      expect(outside.code).toBe(125);
+      expect(outside.stderr).toContain("is not in a git working tree");
+      expect(readFileSync(join(plain.ws, "p/a.txt"), "utf8")).toBe("a\n");
+    },
+    SLOW,
+  );
+
+  test(
+    "prune removes kept change sets only with --older-than, asks first (or --force), lists them with --dry-run, and never one being applied",
+    async () => {
+      const { ws, env } = setup({ "a.txt": "a\n" });
+      expect((await runSandbox([...run, "sh", "-c", "echo A > p/a.txt"], { cwd: ws, env, timeoutMs: SLOW })).code).toBe(0);
+      const [set] = await changes(env);
+      const dir = join(env.XDG_STATE_HOME!, "sandbox/changes", set!.id);
+      expect(existsSync(dir)).toBe(true);
+      // Scoped to this workspace: nobody else's containers or change sets are touched.
+      const prune = (...args: string[]) => runSandbox(["prune", "--workspace", ws, ...args], { env });
+      type Report = { changeSets: Array<{ id: string; outcome: string }>; changeSetsKept: Array<{ id: string; reason: string }> };
+      const unbounded = JSON.parse((await prune("--dry-run", "--json")).stdout.toString()) as Report;
+      expect(unbounded.changeSets).toEqual([]);
+      expect(unbounded.changeSetsKept[0]?.reason).toContain("only with --older-than");
+      await new Promise((resolve) => setTimeout(resolve, 1100));
+      const dry = await prune("--older-than", "1s", "--dry-run");
+      expect(dry.code).toBe(0);
+      expect(dry.stdout.toString()).toContain(`would remove: change set ${set!.id}  (${ws}, 1 change(s), `);
+      const unasked = await prune("--older-than", "1s");
+      expect(unasked.code).toBe(125);
+      expect(unasked.stderr).toContain("there is no terminal to ask on");
+
+      // An apply holds the lock (here: this live test process): prune leaves the change set, and a second apply waits its turn.
+      writeFileSync(join(dir, "lock"), `${process.pid}\n`);
+      const busy = JSON.parse((await prune("--older-than", "1s", "--force", "--json")).stdout.toString()) as Report;
+      expect(busy.changeSets).toEqual([]);
+      expect(busy.changeSetsKept).toEqual([{ id: set!.id, reason: "being applied" }]);
+      const second = await runSandbox(["apply", set!.id], { cwd: ws, env });
+      expect(second.code).toBe(1);
+      expect(second.stderr).toContain(`is in use by process ${process.pid}`);
+      expect(readFileSync(join(ws, "p/a.txt"), "utf8")).toBe("a\n");
+      rmSync(join(dir, "lock"));
+
+      // On a terminal: it says whose change sets go, and asks.
+      const q = (t: string) => `'${t.replace(/'/g, `'\\''`)}'`;
+      const line = `${[...sandboxArgv(), "prune", "--workspace", ws, "--older-than", "1s"].map(q).join(" ")}; echo "exit=$?"`;
+      const asked = spawnSync("script", ["-qec", line, "/dev/null"], { cwd: ws, input: "n\n", env: cleanEnv({ TERM: "xterm", ...env }), encoding: "utf8", timeout: 60_000 }).stdout;
+      expect(asked).toContain(`1 kept change set(s) of ${ws} (not applied: their changes are lost)`);
+      expect(asked).toMatch(/Remove 1 change set\(s\) \([0-9.]+[KMG]?i?B\)\? \[y\/N\]/);
+      expect(asked).toContain("exit=1");
+      expect(existsSync(dir)).toBe(true);
+
+      const removed = await prune("--older-than", "1s", "--force");
+      expect(removed.code).toBe(0);
+      expect(removed.stdout.toString()).toContain(`removed: change set ${set!.id}`);
+      expect(existsSync(dir)).toBe(false);
+      expect(await changes(env)).toEqual([]);
+      expect(readFileSync(join(ws, "p/a.txt"), "utf8")).toBe("a\n");
+    },
+    SLOW,
+  );
+
+  test(
     "the guard holds on top of the overlay: masked files read empty, .git/config is read-only",
     async () => {
       const { ws, env } = setup({});
@@ -209,20 +328,64 @@ describe("review mode", () => {
   );
 
   test(
-    "two runs at once in one workspace keep separate change sets",
+    "two runs at once in one workspace never see each other's writes and keep separate change sets; the second applied after the first is in conflict with it",
     async () => {
       const { ws, env } = setup({ "a.txt": "a\n" });
-      const [one, two] = await Promise.all([
-        runSandbox([...run, "sh", "-c", "echo 1 > p/one.txt; sleep 1"], { cwd: ws, env, timeoutMs: SLOW }),
-        runSandbox([...run, "sh", "-c", "echo 2 > p/two.txt; sleep 1"], { cwd: ws, env, timeoutMs: SLOW }),
-      ]);
-      expect([one.code, two.code]).toEqual([0, 0]);
+      const children: ChildProcess[] = [];
+      // Each writes, then waits (on its stdin) until both have written, then looks.
+      const script = (me: string) => `echo ${me} > p/${me}.txt; echo ${me} > p/a.txt; read go; ls p | tr '\\n' ' '; cat p/a.txt`;
+      const runs = ["one", "two"].map((me) => runSandbox([...run, "sh", "-c", script(me)], { cwd: ws, env, timeoutMs: SLOW, holdStdin: true, onSpawn: (c) => children.push(c) }));
+      const uppers = join(env.XDG_STATE_HOME!, "sandbox/changes");
+      const written = () => (existsSync(uppers) ? readdirSync(uppers).filter((id) => ["one", "two"].some((me) => existsSync(join(uppers, id, "upper/p", `${me}.txt`)))).length : 0);
+      await until("both runs to write", () => written() === 2, 60_000);
+      for (const child of children) child.stdin?.end("go\n");
+      const [one, two] = await Promise.all(runs);
+      expect([one?.code, two?.code]).toEqual([0, 0]);
+      expect(one?.stdout.toString()).toBe("a.txt one.txt one\n");
+      expect(two?.stdout.toString()).toBe("a.txt two.txt two\n");
+      expect(readdirSync(join(ws, "p"))).toEqual(["a.txt"]);
       const sets = await changes(env);
       expect(sets.length).toBe(2);
-      const paths = await Promise.all(sets.map(async (s) => (await runSandbox(["diff", s.id, "--stat"], { env })).stdout.toString()));
-      expect(paths.filter((p) => p.includes("p/one.txt") && !p.includes("p/two.txt")).length).toBe(1);
-      expect(paths.filter((p) => p.includes("p/two.txt") && !p.includes("p/one.txt")).length).toBe(1);
-      expect(existsSync(join(ws, "p/one.txt")) || existsSync(join(ws, "p/two.txt"))).toBe(false);
+      const first = sets.find((s) => s.command.join(" ").includes("one.txt"))!;
+      const second = sets.find((s) => s.command.join(" ").includes("two.txt"))!;
+      expect((await runSandbox(["apply", first.id], { cwd: ws, env })).code).toBe(0);
+      expect(readFileSync(join(ws, "p/a.txt"), "utf8")).toBe("one\n");
+      const late = await runSandbox(["apply", second.id], { cwd: ws, env });
+      expect(late.code).toBe(1);
+      expect(late.stderr).toContain("p/a.txt: changed on the host since the run");
+      expect(readFileSync(join(ws, "p/a.txt"), "utf8")).toBe("one\n");
+      expect(readFileSync(join(ws, "p/two.txt"), "utf8")).toBe("two\n");
+      expect((await changes(env)).map((s) => [s.id, s.changes])).toEqual([[second.id, 1]]);
+    },
+    SLOW,
+  );
+
+  test(
+    "a change set survives a kill -9 of sandbox: the watchdog stops the container and lists the changes, which apply later",
+    async () => {
+      const { ws, env } = setup({ "a.txt": "a\n", "gone.txt": "g\n" });
+      // p/ alone: the guard's mountpoints (.claude, .github, ...) made for the run are left in the workspace by a killed sandbox until the next run there (docs/guard.md).
+      const before = tree(join(ws, "p"));
+      const name = `sandbox-review-kill-${randomBytes(4).toString("hex")}`;
+      let child: ChildProcess | undefined;
+      const running = runSandbox([...run, "--name", name, "sh", "-c", "echo A > p/a.txt; rm p/gone.txt; echo n > p/new.txt; sleep 300"], { cwd: ws, env, timeoutMs: SLOW, onSpawn: (c) => (child = c) });
+      const changesDir = join(env.XDG_STATE_HOME!, "sandbox/changes");
+      await until("the command to write", () => existsSync(changesDir) && readdirSync(changesDir).some((id) => existsSync(join(changesDir, id, "upper/p/new.txt"))), 60_000);
+      child?.kill("SIGKILL");
+      expect((await running).signal).toBe("SIGKILL");
+      const engine = await testEngine();
+      await until("the watchdog to remove the container", async () => (await inspectContainer(engine, name)) === undefined, 30_000, 250);
+      const listed = await until("the watchdog to list the changes", async () => (await changes(env)).find((s) => s.changes === 3), 30_000, 250);
+      expect((listed as { interrupted?: boolean }).interrupted).toBe(true);
+      expect(tree(join(ws, "p"))).toEqual(before);
+      const diff = await runSandbox(["diff", listed.id, "--stat"], { cwd: ws, env });
+      expect(diff.stdout.toString()).toContain("3 file(s): 1 added, 1 changed, 1 deleted");
+      const applied = await runSandbox(["apply", listed.id], { cwd: ws, env });
+      expect(applied.code).toBe(0);
+      expect(readFileSync(join(ws, "p/a.txt"), "utf8")).toBe("A\n");
+      expect(readFileSync(join(ws, "p/new.txt"), "utf8")).toBe("n\n");
+      expect(existsSync(join(ws, "p/gone.txt"))).toBe(false);
+      expect(await changes(env)).toEqual([]);
     },
     SLOW,
   );
@@ -240,13 +403,13 @@ describe("review mode", () => {
     SLOW,
   );
 
-  describe("on a terminal it asks: apply all, keep or discard", () => {
+  describe("on a terminal it asks: apply all, pick, keep or discard", () => {
     const q = (t: string) => `'${t.replace(/'/g, `'\\''`)}'`;
     /** sandbox run in a pseudo-terminal (util-linux `script`), `answer` typed; --no-tty keeps stdin from the command. */
-    function inPty(ws: string, env: Record<string, string>, answer: string): string {
-      const line = `${sandboxArgv().map(q).join(" ")} ${[...run, "--no-tty", "sh", "-c", "echo changed > p/a.txt"].map(q).join(" ")}`;
+    function inPty(ws: string, env: Record<string, string>, answer: string, command = "echo changed > p/a.txt"): string {
+      const line = `${sandboxArgv().map(q).join(" ")} ${[...run, "--no-tty", "sh", "-c", command].map(q).join(" ")}`;
       const r = spawnSync("script", ["-qec", line, "/dev/null"], { cwd: ws, input: answer, env: cleanEnv({ TERM: "xterm", ...env }), encoding: "utf8", timeout: 60_000 });
-      return r.stdout;
+      return r.stdout.replace(/\r/g, "");
     }
 
     test.each([
@@ -259,9 +422,51 @@ describe("review mode", () => {
       async (answer, content, kept) => {
         const { ws, env } = setup({ "a.txt": "a\n" });
         const out = inPty(ws, env, answer);
-        expect(out).toContain("Apply all (a), keep for later (k) or discard (d)?");
+        expect(out).toContain("Apply all (a), pick file by file (p), keep for later (k) or discard (d)? [a/p/K/d]");
         expect(readFileSync(join(ws, "p/a.txt"), "utf8")).toBe(content);
         expect((await changes(env)).length).toBe(kept);
+      },
+      SLOW,
+    );
+
+    test(
+      "answer p: each file is shown (a unified diff; a binary file by size and sha256) and asked; y applies it, n and q keep it for a later 'sandbox apply'",
+      async () => {
+        const { ws, env } = setup({ "a.txt": "a\n", "b.txt": "b\n" });
+        const binary = Buffer.from([1, 0, 2]);
+        writeFileSync(join(ws, "p/bin.dat"), binary);
+        const out = inPty(ws, env, "p\ny\nn\nq\n", "echo changed > p/a.txt; echo B > p/b.txt; printf 'x\\000y\\033z' > p/bin.dat; echo C > p/c.txt");
+        expect(out).toContain("(1/4) M p/a.txt\n--- a/p/a.txt\n+++ b/p/a.txt\n@@ -1,1 +1,1 @@\n-a\n+changed\n");
+        expect(out).toContain("(2/4) M p/b.txt\n");
+        expect(out).toContain("(3/4) M p/bin.dat\nBinary files a/p/bin.dat and b/p/bin.dat differ\n");
+        // q: the rest is not asked about.
+        expect(out).not.toContain("(4/4)");
+        const sha = (data: Buffer) => createHash("sha256").update(data).digest("hex");
+        expect(out).toContain(`before: 3 bytes, sha256 ${sha(binary)}\n`);
+        expect(out).toContain(`after:  5 bytes, sha256 ${sha(Buffer.from("x\0y\x1bz", "latin1"))}\n`);
+        // The file's bytes never reach the terminal.
+        expect(out).not.toContain("\x1bz");
+        expect(out.match(/Apply this change\? \[y\/n\/q\]/g)?.length).toBe(3);
+        expect(readFileSync(join(ws, "p/a.txt"), "utf8")).toBe("changed\n");
+        expect(readFileSync(join(ws, "p/b.txt"), "utf8")).toBe("b\n");
+        expect(readFileSync(join(ws, "p/bin.dat"))).toEqual(binary);
+        expect(existsSync(join(ws, "p/c.txt"))).toBe(false);
+        expect(out).toContain("the rest is kept in change set");
+        const [set, ...more] = await changes(env);
+        expect(more).toEqual([]);
+        expect(set?.changes).toBe(3);
+        // sandbox diff shows a binary file the same way; --exit-code says whether there is a difference.
+        const diff = await runSandbox(["diff", set!.id, "p/bin.dat", "--exit-code"], { cwd: ws, env });
+        expect(diff.stdout.toString()).toBe(
+          `Binary files a/p/bin.dat and b/p/bin.dat differ\n  before: 3 bytes, sha256 ${sha(binary)}\n  after:  5 bytes, sha256 ${sha(Buffer.from("x\0y\x1bz", "latin1"))}\n`,
+        );
+        expect(diff.code).toBe(1);
+        expect((await runSandbox(["diff", set!.id, "p/a.txt", "--exit-code"], { cwd: ws, env })).code).toBe(0);
+        const applied = await runSandbox(["apply", set!.id], { cwd: ws, env });
+        expect(applied.code).toBe(0);
+        expect(readFileSync(join(ws, "p/b.txt"), "utf8")).toBe("B\n");
+        expect(readFileSync(join(ws, "p/bin.dat"), "latin1")).toBe("x\0y\x1bz");
+        expect(readFileSync(join(ws, "p/c.txt"), "utf8")).toBe("C\n");
       },
       SLOW,
     );
@@ -281,7 +486,7 @@ describe("review mode", () => {
       await new Promise<void>((resolve) => relay.listen(0, "127.0.0.1", resolve));
       try {
         const port = (relay.address() as net.AddressInfo).port;
-        const { ws, env } = setup({ "a.txt": "one\ntwo\nthree\n", "gone.txt": "bye\n", "old/x": "x\n", "old/y/z": "z\n", "run.sh": "#!/bin/sh\n", "keep.txt": "same\n" });
+        const { ws, env } = setup({ "a.txt": "one\ntwo\nthree\n", "gone.txt": "bye\n", "old/x": "x\n", "old/y/z": "z\n", "run.sh": "#!/bin/sh\n", "keep.txt": "same\n", "mv.txt": "to move\n" });
         writeFileSync(join(ws, ".env"), "SECRET=1\n");
         const before = tree(ws);
         const remote = { ...env, DOCKER_HOST: `tcp://127.0.0.1:${port}` };
@@ -290,6 +495,7 @@ describe("review mode", () => {
         expect(r.stderr).toContain("cannot mount this machine's folder as an overlay, so the workspace is copied in");
         const seen = parseList(r.stdout.toString());
         expect(tree(ws)).toEqual(before);
+        expect(r.stderr).toMatch(/R p\/mv\.txt -> p\/d\/moved\.txt\n/);
         const [set] = await changes(env);
         const applied = await runSandbox(["apply", set!.id], { cwd: ws, env });
         expect(applied.stderr).not.toContain("not applied");

@@ -111,6 +111,34 @@ describe("a change set on disk", () => {
     expect(readdirSync(outside)).toEqual([]);
   });
 
+  test.skipIf(!ROOT_USER)("a file moved elsewhere with its content and mode is one rename; applied as a rename, the host's old path gone", async () => {
+    const { ws, set, meta } = await fixture({ "src/old.txt": "moved\n", "same.txt": "dup\n", "twin.txt": "dup\n", "empty": "" });
+    files(set.upper, { "lib/new.txt": "moved\n", "copy.txt": "dup\n", "fresh": "" });
+    whiteout(join(set.upper, "src"));
+    whiteout(join(set.upper, "empty"));
+    const done = await collectChanges(set, meta);
+    const shown = done.changes?.map((c) => `${c.action} ${c.from ? `${c.from} -> ` : ""}${c.path}`).sort();
+    // copy.txt stays an addition: nothing was deleted with its content. Empty files are never paired.
+    expect(shown).toEqual(["added copy.txt", "added lib", "added fresh", "deleted empty", "deleted src", "renamed src/old.txt -> lib/new.txt"].sort());
+    const result = await applyChanges(set, done, done.changes ?? [], { force: false });
+    expect([...result.failed, ...result.conflicts, ...result.refused]).toEqual([]);
+    expect(readFileSync(join(ws, "lib/new.txt"), "utf8")).toBe("moved\n");
+    expect(existsSync(join(ws, "src"))).toBe(false);
+  });
+
+  test.skipIf(!ROOT_USER)("a rename whose old path the host changed since is a conflict: neither side is applied", async () => {
+    const { ws, set, meta } = await fixture({ "a.txt": "content\n" });
+    files(set.upper, { "b.txt": "content\n" });
+    whiteout(join(set.upper, "a.txt"));
+    const done = await collectChanges(set, meta);
+    expect(done.changes?.map((c) => c.action)).toEqual(["renamed"]);
+    writeFileSync(join(ws, "a.txt"), "host edit\n");
+    const result = await applyChanges(set, done, done.changes ?? [], { force: false });
+    expect(result.conflicts.get("b.txt")).toContain("a.txt (moved from): changed on the host since the run");
+    expect(existsSync(join(ws, "b.txt"))).toBe(false);
+    expect(readFileSync(join(ws, "a.txt"), "utf8")).toBe("host edit\n");
+  });
+
   test("refused: git's config in a repository, setuid files, links out; HEAD and objects applied", async () => {
     const { ws, set, meta } = await fixture({});
     files(set.upper, { "r/.git/config": "[core]\n", "r/.git/HEAD": "ref: x\n", "r/.git/objects/ab/cd": "o", "s": "s" });

@@ -7,6 +7,7 @@ import {
   buildPrunePlan,
   reclaimed,
   renderPruneReport,
+  type ListedChangeSet,
   type ListedContainer,
   type ListedNetwork,
   type ListedTempFolder,
@@ -29,6 +30,7 @@ import { mountedPaths, type StateEntry, type StatePlan, type StateTarget } from 
 import { minimumAge, parsePruneFilters } from "../../core/prune-filter.ts";
 import { printable } from "../../core/printable.ts";
 import { listCaches, readCacheChoice, removeCache } from "../cache-folders.ts";
+import { changeSetLocked, listChangeSets, lockChangeSet, readChangeSet, removeChangeSet } from "../../workspace/change-store.ts";
 import { canonicalMounts, diskUsage, listAgentState, removeAgentState, resolveWorkspaceArg } from "../agent-state.ts";
 
 export const PRUNE_HELP = `Usage: sandbox prune [flags]
@@ -41,7 +43,10 @@ touched: another tool's are never removed, whatever their names or labels.
 Without --workspace or --filter that is every workspace's, and every user's
 on this engine. With --volumes, also the agent state (~/.claude, ~/.codex,
 ... see 'sandbox ps --state') and the package caches ('sandbox cache list')
-of workspaces that no longer exist.
+of workspaces that no longer exist. With --older-than (or --filter until=),
+also review mode's kept change sets kept at least that long ago (their
+changes were never applied: they are lost); never one whose run has not
+ended or that 'sandbox apply' is applying (docs/review.md).
 
 It lists what it will remove and asks first ([y/N]). Without a terminal to
 ask on it refuses (exit 125) unless --force is given.
@@ -49,7 +54,8 @@ ask on it refuses (exit 125) unless --force is given.
 Flags:
   -a, --all                 Also stop and remove running sandbox containers, and
                             networks made in the last minute
-      --older-than DURATION Only what was created at least DURATION ago (e.g. 2h, 7d)
+      --older-than DURATION Only what was created at least DURATION ago (e.g. 2h, 7d);
+                            also kept change sets kept that long ago
   -f, --force               Do not ask for confirmation (for scripts)
       --dry-run             Remove nothing; list what would be removed
       --volumes             Also remove sandbox's volumes that no remaining
@@ -69,6 +75,7 @@ Flags:
 
 Examples:
   sandbox prune --dry-run
+  sandbox prune --older-than 7d                # change sets kept a week ago go too
   sandbox prune --workspace .
   sandbox prune --filter until=24h --force
   sandbox prune --filter label=io.sandbox.agent=claude
@@ -150,13 +157,22 @@ export async function pruneCommand(argv: readonly string[], ctx: CommandContext)
       }
     : {};
   const plan = buildPrunePlan(
-    { containers: ours as ListedContainer[], ...volumeInput, ...(every ? { everyContainer: every } : {}), networks, tempFolders: tempFolders(ctx) },
+    {
+      containers: ours as ListedContainer[],
+      ...volumeInput,
+      ...(every ? { everyContainer: every } : {}),
+      networks,
+      tempFolders: tempFolders(ctx),
+      changeSets: await changeSets(ctx, stateRoot),
+    },
     { all, olderThanMs, now, workspace, labels: filter.value.labels },
   );
   // Measured only for what goes: the size is for the report.
   for (const target of [...plan.state.remove, ...plan.caches.remove]) if (target.folder) target.sizeBytes = diskUsage(target.path);
+  for (const target of plan.changeSets) target.sizeBytes = diskUsage(`${stateRoot}/changes/${target.id}`);
 
-  const anything = plan.containers.length + plan.volumes.length + plan.state.remove.length + plan.caches.remove.length + plan.networks.length + plan.tempFolders.length > 0;
+  const anything =
+    plan.containers.length + plan.volumes.length + plan.state.remove.length + plan.caches.remove.length + plan.networks.length + plan.tempFolders.length + plan.changeSets.length > 0;
   if (askFirst && anything) {
     ctx.stderr.write(confirmationList(plan));
     const yes = await confirm(ctx.stdin, ctx.stderr, `Remove ${question(plan)}?`);
@@ -166,7 +182,7 @@ export async function pruneCommand(argv: readonly string[], ctx: CommandContext)
     }
   }
 
-  const report = dryRun ? dryRunReport(plan) : await carryOut(engine, plan, all, { stateRoot, cacheRoot }, ctx.uid);
+  const report = dryRun ? dryRunReport(plan) : withChangeSets(await carryOut(engine, plan, all, { stateRoot, cacheRoot }, ctx.uid), await removeChangeSets(ctx, stateRoot, plan), plan);
   ctx.stdout.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : renderPruneReport(report));
   const runningKept = plan.kept.filter((k) => k.reason.includes("--all")).length;
   if (runningKept > 0) reporter.info(`${runningKept} running container(s) left alone; add --all to stop and remove them`);
@@ -198,6 +214,9 @@ export function confirmationList(plan: PrunePlan): string {
   }
   for (const s of plan.state.remove) lines.push(`  ${s.agent} state of ${s.workspace ?? s.key}${s.why === "gone" ? " (gone)" : ""}`);
   for (const s of plan.caches.remove) lines.push(`  package cache of ${s.workspace ?? s.key}${s.why === "gone" ? " (gone)" : ""}`);
+  const setsBy = new Map<string, number>();
+  for (const c of plan.changeSets) setsBy.set(c.workspace, (setsBy.get(c.workspace) ?? 0) + 1);
+  for (const [where, n] of [...setsBy].sort(([a], [b]) => a.localeCompare(b))) lines.push(`  ${n} kept change set(s) of ${where} (not applied: their changes are lost)`);
   return lines.map((line) => `${printable(line)}\n`).join("");
 }
 
@@ -216,6 +235,7 @@ function question(plan: PrunePlan): string {
   };
   folders(plan.caches.remove, "package cache(s)");
   folders(plan.state.remove, "agent state folder(s)");
+  if (plan.changeSets.length > 0) parts.push(`${plan.changeSets.length} change set(s) (${formatSize(plan.changeSets.reduce((sum, c) => sum + c.sizeBytes, 0))})`);
   return parts.join(" and ");
 }
 
@@ -229,6 +249,7 @@ function dryRunReport(plan: PrunePlan): PruneReport {
   const would = (folders: StatePlan) => [...folders.remove.map((s) => ({ ...s, outcome: "would remove" as const })), ...refusedFolders(folders)];
   const state = would(plan.state);
   const caches = would(plan.caches);
+  const changeSets = plan.changeSets.map((c) => ({ ...c, outcome: "would remove" as const }));
   return {
     dryRun: true,
     containers,
@@ -239,8 +260,74 @@ function dryRunReport(plan: PrunePlan): PruneReport {
     caches,
     cachesKept: plan.caches.kept,
     ...leftovers(plan, "would remove"),
-    reclaimedBytes: reclaimed(containers, state, caches),
+    changeSets,
+    changeSetsKept: plan.changeSetsKept,
+    reclaimedBytes: reclaimed(containers, state, caches, changeSets),
   };
+}
+
+/** Review mode's change sets as prune sees them (workspace/change-store.ts); whether a pid lives is asked of the context (unknown: alive). */
+async function changeSets(ctx: CommandContext, stateRoot: string): Promise<ListedChangeSet[]> {
+  const alive = (pid: number) => ctx.self?.alive(pid) ?? true;
+  const listed: ListedChangeSet[] = [];
+  for (const { set, meta } of await listChangeSets(stateRoot)) {
+    const applied = new Set(meta.applied ?? []);
+    const left = (meta.changes ?? []).filter((c) => !applied.has(c.path));
+    listed.push({
+      id: set.id,
+      workspace: meta.workspace,
+      command: meta.command,
+      keptMs: meta.endedMs ?? meta.startedMs,
+      // Without a pid (or a list of changes) it cannot be told that the run is over.
+      runAlive: meta.pid === undefined ? meta.changes === undefined : alive(meta.pid),
+      locked: await changeSetLocked(set, alive),
+      changes: left.length,
+      sizeBytes: 0,
+    });
+  }
+  return listed;
+}
+
+/**
+ * Each change set is removed under its lock (workspace/change-store.ts): one
+ * an apply holds is left alone, and an apply cannot start on one being
+ * removed. Its run is asked about again under the lock.
+ */
+async function removeChangeSets(ctx: CommandContext, stateRoot: string, plan: PrunePlan): Promise<NonNullable<PruneReport["changeSets"]>> {
+  const alive = (pid: number) => ctx.self?.alive(pid) ?? true;
+  const out: NonNullable<PruneReport["changeSets"]> = [];
+  for (const target of plan.changeSets) {
+    const read = await readChangeSet(stateRoot, target.id).catch(() => undefined);
+    if (!read) {
+      out.push({ ...target, outcome: "gone" });
+      continue;
+    }
+    let release: () => Promise<void>;
+    try {
+      release = await lockChangeSet(read.set, ctx.self?.pid ?? 0, alive);
+    } catch (err) {
+      out.push({ ...target, outcome: "in use", detail: (err as Error).message });
+      continue;
+    }
+    const { meta } = await readChangeSet(stateRoot, target.id);
+    if (meta.pid !== undefined && alive(meta.pid)) {
+      await release();
+      out.push({ ...target, outcome: "in use", detail: "its run has not ended" });
+      continue;
+    }
+    try {
+      await removeChangeSet(read.set);
+      out.push({ ...target, outcome: "removed" });
+    } catch (err) {
+      out.push({ ...target, outcome: "failed", detail: (err as Error).message });
+    }
+  }
+  return out;
+}
+
+/** The engine's part of the report with the change sets added (their bytes counted as reclaimed). */
+function withChangeSets(report: PruneReport, sets: NonNullable<PruneReport["changeSets"]>, plan: PrunePlan): PruneReport {
+  return { ...report, changeSets: sets, changeSetsKept: plan.changeSetsKept, reclaimedBytes: report.reclaimedBytes + reclaimed([], [], [], sets) };
 }
 
 /** The report's networks and temp folders for a dry run (all "would remove"), with what is kept. */

@@ -73,6 +73,8 @@ export async function stopAtDeadline(engine: EngineClient, spec: WatchdogSpec): 
 
 export interface ReapReport {
   container: "stopped" | "removed" | "gone" | "refused" | "kept" | "failed";
+  /** Review mode: the change set's changes were listed (the run's sandbox never got to). */
+  review?: "listed" | "failed";
   network?: "removed" | "gone" | "refused" | "failed";
   firewall?: "removed" | "failed";
   standIns?: "removed" | "gone" | "refused";
@@ -99,12 +101,30 @@ export async function reap(engine: EngineClient, spec: WatchdogSpec, timing: Rea
   if (spec.standIns) report.standIns = safely(() => removeStandInFolder(spec.standIns!.path, spec.standIns!.uid), "refused" as const);
   const until = Date.now() + timing.retryForMs;
   report.container = await retrying(() => settleContainer(engine, spec, until), until, timing.pauseMs, "failed" as const);
+  // Only once nothing writes into the upper layer any more: a container that may still run leaves the listing to 'sandbox apply'.
+  if (spec.review && ["stopped", "removed", "gone", "kept"].includes(report.container)) report.review = await listKilledRun(spec.review);
   if (spec.network) report.network = await retrying(() => removeRunNetwork(engine, spec, until), until, timing.pauseMs, "failed" as const);
   if (spec.firewall) {
     const { applyHostFirewall } = await import("../../egress/host-firewall.ts");
     report.firewall = (await applyHostFirewall(spec.firewall, "remove")).ok ? "removed" : "failed";
   }
   return report;
+}
+
+/** The killed run's change set gets its list of changes, as the run would have made it at its end (workspace/change-store.ts). */
+async function listKilledRun(review: NonNullable<WatchdogSpec["review"]>): Promise<"listed" | "failed"> {
+  try {
+    const { collectChanges, readChangeSet, removeChangeSet, saveMeta } = await import("../../workspace/change-store.ts");
+    const { set, meta } = await readChangeSet(review.stateDir, review.id);
+    if (meta.changes !== undefined) return "listed";
+    const listed = await collectChanges(set, meta);
+    // As a run that changed nothing: no change set is left.
+    if ((listed.changes ?? []).length === 0) await removeChangeSet(set);
+    else await saveMeta(set, { ...listed, interrupted: true });
+    return "listed";
+  } catch {
+    return "failed";
+  }
 }
 
 async function settleContainer(engine: EngineClient, spec: WatchdogSpec, until: number): Promise<ReapReport["container"]> {
