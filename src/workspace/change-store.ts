@@ -208,7 +208,10 @@ export async function collectChanges(set: ChangeSet, meta: ChangeSetMeta, endedM
   const changes: Change[] = [];
   // A change set filled by copying (a remote engine: engine/copy-review.ts) lists its deletions; it has no overlay marks.
   const listed = await readFile(`${set.dir}/deleted.json`, "utf8").then((text) => JSON.parse(text) as string[], () => undefined);
-  const marks = listed ? { opaque: new Set<string>(), unread: false } : opaqueFolders(set.upper);
+  // Read only when a folder of the upper layer is also one on the host (the only case the marks decide):
+  // reading them starts a program, and a run that changed nothing, or only added, needs none.
+  let marks: { opaque: Set<string>; unread: boolean } | undefined = listed ? { opaque: new Set<string>(), unread: false } : undefined;
+  const marksOf = () => (marks ??= opaqueFolders(set.upper));
   let merged = 0;
   const walk = async (rel: string): Promise<void> => {
     const names = (await readdir(rel === "" ? set.upper : `${set.upper}/${rel}`)).sort();
@@ -220,7 +223,7 @@ export async function collectChanges(set: ChangeSet, meta: ChangeSetMeta, endedM
       const link = kind === "symlink" ? await readlink(`${set.upper}/${path}`) : undefined;
       const change = changeFor(path, { kind, mode: st.mode, size: st.size, link }, base, meta.startedMs);
       if (change) changes.push(change);
-      const replaced = base?.type === "dir" && (kind !== "dir" || marks.opaque.has(path));
+      const replaced = base?.type === "dir" && (kind !== "dir" || marksOf().opaque.has(path));
       if (replaced) await deletionsUnder(meta.workspace, path, kind === "dir" ? await readdir(`${set.upper}/${path}`) : [], meta.startedMs, changes);
       if (kind === "dir" && base?.type === "dir") merged++;
       if (kind === "dir") await walk(path);
@@ -235,7 +238,7 @@ export async function collectChanges(set: ChangeSet, meta: ChangeSetMeta, endedM
     if (base.type === "dir") await deletionsUnder(meta.workspace, path, [], meta.startedMs, changes);
   }
   const renamed = pairRenames(changes, await fingerprints(set, meta.workspace, changes));
-  return { ...meta, endedMs, changes: renamed, ...(marks.unread && merged > 0 ? { unreadMarks: true } : {}) };
+  return { ...meta, endedMs, changes: renamed, ...(marks?.unread && merged > 0 ? { unreadMarks: true } : {}) };
 }
 
 /**

@@ -117,6 +117,24 @@ describe("review mode", () => {
   );
 
   test(
+    "a folder removed and made again (an opaque folder in the overlay): its old entries are deletions, and apply leaves only the new ones",
+    async () => {
+      const { ws, env } = setup({ "old/x": "x\n", "old/y/z": "z\n", "other/keep": "k\n" });
+      const r = await runSandbox([...run, "sh", "-c", `rm -r p/old && mkdir p/old && echo n > p/old/new && echo more >> p/other/keep; ${LIST}`], { cwd: ws, env, timeoutMs: SLOW });
+      expect(r.code).toBe(0);
+      const seen = parseList(r.stdout.toString());
+      expect(seen["old/x"]).toBeUndefined();
+      expect(r.stderr).toMatch(/D p\/old\/x\s/);
+      expect(r.stderr).toMatch(/D p\/old\/y\/z\s/);
+      const [set] = await changes(env);
+      const applied = await runSandbox(["apply", set!.id], { cwd: ws, env });
+      expect(applied.code).toBe(0);
+      expect(tree(join(ws, "p"))).toEqual(seen);
+    },
+    SLOW,
+  );
+
+  test(
     "apply PATH applies that path alone; the rest stays in the change set",
     async () => {
       const { ws, env } = setup({ "a.txt": "a\n", "b.txt": "b\n" });
