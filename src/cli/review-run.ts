@@ -122,7 +122,8 @@ export function reportApply(result: ApplyResult, reporter: Reporter, stderr: Ter
   const list = (heading: string, items: Map<string, string>) => {
     if (items.size === 0) return;
     reporter.warn(`${heading} (${items.size}):`);
-    for (const [path, why] of items) stderr.write(`  ${printable(path)}: ${why}\n`);
+    // Reasons quote the container's names and link targets, and the system's errors quote paths.
+    for (const [path, why] of items) stderr.write(`  ${printable(path)}: ${printable(why)}\n`);
   };
   list("not applied, refused", result.refused);
   list("not applied, conflicts (add --force to overwrite the host's version)", result.conflicts);

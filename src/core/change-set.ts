@@ -177,12 +177,21 @@ const GIT_DATA = new Set(["objects", "refs", "logs"]);
 const GIT_FILES = new Set(["index", "HEAD"]);
 
 /**
- * Why a change must not be applied, or undefined when it may be.
- * `isGitDir(folder)` says whether a folder (relative path, "" for the root)
- * is a git dir in the container's view: a `.git` folder anywhere, or a
- * folder that looks like a bare repository (HEAD, objects/, refs/).
+ * How a folder stands as a git dir, for `refusal`: `true` when it is one on
+ * the host already (named `.git`, or laid out as git lays out a repository);
+ * `"new"` when it is one only in the container's view, so that applying the
+ * change set would make it one; `false` when it is none.
  */
-export function refusal(change: Change, isGitDir: (folder: string) => boolean): string | undefined {
+export type GitDirKind = boolean | "new";
+
+/**
+ * Why a change must not be applied, or undefined when it may be.
+ * `isGitDir(folder)` says whether a folder (relative path, "" for the
+ * workspace's root) is a git dir: a `.git` folder anywhere, or a folder git
+ * takes for a bare repository (HEAD, with objects/ and refs/ or a
+ * commondir), in the host's view or the container's (`GitDirKind`).
+ */
+export function refusal(change: Change, isGitDir: (folder: string) => GitDirKind): string | undefined {
   if (change.action === "renamed" && change.from !== undefined) {
     // Both sides or neither: a rename half applied would be a copy or a loss.
     const away = refusal({ ...change, path: change.from, action: "deleted" }, isGitDir);
@@ -194,13 +203,15 @@ export function refusal(change: Change, isGitDir: (folder: string) => boolean): 
   // Git's own files: config, hooks, commondir, info/attributes, modules/*/config ... make the host run code.
   for (let i = 0; i < parts.length; i++) {
     const folder = parts.slice(0, i).join("/");
-    const inGitDir = parts[i - 1] === ".git" || (i > 0 && isGitDir(parts.slice(0, i).join("/")));
-    if (i > 0 && inGitDir) {
-      const first = parts[i] as string;
-      const rest = parts.slice(i);
-      if (GIT_DATA.has(first) || (rest.length === 1 && GIT_FILES.has(first))) break;
-      return `inside git's folder ${folder}: only objects, refs, logs, index and HEAD are applied (git's config, hooks, commondir and modules make this machine run code)`;
-    }
+    const kind = (i > 0 && parts[i - 1] === ".git") || isGitDir(folder);
+    if (!kind) continue;
+    const where = folder === "" ? "the workspace's root" : folder;
+    // The rest of a repository the change set would make (each part may come in a change set of its own): git would take its config and hooks.
+    if (kind === "new") return `it would make ${where} a git repository (HEAD with objects/ and refs/, or a commondir), whose config and hooks git would then use`;
+    const first = parts[i] as string;
+    const rest = parts.slice(i);
+    if (GIT_DATA.has(first) || (rest.length === 1 && GIT_FILES.has(first))) break;
+    return `inside git's folder ${where}: only objects, refs, logs, index and HEAD are applied (git's config, hooks, commondir and modules make this machine run code)`;
   }
   if (parts[parts.length - 1] === ".git" && change.action !== "deleted" && change.type !== "dir") {
     return "a .git file or link names another git folder, whose config and hooks git would then use";

@@ -47,7 +47,8 @@ export function summaryLines(input: SummaryInput): string[] {
       minus += stat.removed;
       tail = [stat.added ? `+${stat.added}` : "", stat.removed ? `-${stat.removed}` : ""].filter(Boolean).join(" ");
     } else if (c.type === "symlink" && c.action !== "renamed") tail = `-> ${printable(c.link ?? "")}`;
-    const notes = [input.refused.get(c.path) && `refused: ${input.refused.get(c.path)}`, input.conflicts.get(c.path) && `conflict: ${input.conflicts.get(c.path)}`].filter(Boolean);
+    // The reasons may quote the container's names and link targets.
+    const notes = [input.refused.get(c.path) && `refused: ${printable(input.refused.get(c.path) ?? "")}`, input.conflicts.get(c.path) && `conflict: ${printable(input.conflicts.get(c.path) ?? "")}`].filter(Boolean);
     const after = `${tail}${notes.length ? `  (${notes.join("; ")})` : ""}`.trim();
     lines.push(`  ${CHANGE_LETTER[c.action]} ${after ? `${name.padEnd(width)} | ${after}` : name}`);
   }

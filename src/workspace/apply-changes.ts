@@ -1,7 +1,8 @@
 import { randomBytes } from "node:crypto";
-import { chmod, copyFile, lstat, mkdir, rename, rmdir, symlink, unlink, utimes } from "node:fs/promises";
-import { applyOrder, conflict, refusal, touchedPaths, type Change } from "../core/change-set.ts";
-import { hostStateOf, type ChangeSet, type ChangeSetMeta } from "./change-store.ts";
+import { constants, type Stats } from "node:fs";
+import { chmod, copyFile, lstat, mkdir, open, readlink, realpath, rename, rmdir, symlink, unlink, utimes } from "node:fs/promises";
+import { applyOrder, conflict, refusal, touchedPaths, type Change, type GitDirKind } from "../core/change-set.ts";
+import { hostStateOf, workspaceStateOf, type ChangeSet, type ChangeSetMeta } from "./change-store.ts";
 
 /**
  * `sandbox apply` (docs/review.md): put a change set's changes in place in
@@ -34,26 +35,39 @@ export async function refusals(set: ChangeSet, meta: ChangeSetMeta, changes: rea
   return out;
 }
 
-/** A folder the container sees as a git dir: named .git, or holding HEAD, objects and refs like a bare repository. */
-async function gitDirTest(set: ChangeSet, meta: ChangeSetMeta): Promise<(folder: string) => boolean> {
-  const seen = new Map<string, boolean>();
-  const present = async (rel: string) => {
+/**
+ * Which folders git would take for a git dir (core/change-set.ts refusal):
+ * named .git, or laid out as git checks a repository (HEAD, and objects/
+ * with refs/, or a commondir naming the folder that has them). Both views
+ * count: the host's (a repository of yours whose HEAD or objects the
+ * command removed in its view is still one when the rest is applied) and
+ * the container's (where the change set would make one: "new").
+ */
+async function gitDirTest(set: ChangeSet, meta: ChangeSetMeta): Promise<(folder: string) => GitDirKind> {
+  const onHost = async (rel: string) => (await workspaceStateOf(meta.workspace, rel)) !== null;
+  const inContainer = async (rel: string) => {
     const up = await lstat(`${set.upper}/${rel}`).catch(() => undefined);
     if (up) return !(up.isCharacterDevice() && up.rdev === 0);
-    return (await hostStateOf(`${meta.workspace}/${rel}`)) !== null;
+    return onHost(rel);
   };
-  const folders = new Set<string>();
+  const laidOut = async (folder: string, present: (rel: string) => Promise<boolean>) => {
+    const at = (name: string) => present(folder === "" ? name : `${folder}/${name}`);
+    return (await at("HEAD")) && ((await at("commondir")) || ((await at("objects")) && (await at("refs"))));
+  };
+  // The workspace's root too: a folder that is not a repository opens as a bare one where it has these.
+  const folders = new Set<string>([""]);
   for (const c of meta.changes ?? []) {
     for (const path of touchedPaths(c)) {
       const parts = path.split("/");
       for (let i = 1; i < parts.length; i++) folders.add(parts.slice(0, i).join("/"));
     }
   }
+  const seen = new Map<string, GitDirKind>();
   for (const folder of folders) {
-    const bare = (await present(`${folder}/HEAD`)) && (await present(`${folder}/objects`)) && (await present(`${folder}/refs`));
-    seen.set(folder, folder.split("/").pop() === ".git" || bare);
+    if (folder.split("/").pop() === ".git" || (await laidOut(folder, onHost))) seen.set(folder, true);
+    else if (await laidOut(folder, inContainer)) seen.set(folder, "new");
   }
-  return (folder) => seen.get(folder) === true;
+  return (folder) => seen.get(folder) ?? false;
 }
 
 export async function applyChanges(set: ChangeSet, meta: ChangeSetMeta, selected: readonly Change[], options: { force: boolean }): Promise<ApplyResult> {
@@ -61,7 +75,8 @@ export async function applyChanges(set: ChangeSet, meta: ChangeSetMeta, selected
   for (const change of applyOrder(selected)) {
     if (result.refused.has(change.path)) continue;
     const abs = `${meta.workspace}/${change.path}`;
-    const current = await hostStateOf(abs);
+    // Below a host link nothing is the workspace's: a path there is absent (and blocked below, when written).
+    const current = await workspaceStateOf(meta.workspace, change.path);
     const fromAbs = change.from === undefined ? undefined : `${meta.workspace}/${change.from}`;
     // The old path of a rename is read only through real folders: nothing is removed through a link.
     const fromBlocked = change.from === undefined ? undefined : await parentsBlocked(meta.workspace, change.from);
@@ -89,7 +104,6 @@ export async function applyChanges(set: ChangeSet, meta: ChangeSetMeta, selected
 }
 
 async function applyOne(set: ChangeSet, abs: string, change: Change, current: string | undefined): Promise<void> {
-  const source = `${set.upper}/${change.path}`;
   if (change.action === "deleted") {
     if (current === undefined) return;
     if (current === "dir") await rmdir(abs);
@@ -109,9 +123,8 @@ async function applyOne(set: ChangeSet, abs: string, change: Change, current: st
   try {
     if (change.type === "symlink") await symlink(change.link ?? "", temp);
     else {
-      await copyFile(source, temp);
+      const st = await copyFromUpper(set, change.path, temp);
       await chmod(temp, change.mode ?? 0o644);
-      const st = await lstat(source);
       await utimes(temp, st.atime, st.mtime);
     }
     // A folder the command replaced with a file: the host's (empty) folder goes first.
@@ -120,6 +133,45 @@ async function applyOne(set: ChangeSet, abs: string, change: Change, current: st
   } catch (err) {
     await unlink(temp).catch(() => {});
     throw err;
+  }
+}
+
+/**
+ * Copy the upper layer's file at `rel` to `dest`, never through a link. The
+ * upper layer is the container's to change while it runs, and it may run on
+ * when sandbox and its watchdog were killed (docs/review.md, "Limits"): a
+ * file listed as a file could since be a link (or a folder on the way a
+ * link) to a file of this machine, which must not be copied into the
+ * workspace. Opened without following a final link (and without blocking
+ * on a FIFO), the open file must be the upper layer's own entry at `rel`
+ * (its path as the kernel knows it, where /proc tells), and a regular file.
+ */
+async function copyFromUpper(set: ChangeSet, rel: string, dest: string): Promise<Stats> {
+  const handle = await open(`${set.upper}/${rel}`, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  try {
+    const st = await handle.stat();
+    if (!st.isFile()) throw new Error(`${rel} is no longer a regular file in the change set`);
+    const opened = await readlink(`/proc/self/fd/${handle.fd}`).catch(() => undefined);
+    if (opened !== undefined && opened !== `${await realpath(set.upper)}/${rel}`) throw new Error(`${rel} in the change set leads out of it (through a link)`);
+    if (opened !== undefined) {
+      // The open file itself (/proc's link to it), whatever its path becomes now.
+      await copyFile(`/proc/self/fd/${handle.fd}`, dest, constants.COPYFILE_EXCL);
+      return st;
+    }
+    const out = await open(dest, "wx", 0o600);
+    try {
+      const buffer = new Uint8Array(1024 * 1024);
+      for (;;) {
+        const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
+        if (bytesRead === 0) break;
+        await out.write(buffer, 0, bytesRead);
+      }
+    } finally {
+      await out.close();
+    }
+    return st;
+  } finally {
+    await handle.close();
   }
 }
 

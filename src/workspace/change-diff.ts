@@ -1,6 +1,7 @@
 import { lstat, readFile } from "node:fs/promises";
 import type { Change } from "../core/change-set.ts";
 import type { LineCounts } from "../core/change-summary.ts";
+import { printable } from "../core/printable.ts";
 import { binaryDiff, isBinary, lineStat, splitLines, unifiedDiff, type BinarySide } from "../core/line-diff.ts";
 import { sha256, type ChangeSet, type ChangeSetMeta } from "./change-store.ts";
 
@@ -41,15 +42,22 @@ export async function lineCounts(set: ChangeSet, meta: ChangeSetMeta, change: Ch
   return lineStat(linesOf(before), linesOf(after));
 }
 
-/** A change as a unified diff (git's a/ b/ names), or a line saying what changed when there are no lines to show. */
+/**
+ * A change as a unified diff (git's a/ b/ names), or a line saying what
+ * changed when there are no lines to show. Names and link targets are the
+ * container's choice: their control characters are escaped (core/printable.ts),
+ * as git quotes such names; the files' lines are left as they are (the
+ * caller escapes them on a terminal).
+ */
 export async function diffText(set: ChangeSet, meta: ChangeSetMeta, change: Change): Promise<string> {
-  const from = change.action === "added" ? "/dev/null" : `a/${change.path}`;
-  const to = change.action === "deleted" ? "/dev/null" : `b/${change.path}`;
-  if (change.type === "dir") return `${change.action} folder ${change.path}/\n`;
+  const name = printable(change.path);
+  const from = change.action === "added" ? "/dev/null" : `a/${name}`;
+  const to = change.action === "deleted" ? "/dev/null" : `b/${name}`;
+  if (change.type === "dir") return `${change.action} folder ${name}/\n`;
   // Paired by identical content and mode (workspace/change-store.ts): nothing else to show.
-  if (change.action === "renamed") return `renamed ${change.from ?? ""} -> ${change.path}\n`;
-  if (change.type === "symlink") return `--- ${from}\n+++ ${to}\n${change.action === "deleted" ? "deleted link" : `link -> ${change.link ?? ""}`}\n`;
-  if (change.type !== "file") return `${change.action} ${change.type} ${change.path}\n`;
+  if (change.action === "renamed") return `renamed ${printable(change.from ?? "")} -> ${name}\n`;
+  if (change.type === "symlink") return `--- ${from}\n+++ ${to}\n${change.action === "deleted" ? "deleted link" : `link -> ${printable(change.link ?? "")}`}\n`;
+  if (change.type !== "file") return `${change.action} ${change.type} ${name}\n`;
   const [before, after] = await sides(set, meta, change);
   if (before === "binary" || after === "binary") {
     const was = change.action === "added" ? undefined : await binarySide(`${meta.workspace}/${change.from ?? change.path}`);
@@ -58,7 +66,7 @@ export async function diffText(set: ChangeSet, meta: ChangeSetMeta, change: Chan
   }
   const text = unifiedDiff(linesOf(before), linesOf(after), { from, to });
   const mode = change.action === "added" ? `new file mode ${(change.mode ?? 0).toString(8)}\n` : await modeChange(`${meta.workspace}/${change.path}`, change);
-  return text === "" ? `${mode}${change.action} ${change.path} (same lines; ${mode ? "mode" : "time"} only)\n` : `${mode}${text}`;
+  return text === "" ? `${mode}${change.action} ${name} (same lines; ${mode ? "mode" : "time"} only)\n` : `${mode}${text}`;
 }
 
 /** git's `old mode`/`new mode` lines when the container changed a file's permission bits. */

@@ -189,6 +189,22 @@ function hostState(st: Stats): HostState {
   return { type, size: type === "file" ? st.size : 0, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino };
 }
 
+/**
+ * The host's state of `rel` as the workspace holds it: absent below a host
+ * symlink or file. A folder that is a link (out, or elsewhere inside) holds
+ * nothing of its own: what is behind it is never a base, never deleted,
+ * never shown as the file a change replaces.
+ */
+export async function workspaceStateOf(workspace: string, rel: string): Promise<HostState | null> {
+  let folder = workspace;
+  for (const part of rel.split("/").slice(0, -1)) {
+    folder = `${folder}/${part}`;
+    const st = await lstat(folder).catch(() => undefined);
+    if (!st?.isDirectory()) return null;
+  }
+  return hostStateOf(`${workspace}/${rel}`);
+}
+
 export async function hostStateOf(path: string): Promise<HostState | null> {
   try {
     return hostState(await lstat(path));
@@ -213,26 +229,27 @@ export async function collectChanges(set: ChangeSet, meta: ChangeSetMeta, endedM
   let marks: { opaque: Set<string>; unread: boolean } | undefined = listed ? { opaque: new Set<string>(), unread: false } : undefined;
   const marksOf = () => (marks ??= opaqueFolders(set.upper));
   let merged = 0;
-  const walk = async (rel: string): Promise<void> => {
+  // hostDir: the host has a real folder at rel (not a link to one): below anything else the host has nothing (workspaceStateOf).
+  const walk = async (rel: string, hostDir: boolean): Promise<void> => {
     const names = (await readdir(rel === "" ? set.upper : `${set.upper}/${rel}`)).sort();
     for (const name of names) {
       const path = rel === "" ? name : `${rel}/${name}`;
       const st = await lstat(`${set.upper}/${path}`);
       const kind = upperKind(st);
-      const base = await hostStateOf(`${meta.workspace}/${path}`);
+      const base = hostDir ? await hostStateOf(`${meta.workspace}/${path}`) : null;
       const link = kind === "symlink" ? await readlink(`${set.upper}/${path}`) : undefined;
       const change = changeFor(path, { kind, mode: st.mode, size: st.size, link }, base, meta.startedMs);
       if (change) changes.push(change);
       const replaced = base?.type === "dir" && (kind !== "dir" || marksOf().opaque.has(path));
       if (replaced) await deletionsUnder(meta.workspace, path, kind === "dir" ? await readdir(`${set.upper}/${path}`) : [], meta.startedMs, changes);
       if (kind === "dir" && base?.type === "dir") merged++;
-      if (kind === "dir") await walk(path);
+      if (kind === "dir") await walk(path, base?.type === "dir");
     }
   };
-  await walk("");
+  await walk("", true);
   for (const path of listed ?? []) {
     if (typeof path !== "string" || path.split("/").some((p) => p === "" || p === "." || p === "..")) continue;
-    const base = await hostStateOf(`${meta.workspace}/${path}`);
+    const base = await workspaceStateOf(meta.workspace, path);
     if (!base) continue;
     changes.push({ path, action: "deleted", type: base.type, base, ...(base.ctimeMs >= meta.startedMs ? { hostChangedDuringRun: true } : {}) });
     if (base.type === "dir") await deletionsUnder(meta.workspace, path, [], meta.startedMs, changes);

@@ -47,10 +47,11 @@ export function commitPaths(workspace: string, env: Env, paths: readonly string[
   // Git's own files (applied objects, refs) are never pathspecs: git does not track them.
   const wanted = [...new Set(paths)].filter((p) => !p.split("/").includes(".git")).sort();
   if (wanted.length === 0) return { commit: undefined, committed: [], ignored: [] };
-  // Paths read from stdin are paths, not patterns (and check-ignore takes no pathspec magic).
-  const ignoredRun = git(workspace, env, ["check-ignore", "-z", "--stdin"], `${wanted.join("\0")}\0`, false);
+  // check-ignore takes no --literal-pathspecs, and reads a leading `:` as pathspec magic (a file named `:(glob)x` made it fail):
+  // `./` in front keeps every name a plain path, and it answers with the names as given.
+  const ignoredRun = git(workspace, env, ["check-ignore", "-z", "--stdin"], wanted.map((p) => `./${p}\0`).join(""), false);
   if (ignoredRun.status !== 0 && ignoredRun.status !== 1) throw failure("check-ignore", ignoredRun.stderr);
-  const ignored = new Set(ignoredRun.stdout.split("\0").filter(Boolean));
+  const ignored = new Set(ignoredRun.stdout.split("\0").filter(Boolean).map((p) => p.replace(/^\.\//, "")));
   const kept = wanted.filter((p) => !ignored.has(p));
   const present = kept.filter((p) => existsSync(`${workspace}/${p}`));
   const gone = kept.filter((p) => !existsSync(`${workspace}/${p}`));

@@ -71,6 +71,14 @@ describe("what is never applied", () => {
   test("a folder that looks like a bare repository is a git dir too", () => {
     expect(refusal(change("bare/config"), (f) => f === "bare")).toContain("git's folder bare");
     expect(refusal(change("bare/HEAD"), (f) => f === "bare")).toBeUndefined();
+    // The workspace's root is a folder too.
+    expect(refusal(change("config"), (f) => f === "")).toContain("git's folder the workspace's root");
+  });
+
+  test("a folder the change set would make a repository (only the container's view has one there): nothing in it is applied", () => {
+    const made = (f: string) => (f === "y" ? "new" : false);
+    for (const path of ["y/config", "y/HEAD", "y/objects/ab/cd", "y/commondir"]) expect(refusal(change(path, { action: "added", base: null }), made)).toContain("would make y a git repository");
+    expect(refusal(change("y"), made)).toBeUndefined();
   });
 
   test("a .git file or link (a pointer to another git folder) is refused; a .git folder is not", () => {

@@ -139,6 +139,21 @@ describe("a change set on disk", () => {
     expect(readFileSync(join(ws, "a.txt"), "utf8")).toBe("host edit\n");
   });
 
+  test.skipIf(!ROOT_USER)("a bare repository of the host's is git's folder even where the command removed its objects; one the change set would make is refused whole", async () => {
+    const { ws, set, meta } = await fixture({ "b/HEAD": "ref: refs/heads/main\n", "b/objects/ab/cd": "o", "b/refs/heads/main": "0\n", "b/config": "[core]\n" });
+    // A command that removed b/objects in its view and gave b a commondir: b is no repository to it.
+    files(set.upper, { "b/commondir": "../evil\n", "evil/config": "[core]\n", "x/HEAD": "ref: x\n", "x/commondir": "../evil\n" });
+    whiteout(join(set.upper, "b/objects"));
+    const done = await collectChanges(set, meta);
+    const result = await applyChanges(set, done, done.changes ?? [], { force: false });
+    expect(result.refused.get("b/commondir")).toContain("inside git's folder b");
+    // HEAD with a commondir is a repository to git: the change set would make x one.
+    expect(result.refused.get("x/HEAD")).toContain("would make x a git repository");
+    expect(result.refused.get("x/commondir")).toContain("would make x a git repository");
+    expect(existsSync(join(ws, "b/commondir"))).toBe(false);
+    expect(existsSync(join(ws, "x/HEAD"))).toBe(false);
+  });
+
   test("refused: git's config in a repository, setuid files, links out; HEAD and objects applied", async () => {
     const { ws, set, meta } = await fixture({});
     files(set.upper, { "r/.git/config": "[core]\n", "r/.git/HEAD": "ref: x\n", "r/.git/objects/ab/cd": "o", "s": "s" });

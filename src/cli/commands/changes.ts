@@ -4,7 +4,7 @@ import { selectChanges, touchedPaths, type Change } from "../../core/change-set.
 import { UsageError } from "../../core/errors.ts";
 import { EXIT } from "../../core/exit-codes.ts";
 import { defaultStateDir } from "../../core/persistence.ts";
-import { printable } from "../../core/printable.ts";
+import { printable, printableLines } from "../../core/printable.ts";
 import { formatSize } from "../../core/size.ts";
 import { makeReporter } from "../../term/io.ts";
 import { applyChanges } from "../../workspace/apply-changes.ts";
@@ -134,7 +134,9 @@ export async function diffCommand(argv: readonly string[], ctx: CommandContext):
     for (const line of await describeChanges(set, meta, chosen)) ctx.stdout.write(`${line}\n`);
     return result;
   }
-  for (const change of chosen) ctx.stdout.write(await diffText(set, meta, change));
+  // The files' lines are the container's: on a terminal their control characters are escaped; to a pipe they stay as they are (a diff to save).
+  const shown = (text: string) => (ctx.stdout.isTTY === true ? printableLines(text) : text);
+  for (const change of chosen) ctx.stdout.write(shown(await diffText(set, meta, change)));
   return result;
 }
 
