@@ -26,8 +26,9 @@ export interface CommitResult {
 export class GitCommitError extends SandboxError {}
 
 function git(workspace: string, env: Env, args: readonly string[], input?: string, literal = true) {
-  // Paths are file names, never patterns (a file may be named `*`).
-  return spawnSync("git", [...(literal ? ["--literal-pathspecs"] : []), ...args], { cwd: workspace, env: env as NodeJS.ProcessEnv, input, encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
+  // Paths are file names, never patterns (a file may be named `*`). No hook runs for any of these calls
+  // (git add can run post-index-change): the workspace's hooks may be what the command just wrote.
+  return spawnSync("git", [...(literal ? ["--literal-pathspecs"] : []), "-c", "core.hooksPath=/dev/null", ...args], { cwd: workspace, env: env as NodeJS.ProcessEnv, input, encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
 }
 
 /** Refused before anything is applied (exit 125): no message, no git, not a git working tree. */

@@ -242,8 +242,8 @@ describe("review mode", () => {
       // The user's own staged work, which the commit must leave alone.
       writeFileSync(join(ws, "p/other.txt"), "staged by the user\n");
       gitIn("add", "p/other.txt");
-      // The repository's hooks are not run by the commit (a hook folder may hold what the command wrote).
-      for (const hook of ["pre-commit", "post-commit"]) writeFileSync(join(ws, ".git/hooks", hook), `#!/bin/sh\ntouch "${ws}/${hook}-ran"\n`, { mode: 0o755 });
+      // The repository's hooks are not run by the commit nor by its git add (a hook folder may hold what the command wrote).
+      for (const hook of ["pre-commit", "post-commit", "post-index-change"]) writeFileSync(join(ws, ".git/hooks", hook), `#!/bin/sh\ntouch "${ws}/${hook}-ran"\n`, { mode: 0o755 });
       const r = await runSandbox([...run, "sh", "-c", "echo A > p/a.txt; rm p/gone.txt; echo n > p/new.txt; mv p/mv.txt p/moved.txt; echo x > p/build.log"], { cwd: ws, env, timeoutMs: SLOW });
       expect(r.code).toBe(0);
       const [set] = await changes(env);
