@@ -134,6 +134,17 @@ describe("review mode", () => {
     SLOW,
   );
 
+  test("refused when sandbox's state folder is inside the workspace (the change sets would be in the lower layer): exit 125, nothing made", async () => {
+    const { ws } = setup({ "a.txt": "a\n" });
+    const state = join(ws, "state");
+    const r = await runSandbox([...run, "sh", "-c", "echo A > p/a.txt"], { cwd: ws, env: { XDG_STATE_HOME: state }, timeoutMs: SLOW });
+    expect(r.code).toBe(125);
+    expect(r.stderr).toContain("which is inside the workspace");
+    expect(r.stderr).toContain("XDG_STATE_HOME");
+    expect(readFileSync(join(ws, "p/a.txt"), "utf8")).toBe("a\n");
+    expect(existsSync(join(state, "sandbox", "changes"))).toBe(false);
+  });
+
   test(
     "apply PATH applies that path alone; the rest stays in the change set",
     async () => {
