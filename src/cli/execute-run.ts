@@ -10,7 +10,7 @@ import type { EngineClient } from "../engine/client.ts";
 import { runSession, type SessionHooks, type SessionIo, type SessionOutcome } from "../engine/session.ts";
 import { withStandIns, type PreparedGuard } from "../workspace/guard.ts";
 import { readWorkspaceFile } from "../workspace/read-file.ts";
-import { withMountpoints, withRunGuard, type RunRegistry } from "../workspace/run-guard.ts";
+import { freshEmptyFile, withMountpoints, withRunGuard, type RunRegistry } from "../workspace/run-guard.ts";
 import type { HostFirewallRule } from "../egress/host-firewall.ts";
 import { printable } from "../core/printable.ts";
 import { guardedPaths } from "../workspace/identity-watch.ts";
@@ -73,17 +73,25 @@ export async function executeRun(
       // Only a workspace mounted from the host's own folder shares its directory entries (workspace/identity-watch.ts).
       const watched = final.workspaceMode !== "copy" && facts.engineLocal ? guardedPaths(guardMounts, final.body.WorkingDir) : [];
       const guardWatch = new GuardWatch(engine, plan.workspace, watched, options.watchdog?.self.kill, (line) => io.reporter.warn(line));
+      const copied = final.workspaceMode === "copy";
+      const startWatchdog = (id: string) => {
+        // Review through an overlay: the watchdog of a killed run lists its change set (copy's changes stay in the kept container).
+        const review = options.review && !copied ? { stateDir: prepared.stateDir, id: options.review.id } : undefined;
+        watchdog.start(id, { standIns, keep: plan.keep || copied, review });
+      };
       const hooks: SessionHooks = {
         created: (id) => {
           containerId = id;
-          // Review through an overlay: the watchdog of a killed run lists its change set (copy's changes stay in the kept container).
-          const review = options.review && final.workspaceMode !== "copy" ? { stateDir: prepared.stateDir, id: options.review.id } : undefined;
-          watchdog.start(id, { standIns, keep: plan.keep || final.workspaceMode === "copy", review });
+          if (!copied) startWatchdog(id);
           guardWatch.created(id);
         },
         stoppedBySandbox: () => guardWatch.stoppedBySandbox(),
-        // The container starts only once its watchdog knows it (the spec's write runs beside the attach).
-        mayStart: () => watchdog.ready(),
+        // The container starts only once its watchdog knows it (the spec's write runs beside the attach). In copy mode the
+        // watchdog starts only now, once the workspace is in: its deadline counts from here, not from a copy that may take minutes.
+        mayStart: () => {
+          if (copied && containerId) startWatchdog(containerId);
+          return watchdog.ready();
+        },
         started: (id) => guardWatch.started(id),
         ...(final.workspaceMode === "copy" ? await copyHooks(engine, plan, final, io, options.review) : {}),
       };
@@ -105,6 +113,8 @@ export async function executeRun(
             (plan.hiddenCredentials?.files ?? []).map((path) => ({ path, kind: "file" as const })),
             async () => {
               try {
+                // The cover's source, made anew: never what someone left at its path (a link the engine would follow).
+                if (plan.hiddenCredentials) await freshEmptyFile(plan.hiddenCredentials.standIn);
                 const outcome = await runSession(engine, { plan, body: final.body }, io, { ...(options.startGate ? { startGate: options.startGate } : {}), hooks });
                 guardWatch.check();
                 return outcome;
@@ -199,9 +209,10 @@ async function copyHooks(engine: EngineClient, plan: RunPlan, final: FinalRun, i
 }
 
 /**
- * The run's watchdog (cli/watchdog.ts), started when the container exists:
- * on the next turn of the event loop, so the session's own requests go out
- * first, and its code is loaded then. `ready` settles when it has the spec
+ * The run's watchdog (cli/watchdog.ts), started when the container exists
+ * (in copy mode once the workspace is in, so its deadline counts from the
+ * start, not from the copy): on the next turn of the event loop, so the
+ * session's own requests go out first, and its code is loaded then. `ready` settles when it has the spec
  * (the session starts the container after that); `finish` tells it the run
  * is over.
  */

@@ -152,7 +152,6 @@ export async function prepareRun(
   if (hidden) {
     checkCredentialFiles(hidden, agent);
     run.settings.hiddenCredentials = hidden;
-    persistence.hostFiles.push({ path: hidden.standIn, text: "", ifAbsent: true });
   }
   // The host's own proxy (HTTPS_PROXY, ...) for the egress proxy's connections (cli/upstream-proxy.ts).
   const upstream = run.settings.egress ? await (await import("./upstream-proxy.ts")).planUpstreamProxy(ctx.env) : undefined;

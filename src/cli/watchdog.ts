@@ -10,7 +10,9 @@ import type { SelfProcess } from "./context.ts";
  * even when sandbox itself is killed with SIGKILL (docs/security.md,
  * "Nothing outlives the run"). The process side is commands/watchdog.ts.
  *
- * It is started once the container exists, and the container is started
+ * It is started once the container exists (in copy mode, once the
+ * workspace is copied in: the deadline counts from the start, not from a
+ * long copy), and the container is started
  * only when the spec has left sandbox down the pipe (cli/execute-run.ts): a
  * SIGKILL at any moment after that start finds a watchdog that knows the
  * container. It runs in its own session and process group (a Ctrl-C or a closed terminal reaches sandbox,

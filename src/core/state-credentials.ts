@@ -37,7 +37,7 @@ export interface HiddenCredentials {
   rules: string[];
 }
 
-/** Where the empty stand-in lives, under sandbox's state folder (outside every agent's state). */
+/** Where the empty stand-in lives, under sandbox's state folder (outside every agent's state); made afresh for each run (workspace/run-guard.ts, freshEmptyFile). */
 export function credentialStandIn(stateRoot: string): string {
   return `${stateRoot}/stand-ins/empty`;
 }

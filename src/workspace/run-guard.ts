@@ -1,8 +1,13 @@
+import { randomBytes } from "node:crypto";
 import { lstat, mkdir, readdir, readFile, rename, rm, rmdir, unlink, writeFile } from "node:fs/promises";
+import { dirname } from "node:path";
+import { SandboxError } from "../core/errors.ts";
+import { EXIT } from "../core/exit-codes.ts";
 import { COMMONDIR_STAND_IN, quarantineName, quarantineWarning, type Quarantined } from "../core/git-guard.ts";
 import { printable } from "../core/printable.ts";
 import { compileMask, isWithin, WALK_LIMITS, WALK_SKIP_DIRS, type StandInKind } from "../core/workspace-guard.ts";
 import { clearNewSetIdBits, setIdWarnings } from "./setid.ts";
+import { readWorkspaceFile } from "./read-file.ts";
 import { nodeWalkFs, walkForMasks, type WalkFs } from "./walk.ts";
 
 /**
@@ -119,6 +124,33 @@ export async function withMountpoints<T>(root: string, mountpoints: readonly Mou
   }
 }
 
+/**
+ * An empty file at `path`, made afresh for a run: written beside it
+ * and renamed over what is there, so a link or a filled file someone put in
+ * its place is replaced, never followed or bound. For the cover of an
+ * agent's login (core/state-credentials.ts): the engine binds whatever the
+ * path names, following a link on the host with its own rights.
+ */
+export async function freshEmptyFile(path: string): Promise<void> {
+  const folder = dirname(path);
+  await mkdir(folder, { recursive: true, mode: 0o700 });
+  const st = await lstat(folder);
+  if (!st.isDirectory()) {
+    throw new SandboxError(`${printable(folder)} is a link or a file, not a folder: sandbox keeps the empty file that covers an agent's hidden login there, and binds nothing through a link`, {
+      exitCode: EXIT.SANDBOX_FAILED,
+      hint: "Remove it; the next run makes the folder again (docs/credentials.md).",
+    });
+  }
+  const temp = `${path}.${randomBytes(6).toString("hex")}`;
+  await writeFile(temp, "", { flag: "wx", mode: 0o644 });
+  try {
+    await rename(temp, path);
+  } catch (err) {
+    await unlink(temp).catch(() => {});
+    throw err;
+  }
+}
+
 /** `content` null: a folder. */
 async function makeMissing(root: string, { path, kind }: Mountpoint, made: MadeEntry[]): Promise<void> {
   const parts = path.split("/");
@@ -149,7 +181,8 @@ async function removeMade(made: readonly MadeEntry[]): Promise<void> {
     if (content === null) continue;
     try {
       const st = await lstat(abs);
-      if (st.isFile() && st.size === content.length && (await readFile(abs, "utf8")) === content) await unlink(abs);
+      // Read never through a link or a FIFO swapped in after the lstat (read-file.ts): one throws, and is left.
+      if (st.isFile() && st.size === content.length && readWorkspaceFile(abs, content.length) === content) await unlink(abs);
     } catch {
       // Gone, or changed on the host: left as it is.
     }

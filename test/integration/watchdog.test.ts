@@ -14,10 +14,16 @@ import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { PassThrough, Writable } from "node:stream";
+import { executeRun } from "../../src/cli/execute-run.ts";
+import { loadSeccomp } from "../../src/cli/prepare-run.ts";
+import { buildRunPlan } from "../../src/core/plan.ts";
 import { inspectContainer, removeContainer } from "../../src/engine/containers.ts";
 import { createNetwork, inspectNetwork, removeNetwork } from "../../src/engine/networks.ts";
+import { prepareGuard } from "../../src/workspace/guard.ts";
 import { testEngine } from "../helpers/engine.ts";
-import { IS_PODMAN, runSandbox, TEST_IMAGE, type RunResult } from "../helpers/sandbox.ts";
+import { testSettings } from "../helpers/run-settings.ts";
+import { IS_PODMAN, runSandbox, sandboxArgv, TEST_IMAGE, type RunResult } from "../helpers/sandbox.ts";
 
 const tag = randomBytes(4).toString("hex");
 const root = realpathSync(mkdtempSync(join(tmpdir(), `sandbox-wd-${tag}-`)));
@@ -227,6 +233,68 @@ describe("sandbox alive", () => {
     const r = await done;
     expect(r.code).toBe(124);
     await until(`container ${name} to be removed`, () => gone(name), 10_000);
+    await until("the watchdog to exit", () => watchdogs(name).length === 0, 5_000);
+  }, 90_000);
+});
+
+describe("copy mode: the watchdog's deadline counts from the start, not from the copy", () => {
+  test("a long wait between create and start (a large workspace being copied in): the command gets its whole --timeout", async () => {
+    // The start gate holds the container between create and start for 7.5 s, as copying a large
+    // workspace in does (2.5 GB took about 6 s on the test VM). The watchdog's deadline is the
+    // timeout (4 s) plus its slack (5 s): counted from create it would stop the 3 s command midway.
+    const name = newName("copy-late");
+    const base = join(root, "copy-late");
+    const workspace = join(base, "work");
+    mkdirSync(workspace, { recursive: true });
+    writeFileSync(join(workspace, "file.txt"), "in the copy\n");
+    const settings = testSettings({ image: TEST_IMAGE, seccomp: loadSeccomp("default", root), network: "none", timeoutMs: 4_000, workspaceMode: "copy", name });
+    const plan = buildRunPlan(["sh", "-c", "cat file.txt; sleep 3; echo done"], settings, {
+      workspace,
+      uid: process.getuid?.(),
+      gid: process.getgid?.(),
+      env: {},
+      stdinIsTTY: false,
+      stdoutIsTTY: false,
+      version: "0.0.0-test",
+      now: new Date(),
+      randomId: tag,
+    });
+    const guard = await prepareGuard({ workspace, target: "/work", mask: [], protect: [], noMask: false, readOnlyWorkspace: false });
+    const chunks: Buffer[] = [];
+    const stdin = new PassThrough();
+    stdin.end();
+    const self = { argv: sandboxArgv(), pid: process.pid, alive: (pid: number) => existsSync(`/proc/${pid}`) };
+    const outcome = await executeRun(
+      await testEngine(),
+      { plan, stateDir: join(base, "state") },
+      guard,
+      {
+        stdin,
+        stdout: new Writable({ write: (chunk: Buffer, _e, done) => (chunks.push(Buffer.from(chunk)), done()) }),
+        stderr: new Writable({ write: (_c, _e, done) => done() }),
+        signals: { on: () => () => {} },
+        reporter: { info: () => {}, warn: () => {} },
+      },
+      { startGate: new Promise((resolve) => setTimeout(resolve, 7_500)), watchdog: { self, env: { PATH: process.env.PATH, HOME: process.env.HOME }, uid: process.getuid?.() } },
+    );
+    expect(Buffer.concat(chunks).toString("utf8")).toBe("in the copy\ndone\n");
+    expect(outcome.exitCode).toBe(0);
+    await until("the watchdog to exit", () => watchdogs(name).length === 0, 5_000);
+  }, 90_000);
+
+  test("killed the moment its container starts: the container is still stopped (kept: copy mode's changes are only in it)", async () => {
+    const name = newName("copy-early");
+    let child: ChildProcess | undefined;
+    const done = runSandbox(["run", "--name", name, "--image", TEST_IMAGE, "--workspace", work, "--workspace-mode", "copy", "--timeout", "60s", "sleep", "300"], {
+      env: { TMPDIR: privateTmp("copy-early") },
+      timeoutMs: 90_000,
+      onSpawn: (c) => (child = c),
+    });
+    await until(`container ${name} to run`, () => running(name), 30_000, 5);
+    child?.kill("SIGKILL");
+    await done;
+    await until(`container ${name} to stop`, async () => !(await running(name)), GRACE_MS + MARGIN_MS, 250);
+    expect((await inspectContainer(await testEngine(), name))?.State.Running).toBe(false);
     await until("the watchdog to exit", () => watchdogs(name).length === 0, 5_000);
   }, 90_000);
 });
