@@ -8,8 +8,11 @@ import {
   dangerousWorkspace,
   dangerousWorkspaceError,
   dangerousWorkspaceWarning,
+  holdsOwnPlace,
   isInside,
+  ownPlaces,
 } from "../core/host-paths.ts";
+import { cacheRoot, defaultStateDir } from "../core/persistence.ts";
 import type { RunPlan } from "../core/plan.ts";
 
 /**
@@ -35,12 +38,14 @@ export function resolveExisting(path: string): string {
 
 /**
  * Refuse (exit 125) a workspace that is the file system's root, the user's
- * home, /etc, /run, /var/run or $XDG_RUNTIME_DIR, unless the user said
+ * home, /etc, /run, /var/run or $XDG_RUNTIME_DIR, or that holds sandbox's own
+ * state or cache folder (~/.local, a project with XDG_STATE_HOME inside it), unless the user said
  * `--allow-dangerous-workspace`; then the warning to print.
  */
 export function checkWorkspacePlace(workspace: string, env: Readonly<Record<string, string | undefined>>, homeDir: string, allowed: boolean): string | undefined {
   const places = dangerousPlaces(homeDir || undefined, env.XDG_RUNTIME_DIR).map((p) => ({ ...p, path: resolveExisting(p.path) }));
-  const place = dangerousWorkspace(workspace, places, dirname(workspace) === workspace);
+  const own = ownPlaces(resolveExisting(defaultStateDir(env, homeDir)), resolveExisting(cacheRoot(undefined, env, homeDir)));
+  const place = dangerousWorkspace(workspace, places, dirname(workspace) === workspace) ?? holdsOwnPlace(workspace, own, sep);
   if (!place) return undefined;
   if (!allowed) throw dangerousWorkspaceError(place);
   return dangerousWorkspaceWarning(place);

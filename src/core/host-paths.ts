@@ -69,6 +69,23 @@ export function dangerousPlaces(home: string | undefined, runtimeDir: string | u
   ];
 }
 
+/**
+ * sandbox's own folders (resolved): its state (agent logins, the records of
+ * running runs that later runs trust, review change sets) and its caches. A
+ * workspace that holds one hands the command what other runs rely on.
+ */
+export function ownPlaces(stateDir: string, cacheDir: string): DangerousPlace[] {
+  return [
+    { path: stateDir, why: `the folder that holds sandbox's own state (${stateDir}: agent logins, the records other runs trust, review change sets)` },
+    { path: cacheDir, why: `the folder that holds sandbox's caches (${cacheDir}), which other workspaces' runs mount` },
+  ];
+}
+
+/** The first of `own` that `workspace` (resolved) is, or holds; undefined when none. */
+export function holdsOwnPlace(workspace: string, own: readonly DangerousPlace[], separator: string): DangerousPlace | undefined {
+  return own.find((p) => p.path === workspace || isInside(p.path, workspace, separator));
+}
+
 /** Whether `workspace` (resolved) is a file system root or one of `places` (resolved); undefined when neither. */
 export function dangerousWorkspace(workspace: string, places: readonly DangerousPlace[], isRoot: boolean): DangerousPlace | undefined {
   if (isRoot) return { path: workspace, why: "the root of the file system: everything on this machine, the engine's socket included" };

@@ -49,7 +49,27 @@ describe("dangerous workspaces", () => {
 
   test("a project folder (in the home, or beside it) is fine", () => {
     expect(checkWorkspacePlace(join(home, "project"), {}, home, false)).toBeUndefined();
-    expect(checkWorkspacePlace(root, {}, home, false)).toBeUndefined();
+    const beside = join(root, "beside");
+    mkdirSync(beside);
+    expect(checkWorkspacePlace(beside, {}, home, false)).toBeUndefined();
+  });
+
+  test("a folder that holds sandbox's own state or caches is refused: ~/.local, a project with XDG_STATE_HOME or XDG_CACHE_HOME inside, a parent of the home", () => {
+    mkdirSync(join(home, ".local/state/sandbox"), { recursive: true });
+    const local = refusal(() => checkWorkspacePlace(join(home, ".local"), {}, home, false));
+    expect(local.exitCode).toBe(125);
+    expect(local.message).toContain(`it is the folder that holds sandbox's own state (${join(home, ".local/state/sandbox")}`);
+    expect(local.hint).toContain("--allow-dangerous-workspace");
+    const project = join(home, "project");
+    expect(refusal(() => checkWorkspacePlace(project, { XDG_STATE_HOME: join(project, "state") }, home, false)).message).toContain("sandbox's own state");
+    expect(refusal(() => checkWorkspacePlace(project, { XDG_CACHE_HOME: join(project, ".cache") }, home, false)).message).toContain("sandbox's caches");
+    // The state folder reached through a link is the same folder.
+    mkdirSync(join(project, "state"));
+    const linked = join(root, "linked-state");
+    symlinkSync(join(project, "state"), linked);
+    expect(refusal(() => checkWorkspacePlace(project, { XDG_STATE_HOME: linked }, home, false)).message).toContain("sandbox's own state");
+    expect(refusal(() => checkWorkspacePlace(root, {}, home, false)).message).toContain("sandbox's own state");
+    expect(checkWorkspacePlace(join(home, ".local"), {}, home, true)).toContain("sandbox's own state");
   });
 });
 

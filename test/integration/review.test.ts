@@ -137,7 +137,11 @@ describe("review mode", () => {
   test("refused when sandbox's state folder is inside the workspace (the change sets would be in the lower layer): exit 125, nothing made", async () => {
     const { ws } = setup({ "a.txt": "a\n" });
     const state = join(ws, "state");
-    const r = await runSandbox([...run, "sh", "-c", "echo A > p/a.txt"], { cwd: ws, env: { XDG_STATE_HOME: state }, timeoutMs: SLOW });
+    // Refused as any run is (cli/host-paths.ts), and in review mode also when allowed on purpose.
+    const plain = await runSandbox([...run, "sh", "-c", "echo A > p/a.txt"], { cwd: ws, env: { XDG_STATE_HOME: state }, timeoutMs: SLOW });
+    expect(plain.code).toBe(125);
+    expect(plain.stderr).toContain("it is the folder that holds sandbox's own state");
+    const r = await runSandbox([...run, "--allow-dangerous-workspace", "sh", "-c", "echo A > p/a.txt"], { cwd: ws, env: { XDG_STATE_HOME: state }, timeoutMs: SLOW });
     expect(r.code).toBe(125);
     expect(r.stderr).toContain("which is inside the workspace");
     expect(r.stderr).toContain("XDG_STATE_HOME");

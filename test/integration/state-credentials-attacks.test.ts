@@ -228,8 +228,12 @@ describe.skipIf(IS_PODMAN)("sandbox run on Docker: attacks on what sandbox does 
     const secret = join(root, "host-secret");
     writeFileSync(secret, "HOST-SECRET\n", { mode: 0o600 });
     const standIn = credentialStandIn(join(xdg, "sandbox"));
-    // Its workspace is the XDG state folder itself: sandbox's state is the command's to change.
-    const plant = await runSandbox(["run", "--image", TEST_IMAGE, "sh", "-c", `rm -f /work/sandbox/stand-ins/empty && ln -s ${secret} /work/sandbox/stand-ins/empty`], {
+    // Its workspace is the XDG state folder itself: refused unless allowed on purpose (cli/host-paths.ts)...
+    const refusedPlace = await runSandbox(["run", "--image", TEST_IMAGE, "true"], { cwd: xdg, env: env(false) });
+    expect(refusedPlace.code).toBe(125);
+    expect(refusedPlace.stderr).toContain("it is the folder that holds sandbox's own state");
+    // ...and allowed, sandbox's state is the command's to change.
+    const plant = await runSandbox(["run", "--allow-dangerous-workspace", "--image", TEST_IMAGE, "sh", "-c", `rm -f /work/sandbox/stand-ins/empty && ln -s ${secret} /work/sandbox/stand-ins/empty`], {
       cwd: xdg,
       env: env(false),
     });
@@ -247,7 +251,7 @@ describe.skipIf(IS_PODMAN)("sandbox run on Docker: attacks on what sandbox does 
     const elsewhere = join(root, "elsewhere");
     mkdirSync(elsewhere);
     writeFileSync(join(elsewhere, "empty"), "HOST-SECRET\n");
-    const folderLink = await runSandbox(["run", "--image", TEST_IMAGE, "sh", "-c", `rm -rf /work/sandbox/stand-ins && ln -s ${elsewhere} /work/sandbox/stand-ins`], { cwd: xdg, env: env(false) });
+    const folderLink = await runSandbox(["run", "--allow-dangerous-workspace", "--image", TEST_IMAGE, "sh", "-c", `rm -rf /work/sandbox/stand-ins && ln -s ${elsewhere} /work/sandbox/stand-ins`], { cwd: xdg, env: env(false) });
     expect(folderLink.code).toBe(0);
     const refused = await run('echo "content=[$(cat ~/.claude/.credentials.json 2>&1)]"', { key: true });
     expect(refused.code).toBe(125);
