@@ -152,6 +152,8 @@ export async function runSession(engine: EngineClient, run: SessionRun, io: Sess
 
     await hooks.mayStart?.();
     if (plan.tty) restoreTerminal = enterRawMode(io.stdin);
+    // The deadline counts from the start request, whatever delays sandbox's own timer (a SIGSTOP, a busy machine).
+    const deadline = Date.now() + plan.timeoutMs;
     try {
       await startContainer(engine, id);
     } catch (err) {
@@ -166,7 +168,7 @@ export async function runSession(engine: EngineClient, run: SessionRun, io: Sess
     disposers.push(() => pids.stop());
 
     const waited = removal ? removal.exit.then((exit) => ((removedByEngine = true), exit)) : waitContainer(engine, id);
-    const result = await superviseUntilExit(engine, id, plan, io, waited, () => earlySignal, pids);
+    const result = await superviseUntilExit(engine, id, plan, io, waited, () => earlySignal, pids, deadline);
     pids.stop();
     await Promise.race([output, delay(OUTPUT_DRAIN_MS)]);
     if (initFilter) {
@@ -210,6 +212,7 @@ async function superviseUntilExit(
   waited: Promise<WaitResult>,
   early: () => string | undefined,
   pids: PidsWatch,
+  deadline: number,
 ): Promise<Supervised> {
   let timedOut = false;
   let signalled: string | undefined = early();
@@ -234,11 +237,16 @@ async function superviseUntilExit(
     void Promise.race([pids.sample(), delay(PIDS_LAST_SAMPLE_MS)])
       .then(() => stopContainer(engine, id, plan.stopGraceSeconds))
       .catch(() => killContainer(engine, id, "SIGKILL").catch(() => {}));
-  }, plan.timeoutMs);
+  }, Math.max(0, deadline - Date.now()));
 
   try {
     const result = await waited;
     const status = result.StatusCode;
+    // Ended past the deadline before sandbox's timer could act (sandbox was stopped; its watchdog stopped the container): a timeout all the same.
+    if (!timedOut && !signalled && Date.now() >= deadline) {
+      timedOut = true;
+      io.stderr.write(`sandbox: timed out after ${formatDuration(plan.timeoutMs)}; the container was stopped (exit ${EXIT.TIMEOUT})\n`);
+    }
     if (timedOut) return { kind: "timeout", status };
     if (signalled) return { kind: "signal", name: signalled, status };
     return { kind: "exited", status };
