@@ -151,6 +151,13 @@ describe("reap: sandbox died", () => {
     expect(did(calls)).toEqual(["POST /containers/C/stop", "DELETE /networks/N", "POST /networks/N/disconnect", "DELETE /networks/N"]);
   });
 
+  test("a kept container that never started (sandbox died between create and start) is removed: it holds no work, and a start still queued must not run it unwatched", async () => {
+    const { engine, calls } = fakeEngine({ container: ours({ State: { Running: false, Status: "created" } }) });
+    const report = await reap(engine, { ...base, keep: true }, quick);
+    expect(report).toEqual({ container: "removed" });
+    expect(did(calls)).toEqual(["DELETE /containers/C"]);
+  });
+
   test("a folder that is not exactly a stand-in folder is left alone", async () => {
     const tmp = mkdtempSync(join(tmpdir(), "sandbox-wd-test-"));
     dirs.push(tmp);

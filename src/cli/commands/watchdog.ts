@@ -133,7 +133,8 @@ async function settleContainer(engine: EngineClient, spec: WatchdogSpec, until: 
   if (!fresh) return "gone";
   if (!isRunContainer(fresh, spec)) return "refused";
   if (isRunning(fresh.State)) await stopContainer(engine, fresh.Id, spec.graceSeconds);
-  if (spec.keep) return "kept";
+  // A container never started holds no work to keep, and removing it keeps a start still queued at the engine from running it unwatched.
+  if (spec.keep && fresh.State.Status !== "created") return "kept";
   await removeContainer(engine, fresh.Id, { force: true, volumes: true });
   // The engine may finish a removal in the background (AutoRemove, Podman): the network can go only after.
   while (Date.now() < until) {
