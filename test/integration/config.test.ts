@@ -90,14 +90,15 @@ describe("--cache", () => {
 
   test("a second identical step reuses what the first wrote", async () => {
     const dir = workspace("cache-on");
-    const env = { XDG_CACHE_HOME: join(dir, "xdg-cache") };
+    // Beside the workspace: a workspace that holds sandbox's caches is refused (cli/host-paths.ts).
+    const env = { XDG_CACHE_HOME: join(root, "cache-on-xdg-cache") };
     const first = await runSandbox(["run", ...img, "--cache", "sh", "-c", step], { cwd: dir, env });
     const second = await runSandbox(["run", ...img, "--cache", "sh", "-c", step], { cwd: dir, env });
     expect(first.stdout.toString()).toBe("miss\n");
     expect(second.stdout.toString()).toBe("hit\n");
     const path = await runSandbox(["cache", "path"], { cwd: dir, env });
     // This workspace's own cache (test/integration/cache.test.ts: another workspace never sees it).
-    expect(path.stdout.toString().trim()).toMatch(new RegExp(`^${join(dir, "xdg-cache", "sandbox", "workspaces", "cache-on")}-[0-9a-f]{12}$`));
+    expect(path.stdout.toString().trim()).toMatch(new RegExp(`^${join(root, "cache-on-xdg-cache", "sandbox", "workspaces", "cache-on")}-[0-9a-f]{12}$`));
     const clean = await runSandbox(["cache", "clean"], { cwd: dir, env });
     expect(clean.code).toBe(0);
     const third = await runSandbox(["run", ...img, "--cache", "sh", "-c", step], { cwd: dir, env });
@@ -106,7 +107,7 @@ describe("--cache", () => {
 
   test("without --cache nothing persists", async () => {
     const dir = workspace("cache-off");
-    const env = { XDG_CACHE_HOME: join(dir, "xdg-cache") };
+    const env = { XDG_CACHE_HOME: join(root, "cache-off-xdg-cache") };
     const plain = step.replace('"$npm_config_cache/pkg.tgz"', '"$HOME/.cache/npm/pkg.tgz"');
     const first = await runSandbox(["run", ...img, "sh", "-c", plain], { cwd: dir, env });
     const second = await runSandbox(["run", ...img, "sh", "-c", plain], { cwd: dir, env });
