@@ -15,6 +15,7 @@ import { WATCHDOG_COMMAND } from "../../src/cli/watchdog.ts";
 import { testEngine } from "../helpers/engine.ts";
 import { keptSets, REVIEW_RUN as run, reviewRoot, reviewWorkspace } from "../helpers/review.ts";
 import { cleanEnv, runSandbox, sandboxArgv } from "../helpers/sandbox.ts";
+import { until } from "../helpers/until.ts";
 
 const root = reviewRoot("sandbox-review-attacks-");
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -339,16 +340,6 @@ function processesWith(...words: string[]): number[] {
     if (words.every((w) => args.includes(w))) found.push(Number(entry));
   }
   return found;
-}
-
-async function until<T>(what: string, check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs: number, everyMs = 100): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
 }
 
 describe("review mode: the pick prompt", () => {

@@ -6,32 +6,22 @@
  * (DOCKER_HOST / SANDBOX_TEST_ENGINE select the engine).
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { spawnSync, type ChildProcess } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import net from "node:net";
 import { inspectContainer } from "../../src/engine/containers.ts";
 import { testEngine } from "../helpers/engine.ts";
-import { cleanEnv, ENGINE_SOCKET, IS_PODMAN, runSandbox, sandboxArgv, TEST_IMAGE } from "../helpers/sandbox.ts";
+import { cleanEnv, ENGINE_SOCKET, IS_PODMAN, runSandbox, sandboxArgv } from "../helpers/sandbox.ts";
+import { until } from "../helpers/until.ts";
+import { keptSets, REVIEW_RUN, reviewRoot, reviewWorkspace } from "../helpers/review.ts";
 
-const root = realpathSync(mkdtempSync(join(tmpdir(), "sandbox-review-")));
+const root = reviewRoot("sandbox-review-");
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 const SLOW = 120_000;
-const run = ["run", "--image", TEST_IMAGE, "--network", "none", "--workspace-mode", "review"];
-
-let n = 0;
-/** A workspace with `files` under p/, and a state folder of its own. */
-function setup(files: Record<string, string> = {}): { ws: string; env: Record<string, string> } {
-  const ws = join(root, `t${n++}`);
-  for (const [name, text] of Object.entries(files)) {
-    mkdirSync(join(ws, "p", name, ".."), { recursive: true });
-    writeFileSync(join(ws, "p", name), text);
-  }
-  mkdirSync(join(ws, "p"), { recursive: true });
-  return { ws, env: { XDG_STATE_HOME: join(root, `state${n}`) } };
-}
+const run = REVIEW_RUN;
+const setup = (files: Record<string, string> = {}) => reviewWorkspace(root, files);
 
 type Tree = Record<string, string>;
 /** Every entry under dir: kind, mode and content (files) or target (links). */
@@ -61,21 +51,7 @@ function parseList(text: string): Tree {
   return out;
 }
 
-async function until<T>(what: string, check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs: number, everyMs = 100): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
-
-async function changes(env: Record<string, string>): Promise<Array<{ id: string; changes: number; workspace: string; command: string[]; interrupted?: boolean }>> {
-  const r = await runSandbox(["changes", "--json"], { env });
-  expect(r.code).toBe(0);
-  return JSON.parse(r.stdout.toString());
-}
+const changes = keptSets;
 
 const EDIT = "printf 'one\\nTWO\\nthree\\n' > p/a.txt; rm p/gone.txt; echo new > p/new.txt; mkdir -p p/d/e; echo deep > p/d/e/f; rm -r p/old; chmod 755 p/run.sh; ln -s a.txt p/link; mv p/mv.txt p/d/moved.txt";
 

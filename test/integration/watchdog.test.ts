@@ -24,6 +24,7 @@ import { prepareGuard } from "../../src/workspace/guard.ts";
 import { testEngine } from "../helpers/engine.ts";
 import { testSettings } from "../helpers/run-settings.ts";
 import { IS_PODMAN, runSandbox, sandboxArgv, TEST_IMAGE, type RunResult } from "../helpers/sandbox.ts";
+import { until } from "../helpers/until.ts";
 
 const tag = randomBytes(4).toString("hex");
 const root = realpathSync(mkdtempSync(join(tmpdir(), `sandbox-wd-${tag}-`)));
@@ -73,16 +74,6 @@ function watchdogs(name: string): number[] {
     }
   }
   return found;
-}
-
-async function until<T>(what: string, check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs: number, everyMs = 100): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
 }
 
 async function running(name: string): Promise<boolean> {
