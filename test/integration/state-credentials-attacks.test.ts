@@ -19,13 +19,10 @@ import { execFileSync } from "node:child_process";
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { PassThrough, Writable } from "node:stream";
-import { executeRun } from "../../src/cli/execute-run.ts";
 import { loadSeccomp } from "../../src/cli/prepare-run.ts";
-import { buildRunPlan, CONTAINER_HOME } from "../../src/core/plan.ts";
+import { CONTAINER_HOME } from "../../src/core/plan.ts";
 import { credentialStandIn } from "../../src/core/state-credentials.ts";
-import { prepareGuard } from "../../src/workspace/guard.ts";
-import { testEngine } from "../helpers/engine.ts";
+import { runPlanDirect } from "../helpers/direct-run.ts";
 import { testSettings } from "../helpers/run-settings.ts";
 import { IS_PODMAN, runSandbox, TEST_IMAGE, type RunResult } from "../helpers/sandbox.ts";
 
@@ -63,10 +60,6 @@ const ESCAPES = [
 ].join("\n");
 
 describe(`from inside a hidden run, on ${IS_PODMAN ? "Podman" : "Docker"}: no way round the cover`, () => {
-  function collector(): { stream: Writable; text(): string } {
-    const chunks: Buffer[] = [];
-    return { stream: new Writable({ write: (chunk: Buffer, _e, done) => (chunks.push(Buffer.from(chunk)), done()) }), text: () => Buffer.concat(chunks).toString("utf8") };
-  }
 
   test("a hard link, umount (also in a new namespace), moving the folder or file, another case, a search: the token stays hidden and on the host as it was; a link at the stand-in's path is not followed", async () => {
     const base = mkdtempSync(join(root, "direct-"));
@@ -94,32 +87,10 @@ describe(`from inside a hidden run, on ${IS_PODMAN ? "Podman" : "Docker"}: no wa
       envValues: { ANTHROPIC_API_KEY: "sandbox-proxy-managed" },
       hiddenCredentials: { source: state, target, files: [".credentials.json"], standIn, rules: ["anthropic-api-key"] },
     });
-    const plan = buildRunPlan(["sh", "-c", ESCAPES], settings, {
-      workspace,
-      uid: process.getuid?.(),
-      gid: process.getgid?.(),
-      env: {},
-      stdinIsTTY: false,
-      stdoutIsTTY: false,
-      version: "0.0.0-test",
-      now: new Date(),
-      randomId: randomBytes(4).toString("hex"),
-    });
-    const guard = await prepareGuard({ workspace, target: "/work", mask: [], protect: [], noMask: false, readOnlyWorkspace: false });
-    const out = collector();
-    const err = collector();
-    const stdin = new PassThrough();
-    stdin.end();
-    const outcome = await executeRun(await testEngine(), { plan, stateDir: stateRoot }, guard, {
-      stdin,
-      stdout: out.stream,
-      stderr: err.stream,
-      signals: { on: () => () => {} },
-      reporter: { info: () => {}, warn: () => {} },
-    });
-    if (outcome.exitCode !== 0) console.error(err.text());
-    expect(outcome.exitCode).toBe(0);
-    const seen = lines(out.text());
+    const run = await runPlanDirect(["sh", "-c", ESCAPES], settings, { workspace, stateDir: stateRoot });
+    if (run.code !== 0) console.error(run.err);
+    expect(run.code).toBe(0);
+    const seen = lines(run.out);
     for (const line of ["content=[]", "link=refused", "umount=refused", "lazy-umount=refused", "mount-ns=refused", "user-ns=refused", "move-state=refused", "move-file=refused", "other-case=[other]", "content-after=[]"]) {
       expect(seen).toContain(line);
     }

@@ -19,13 +19,10 @@ import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { PassThrough, Writable } from "node:stream";
-import { executeRun } from "../../src/cli/execute-run.ts";
 import { loadSeccomp } from "../../src/cli/prepare-run.ts";
-import { buildRunPlan, CONTAINER_HOME } from "../../src/core/plan.ts";
+import { CONTAINER_HOME } from "../../src/core/plan.ts";
 import { credentialStandIn } from "../../src/core/state-credentials.ts";
-import { prepareGuard } from "../../src/workspace/guard.ts";
-import { testEngine } from "../helpers/engine.ts";
+import { runPlanDirect } from "../helpers/direct-run.ts";
 import { testSettings } from "../helpers/run-settings.ts";
 import { IS_PODMAN, runSandbox, TEST_IMAGE } from "../helpers/sandbox.ts";
 
@@ -165,10 +162,6 @@ describe.skipIf(!IS_PODMAN)("sandbox run on Podman: no proxy, so nothing is hidd
 });
 
 describe(`the hiding itself, on ${IS_PODMAN ? "Podman" : "Docker"} (executeRun with a plan that hides the login)`, () => {
-  function collector(): { stream: Writable; text(): string } {
-    const chunks: Buffer[] = [];
-    return { stream: new Writable({ write: (chunk: Buffer, _e, done) => (chunks.push(Buffer.from(chunk)), done()) }), text: () => Buffer.concat(chunks).toString("utf8") };
-  }
 
   async function runHidden(state: string, stateRoot: string, workspace: string): Promise<{ code: number; out: string; err: string }> {
     const target = `${CONTAINER_HOME}/.claude`;
@@ -187,30 +180,7 @@ describe(`the hiding itself, on ${IS_PODMAN ? "Podman" : "Docker"} (executeRun w
       envValues: { ANTHROPIC_API_KEY: "sandbox-proxy-managed" },
       hiddenCredentials: { source: state, target, files: [".credentials.json"], standIn, rules: ["anthropic-api-key"] },
     });
-    const plan = buildRunPlan(["sh", "-c", SCRIPT], settings, {
-      workspace,
-      uid: process.getuid?.(),
-      gid: process.getgid?.(),
-      env: {},
-      stdinIsTTY: false,
-      stdoutIsTTY: false,
-      version: "0.0.0-test",
-      now: new Date(),
-      randomId: randomBytes(4).toString("hex"),
-    });
-    const guard = await prepareGuard({ workspace, target: "/work", mask: [], protect: [], noMask: false, readOnlyWorkspace: false });
-    const out = collector();
-    const err = collector();
-    const stdin = new PassThrough();
-    stdin.end();
-    const outcome = await executeRun(await testEngine(), { plan, stateDir: stateRoot }, guard, {
-      stdin,
-      stdout: out.stream,
-      stderr: err.stream,
-      signals: { on: () => () => {} },
-      reporter: { info: () => {}, warn: () => {} },
-    });
-    return { code: outcome.exitCode, out: out.text(), err: err.text() };
+    return runPlanDirect(["sh", "-c", SCRIPT], settings, { workspace, stateDir: stateRoot });
   }
 
   test("a saved login: empty and unchangeable inside, untouched on the host; a missing one: made for the run, removed after", async () => {

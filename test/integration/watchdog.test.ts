@@ -14,14 +14,11 @@ import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { PassThrough, Writable } from "node:stream";
-import { executeRun } from "../../src/cli/execute-run.ts";
 import { loadSeccomp } from "../../src/cli/prepare-run.ts";
-import { buildRunPlan } from "../../src/core/plan.ts";
 import { inspectContainer, removeContainer } from "../../src/engine/containers.ts";
 import { createNetwork, inspectNetwork, removeNetwork } from "../../src/engine/networks.ts";
-import { prepareGuard } from "../../src/workspace/guard.ts";
 import { testEngine } from "../helpers/engine.ts";
+import { runPlanDirect } from "../helpers/direct-run.ts";
 import { testSettings } from "../helpers/run-settings.ts";
 import { IS_PODMAN, runSandbox, sandboxArgv, TEST_IMAGE, type RunResult } from "../helpers/sandbox.ts";
 import { until } from "../helpers/until.ts";
@@ -239,37 +236,14 @@ describe("copy mode: the watchdog's deadline counts from the start, not from the
     mkdirSync(workspace, { recursive: true });
     writeFileSync(join(workspace, "file.txt"), "in the copy\n");
     const settings = testSettings({ image: TEST_IMAGE, seccomp: loadSeccomp("default", root), network: "none", timeoutMs: 4_000, workspaceMode: "copy", name });
-    const plan = buildRunPlan(["sh", "-c", "cat file.txt; sleep 3; echo done"], settings, {
-      workspace,
-      uid: process.getuid?.(),
-      gid: process.getgid?.(),
-      env: {},
-      stdinIsTTY: false,
-      stdoutIsTTY: false,
-      version: "0.0.0-test",
-      now: new Date(),
-      randomId: tag,
-    });
-    const guard = await prepareGuard({ workspace, target: "/work", mask: [], protect: [], noMask: false, readOnlyWorkspace: false });
-    const chunks: Buffer[] = [];
-    const stdin = new PassThrough();
-    stdin.end();
     const self = { argv: sandboxArgv(), pid: process.pid, alive: (pid: number) => existsSync(`/proc/${pid}`) };
-    const outcome = await executeRun(
-      await testEngine(),
-      { plan, stateDir: join(base, "state") },
-      guard,
-      {
-        stdin,
-        stdout: new Writable({ write: (chunk: Buffer, _e, done) => (chunks.push(Buffer.from(chunk)), done()) }),
-        stderr: new Writable({ write: (_c, _e, done) => done() }),
-        signals: { on: () => () => {} },
-        reporter: { info: () => {}, warn: () => {} },
-      },
-      { startGate: new Promise((resolve) => setTimeout(resolve, 7_500)), watchdog: { self, env: { PATH: process.env.PATH, HOME: process.env.HOME }, uid: process.getuid?.() } },
-    );
-    expect(Buffer.concat(chunks).toString("utf8")).toBe("in the copy\ndone\n");
-    expect(outcome.exitCode).toBe(0);
+    const run = await runPlanDirect(["sh", "-c", "cat file.txt; sleep 3; echo done"], settings, { workspace, stateDir: join(base, "state") }, {
+      randomId: tag,
+      startGate: new Promise((resolve) => setTimeout(resolve, 7_500)),
+      watchdog: { self, env: { PATH: process.env.PATH, HOME: process.env.HOME }, uid: process.getuid?.() },
+    });
+    expect(run.out).toBe("in the copy\ndone\n");
+    expect(run.code).toBe(0);
     await until("the watchdog to exit", () => watchdogs(name).length === 0, 5_000);
   }, 90_000);
 
