@@ -7,9 +7,13 @@ import { randomBytes } from "node:crypto";
 import { PassThrough, Writable } from "node:stream";
 import { executeRun } from "../../src/cli/execute-run.ts";
 import type { WatchdogLaunch } from "../../src/cli/watchdog.ts";
-import { buildRunPlan, type RunSettings } from "../../src/core/plan.ts";
+import { loadSeccomp } from "../../src/cli/prepare-run.ts";
+import { buildRunPlan, CONTAINER_HOME, type RunSettings } from "../../src/core/plan.ts";
+import { credentialStandIn } from "../../src/core/state-credentials.ts";
 import { prepareGuard } from "../../src/workspace/guard.ts";
 import { testEngine } from "./engine.ts";
+import { testSettings } from "./run-settings.ts";
+import { TEST_IMAGE } from "./sandbox.ts";
 
 export interface DirectRun {
   code: number;
@@ -48,4 +52,25 @@ export async function runPlanDirect(
     { ...(options.startGate ? { startGate: options.startGate } : {}), ...(options.watchdog ? { watchdog: options.watchdog } : {}) },
   );
   return { code: outcome.exitCode, out: Buffer.concat(out).toString("utf8"), err: Buffer.concat(err).toString("utf8") };
+}
+
+/**
+ * A claude run whose login in `state` (its state folder, mounted at
+ * ~/.claude) is hidden as when the proxy adds its key: the placeholder in
+ * ANTHROPIC_API_KEY, `.credentials.json` covered by the stand-in of
+ * `stateRoot` (core/state-credentials.ts). With sandbox's own seccomp profile.
+ */
+export function hiddenLoginSettings(state: string, stateRoot: string): RunSettings {
+  const target = `${CONTAINER_HOME}/.claude`;
+  return testSettings({
+    image: TEST_IMAGE,
+    agent: "claude",
+    seccomp: loadSeccomp("default", stateRoot),
+    network: "none",
+    timeoutMs: 60_000,
+    extraMounts: [{ Type: "bind", Source: state, Target: target, ReadOnly: false }],
+    agentStateTarget: target,
+    envValues: { ANTHROPIC_API_KEY: "sandbox-proxy-managed" },
+    hiddenCredentials: { source: state, target, files: [".credentials.json"], standIn: credentialStandIn(stateRoot), rules: ["anthropic-api-key"] },
+  });
 }

@@ -19,11 +19,8 @@ import { execFileSync } from "node:child_process";
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { loadSeccomp } from "../../src/cli/prepare-run.ts";
-import { CONTAINER_HOME } from "../../src/core/plan.ts";
 import { credentialStandIn } from "../../src/core/state-credentials.ts";
-import { runPlanDirect } from "../helpers/direct-run.ts";
-import { testSettings } from "../helpers/run-settings.ts";
+import { hiddenLoginSettings, runPlanDirect } from "../helpers/direct-run.ts";
 import { IS_PODMAN, runSandbox, TEST_IMAGE, type RunResult } from "../helpers/sandbox.ts";
 
 const root = mkdtempSync(join(tmpdir(), "sandbox-creds-attacks-"));
@@ -69,24 +66,13 @@ describe(`from inside a hidden run, on ${IS_PODMAN ? "Podman" : "Docker"}: no wa
     mkdirSync(workspace, { recursive: true });
     mkdirSync(state, { recursive: true });
     writeFileSync(join(state, ".credentials.json"), TOKEN, { mode: 0o600 });
-    const target = `${CONTAINER_HOME}/.claude`;
     const standIn = credentialStandIn(stateRoot);
     // Someone left a link at the stand-in's path: the cover is made afresh, never bound through it.
     const secret = join(base, "host-secret");
     writeFileSync(secret, "HOST-SECRET\n", { mode: 0o600 });
     mkdirSync(join(stateRoot, "stand-ins"), { recursive: true });
     symlinkSync(secret, standIn);
-    const settings = testSettings({
-      image: TEST_IMAGE,
-      agent: "claude",
-      seccomp: loadSeccomp("default", root),
-      network: "none",
-      timeoutMs: 60_000,
-      extraMounts: [{ Type: "bind", Source: state, Target: target, ReadOnly: false }],
-      agentStateTarget: target,
-      envValues: { ANTHROPIC_API_KEY: "sandbox-proxy-managed" },
-      hiddenCredentials: { source: state, target, files: [".credentials.json"], standIn, rules: ["anthropic-api-key"] },
-    });
+    const settings = hiddenLoginSettings(state, stateRoot);
     const run = await runPlanDirect(["sh", "-c", ESCAPES], settings, { workspace, stateDir: stateRoot });
     if (run.code !== 0) console.error(run.err);
     expect(run.code).toBe(0);

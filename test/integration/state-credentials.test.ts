@@ -19,11 +19,9 @@ import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { loadSeccomp } from "../../src/cli/prepare-run.ts";
 import { CONTAINER_HOME } from "../../src/core/plan.ts";
 import { credentialStandIn } from "../../src/core/state-credentials.ts";
-import { runPlanDirect } from "../helpers/direct-run.ts";
-import { testSettings } from "../helpers/run-settings.ts";
+import { hiddenLoginSettings, runPlanDirect } from "../helpers/direct-run.ts";
 import { IS_PODMAN, runSandbox, TEST_IMAGE } from "../helpers/sandbox.ts";
 
 const root = mkdtempSync(join(tmpdir(), "sandbox-state-creds-"));
@@ -164,22 +162,9 @@ describe.skipIf(!IS_PODMAN)("sandbox run on Podman: no proxy, so nothing is hidd
 describe(`the hiding itself, on ${IS_PODMAN ? "Podman" : "Docker"} (executeRun with a plan that hides the login)`, () => {
 
   async function runHidden(state: string, stateRoot: string, workspace: string): Promise<{ code: number; out: string; err: string }> {
-    const target = `${CONTAINER_HOME}/.claude`;
-    const standIn = credentialStandIn(stateRoot);
     mkdirSync(join(stateRoot, "stand-ins"), { recursive: true });
-    writeFileSync(standIn, "");
-    const settings = testSettings({
-      image: TEST_IMAGE,
-      agent: "claude",
-      // sandbox's own profile, as a run has it (the helper's is a stub).
-      seccomp: loadSeccomp("default", root),
-      network: "none",
-      timeoutMs: 60_000,
-      extraMounts: [{ Type: "bind", Source: state, Target: target, ReadOnly: false }],
-      agentStateTarget: target,
-      envValues: { ANTHROPIC_API_KEY: "sandbox-proxy-managed" },
-      hiddenCredentials: { source: state, target, files: [".credentials.json"], standIn, rules: ["anthropic-api-key"] },
-    });
+    writeFileSync(credentialStandIn(stateRoot), "");
+    const settings = hiddenLoginSettings(state, stateRoot);
     return runPlanDirect(["sh", "-c", SCRIPT], settings, { workspace, stateDir: stateRoot });
   }
 
