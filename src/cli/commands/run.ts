@@ -1,5 +1,7 @@
-import { mkdirSync, realpathSync, rmSync, writeFileSync } from "node:fs";
-import { dirname, isAbsolute, relative } from "node:path";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, sep } from "node:path";
+import { isInside } from "../../core/host-paths.ts";
+import { resolveExisting } from "../host-paths.ts";
 import { finalBody, type RunFacts } from "../../core/container-body.ts";
 import { LABELS } from "../../core/labels.ts";
 import { checkCpus, enforcePreflight, evaluatePreflight } from "../../core/preflight.ts";
@@ -178,23 +180,13 @@ async function openReview(stateDir: string, plan: RunPlan, flavor: string) {
     });
   }
   // The change sets would be in the overlay's lower layer, readable by the command, and an apply could write into them.
-  const inside = relative(realpathOrSelf(plan.workspace), realpathOrSelf(stateDir));
-  if (inside === "" || (!inside.startsWith("..") && !isAbsolute(inside))) {
+  if (isInside(resolveExisting(stateDir), resolveExisting(plan.workspace), sep)) {
     throw new UsageError(`--workspace-mode review keeps its change sets in ${stateDir}, which is inside the workspace ${plan.workspace}: the command would see them, and an apply could write into them`, {
       hint: "Point XDG_STATE_HOME at a folder outside the workspace (sandbox keeps its state in $XDG_STATE_HOME/sandbox), or use another workspace.",
     });
   }
   const set = await openChangeSet(stateDir, plan.workspace, plan.command);
   return { set, meta: (await readChangeSet(stateDir, set.id)).meta };
-}
-
-/** The path with its links resolved, or as given where it does not exist yet (a state folder made on first use). */
-function realpathOrSelf(path: string): string {
-  try {
-    return realpathSync(path);
-  } catch {
-    return path;
-  }
 }
 
 function setupApartLine(setup: NonNullable<RunPlan["setup"]>): string {
