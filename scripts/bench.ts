@@ -3,6 +3,8 @@
  *  1. median wall time of `sandbox run --image IMG true` vs `docker run --rm`
  *     with the same security options, interleaved in one go, and the ratio;
  *     and vs `docker run` with sandbox's whole body (the guard's mounts too);
+ *     and the floor: scripts/bench-floor.ts (the docker run sequence through
+ *     sandbox's engine door, nothing else) against a plain `docker run --rm`;
  *  2. `dist/sandbox --version` cold start median;
  *  3. wall time and peak RSS piping N MiB through `sandbox run cat` vs
  *     `docker run -i` (GNU time's %M);
@@ -28,6 +30,7 @@ import { quarantineNewRepositories } from "../src/workspace/run-guard.ts";
 import { DEFAULT_STAND_INS } from "../src/core/workspace-guard.ts";
 import { clearNewSetIdBits } from "../src/workspace/setid.ts";
 import { mkdirSync } from "node:fs";
+import { compile } from "./build.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
 const BIN = process.env.BENCH_BIN ? resolve(process.env.BENCH_BIN) : resolve(ROOT, "dist/sandbox");
@@ -126,13 +129,22 @@ await timed(["docker", "run", "--rm", ...dockerSecurity, IMAGE, "true"]);
 
 const dockerWhole = await wholeBodyOptions();
 await timed(["docker", "run", "--rm", ...dockerWhole, IMAGE, "true"]);
+const FLOOR = join(tmp, "bench-floor");
+await compile(undefined, FLOOR, undefined, join(ROOT, "scripts/bench-floor.ts"));
+await timed([FLOOR, IMAGE]);
 const sandboxTimes: number[] = [];
 const dockerTimes: number[] = [];
 const dockerWholeTimes: number[] = [];
+const floorTimes: number[] = [];
+const plainTimes: number[] = [];
 for (let i = 0; i < RUNS; i++) {
   sandboxTimes.push((await timed([BIN, "run", "--quiet", "--image", IMAGE, "true"])).ms);
   dockerTimes.push((await timed(["docker", "run", "--rm", ...dockerSecurity, IMAGE, "true"])).ms);
   dockerWholeTimes.push((await timed(["docker", "run", "--rm", ...dockerWhole, IMAGE, "true"])).ms);
+  const floor = await timed([FLOOR, IMAGE]);
+  if (floor.code !== 0) throw new Error(`bench-floor exited ${floor.code}`);
+  floorTimes.push(floor.ms);
+  plainTimes.push((await timed(["docker", "run", "--rm", IMAGE, "true"])).ms);
 }
 const sMed = median(sandboxTimes);
 const dMed = median(dockerTimes);
@@ -142,6 +154,10 @@ row("run true: docker run --rm median", `${dMed.toFixed(0)} ms`);
 row("run true: ratio sandbox/docker (target <= 1.0)", (sMed / dMed).toFixed(2));
 row("run true: docker run, sandbox's whole body, median", `${wMed.toFixed(0)} ms (the guard's ${dockerWhole.filter((a) => a === "--mount").length - 1} more mounts)`);
 row("run true: ratio sandbox/docker, same body", (sMed / wMed).toFixed(2));
+const fMed = median(floorTimes);
+const pMed = median(plainTimes);
+row("run true: floor (scripts/bench-floor.ts) median", `${fMed.toFixed(0)} ms; plain docker run --rm ${pMed.toFixed(0)} ms`);
+row("run true: ratio floor/plain docker", `${(fMed / pMed).toFixed(2)} (the runtime and docker-modem alone, no attach: a lower bound)`);
 
 const versions: number[] = [];
 for (let i = 0; i < 20; i++) versions.push((await timed([BIN, "--version"])).ms);

@@ -58,10 +58,11 @@ const slimDependencies: import("bun").BunPlugin = {
   },
 };
 
-export async function compile(target: string | undefined, outfile: string, facts?: BuildFacts): Promise<void> {
+/** `entrypoint`: src/main.ts, or another program built as sandbox is (scripts/bench-floor.ts). */
+export async function compile(target: string | undefined, outfile: string, facts?: BuildFacts, entrypoint = "src/main.ts"): Promise<void> {
   const f = facts ?? (await buildFacts());
   const result = await Bun.build({
-    entrypoints: ["src/main.ts"],
+    entrypoints: [entrypoint],
     compile: {
       outfile,
       ...(target ? { target: target as never } : {}),
