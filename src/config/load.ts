@@ -228,7 +228,10 @@ export function configCandidates(env: Readonly<Record<string, string | undefined
 /**
  * loadConfig, with the YAML parser loaded only when there is a file to parse:
  * the `yaml` package costs ~7 ms of every start-up, and most runs (CI, hooks)
- * have no config file at all. Each file is read once.
+ * have no config file at all. A blank file (the empty `.sandbox.yml` the
+ * guard puts in place while another run is going on in the workspace) is
+ * nothing to parse either: YAML reads it as null, which sets nothing. Each
+ * file is read once.
  */
 export async function loadConfigFiles(input: Omit<LoadInput, "parseYaml">): Promise<LoadedConfig> {
   const seen = new Map<string, { text: string | undefined } | { error: unknown }>();
@@ -247,14 +250,18 @@ export async function loadConfigFiles(input: Omit<LoadInput, "parseYaml">): Prom
   };
   const present = configCandidates(input.env, input.homeDir, input.workspace).some((path) => {
     try {
-      return readFile(path) !== undefined;
+      const text = readFile(path);
+      return text !== undefined && !BLANK.test(text);
     } catch {
       return true; // loadConfig reports it
     }
   });
-  const parseYaml = present ? (await import("./yaml.ts")).parseYaml : () => ({});
+  const parseYaml = present ? (await import("./yaml.ts")).parseYaml : () => null;
   return loadConfig({ ...input, readFile, parseYaml });
 }
+
+/** What YAML reads as an empty document (null): a byte-order mark at most, then only spaces, tabs and line ends. */
+const BLANK = /^\uFEFF?[ \t\r\n]*$/;
 
 /** Defaults < global config < workspace file; flags go on top with `withFlags` (resolve.ts). */
 export function effectiveSettings(loaded: LoadedConfig): EffectiveSettings {

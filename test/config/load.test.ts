@@ -334,6 +334,23 @@ describe("loadConfigFiles (the YAML parser loaded on demand)", () => {
     expect(new Set(reads).size).toBe(reads.length);
   });
 
+  test("blank files (the guard's empty .sandbox.yml) come out as the YAML parser reads them, and anything else is parsed", async () => {
+    const outcome = async (load: () => unknown) => {
+      try {
+        return { value: await load() };
+      } catch (error) {
+        return { error: (error as Error).message };
+      }
+    };
+    // The last three are not blank to YAML: a non-breaking space and a comment are text, a tab then a key is an error.
+    for (const text of ["", " \n\n", "\t\r\n", "\uFEFF\n", "\u00a0\n", "# nothing\n", "\tnetwork: none\n"]) {
+      write(xdgPath(), text);
+      write(workspacePath(), text);
+      const parsed = await outcome(() => loadConfig(input()));
+      expect(await outcome(() => loadConfigFiles({ ...base(), readFile }))).toEqual(parsed);
+    }
+  });
+
   test("an unreadable file is reported once, as loadConfig reports it", async () => {
     const failing = { ...base(), readFile: (path: string) => {
       if (path === xdgPath()) throw new Error("EACCES: permission denied");
