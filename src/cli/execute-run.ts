@@ -77,7 +77,10 @@ export async function executeRun(
       const startWatchdog = (id: string) => {
         // Review through an overlay: the watchdog of a killed run lists its change set (copy's changes stay in the kept container).
         const review = options.review && !copied ? { stateDir: prepared.stateDir, id: options.review.id } : undefined;
-        watchdog.start(id, { standIns, keep: plan.keep || copied, review });
+        // The run's place in the workspace's registry (as withRunGuard's below): a killed run's watchdog leaves it.
+        const self = options.watchdog?.self;
+        const registry = self ? { dir: runRegistry(prepared.stateDir, plan.workspace, self).dir, pid: self.pid } : undefined;
+        watchdog.start(id, { standIns, keep: plan.keep || copied, review, registry });
       };
       const hooks: SessionHooks = {
         created: (id) => {
@@ -228,7 +231,10 @@ class RunWatchdog {
     private readonly reporter: SessionIo["reporter"],
   ) {}
 
-  start(id: string, made: { standIns: string | undefined; keep: boolean; review: { stateDir: string; id: string } | undefined }): void {
+  start(
+    id: string,
+    made: { standIns: string | undefined; keep: boolean; review: { stateDir: string; id: string } | undefined; registry: { dir: string; pid: number } | undefined },
+  ): void {
     const { launch, plan } = this;
     if (!launch || this.launched) return;
     // sandbox's own timer starts at start, a moment later: the watchdog's slack (DEADLINE_SLACK_MS) covers the difference.
@@ -249,6 +255,7 @@ class RunWatchdog {
             ...(this.egress?.firewall ? { firewall: this.egress.firewall } : {}),
             ...(made.standIns ? { standIns: { path: made.standIns, uid: launch.uid } } : {}),
             ...(made.review ? { review: made.review } : {}),
+            ...(made.registry ? { registry: made.registry } : {}),
           },
           (message) => this.reporter.warn(message),
         ),

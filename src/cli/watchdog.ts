@@ -62,6 +62,13 @@ export interface WatchdogSpec {
   /** The stand-in folder (workspace/stand-ins.ts), if any, and the uid that owns it. */
   standIns?: { path: string; uid: number | undefined };
   /**
+   * The run's registry in its workspace (workspace/run-guard.ts) and the pid
+   * sandbox has there: a killed run leaves it, and the paths made for the
+   * guard in the workspace (`.github`, `.vscode`, ... while missing) go, as
+   * at a run's end, unless another live run still binds them.
+   */
+  registry?: { dir: string; pid: number };
+  /**
    * Review mode's change set (docs/review.md), when the run writes into one
    * through an overlay: once the container is stopped, its changes are
    * listed there, so the kept change set can be applied later.

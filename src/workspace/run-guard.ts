@@ -70,6 +70,25 @@ async function othersAlive(registry: RunRegistry): Promise<boolean> {
   return alive;
 }
 
+/**
+ * sandbox was killed mid-run: its watchdog (cli/commands/watchdog.ts), whose
+ * own pid is `registry.pid`, takes the dead run out of the registry and, if
+ * no other live run is left, removes the paths made for the guard, as the
+ * run itself would have at its end. Otherwise the last live run removes them.
+ */
+export async function leaveForDeadRun(registry: RunRegistry, deadPid: number): Promise<"removed" | "left to a live run"> {
+  return locked(registry, () => leaveAndTidy(registry, deadPid));
+}
+
+/** Under the lock: run `pid` leaves the registry; the last live run removes the made paths. */
+async function leaveAndTidy(registry: RunRegistry, pid: number): Promise<"removed" | "left to a live run"> {
+  await unlink(`${registry.dir}/${pid}`).catch(() => {});
+  if (await othersAlive(registry)) return "left to a live run";
+  await removeMade(await readMade(registry));
+  await unlink(`${registry.dir}/made.json`).catch(() => {});
+  return "removed";
+}
+
 /** The lock: a folder made atomically; a dead owner's is taken over. */
 async function locked<T>(registry: RunRegistry | undefined, fn: () => Promise<T>): Promise<T> {
   if (!registry) return fn();
@@ -116,10 +135,7 @@ export async function withMountpoints<T>(root: string, mountpoints: readonly Mou
   } finally {
     await locked(registry, async () => {
       if (!registry) return removeMade(made);
-      await leaveRuns(registry);
-      if (await othersAlive(registry)) return;
-      await removeMade(await readMade(registry));
-      await unlink(`${registry.dir}/made.json`).catch(() => {});
+      await leaveAndTidy(registry, registry.pid);
     }).catch(() => {});
   }
 }

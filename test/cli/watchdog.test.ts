@@ -1,10 +1,11 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { reap, stopAtDeadline } from "../../src/cli/commands/watchdog.ts";
 import { decodeSpec, encodeSpec, WatchdogInput, watchdogEnv, type WatchdogSpec } from "../../src/cli/watchdog.ts";
 import type { EngineClient, RequestSpec } from "../../src/engine/client.ts";
+import { withMountpoints } from "../../src/workspace/run-guard.ts";
 
 const ID = "a".repeat(64);
 const NET = "b".repeat(64);
@@ -156,6 +157,54 @@ describe("reap: sandbox died", () => {
     const report = await reap(engine, { ...base, keep: true }, quick);
     expect(report).toEqual({ container: "removed" });
     expect(did(calls)).toEqual(["DELETE /containers/C"]);
+  });
+
+  describe("the guard's made paths in the workspace (the run's registry)", () => {
+    /** A run (pid 4242) inside withMountpoints, as execute-run.ts runs one, that dies in `whileRunning`; `live` says who lives. */
+    async function deadRun(whileRunning: (ws: string, registry: { dir: string; pid: number }, live: Set<number>) => Promise<void>) {
+      const tmp = mkdtempSync(join(tmpdir(), "sandbox-wd-test-"));
+      dirs.push(tmp);
+      const ws = join(tmp, "ws");
+      mkdirSync(ws);
+      const live = new Set([4242]);
+      const registry = { dir: join(tmp, "state", "runs", "0123456789abcdef"), pid: 4242, alive: (pid: number) => live.has(pid) };
+      await withMountpoints(ws, [{ path: ".github", kind: "dir" }, { path: ".gitlab-ci.yml", kind: "file" }], async () => {
+        expect(readdirSync(ws).sort()).toEqual([".github", ".gitlab-ci.yml"]);
+        live.delete(4242);
+        await whileRunning(ws, { dir: registry.dir, pid: 4242 }, live);
+      }, registry);
+    }
+    const watchdogSelf = (live: Set<number>) => ({ pid: 777, alive: (pid: number) => live.has(pid) });
+
+    test("the killed run leaves the registry and, the last, removes them", async () => {
+      await deadRun(async (ws, registry, live) => {
+        const { engine } = fakeEngine({ container: ours() });
+        const report = await reap(engine, { ...base, registry }, quick, watchdogSelf(live));
+        expect(report).toEqual({ container: "removed", madePaths: "removed" });
+        expect(readdirSync(ws)).toEqual([]);
+        expect(readdirSync(registry.dir)).toEqual([]);
+      });
+    });
+
+    test("another live run in the workspace keeps them (it binds them); the dead run still leaves", async () => {
+      await deadRun(async (ws, registry, live) => {
+        writeFileSync(join(registry.dir, "5151"), "");
+        live.add(5151);
+        const { engine } = fakeEngine({ container: undefined });
+        expect((await reap(engine, { ...base, registry }, quick, watchdogSelf(live))).madePaths).toBe("left to a live run");
+        expect(readdirSync(ws).sort()).toEqual([".github", ".gitlab-ci.yml"]);
+        expect(readdirSync(registry.dir).sort()).toEqual(["5151", "made.json"]);
+      });
+    });
+
+    test("a container that may still run keeps them: they are its mounts' sources", async () => {
+      await deadRun(async (ws, registry, live) => {
+        const { engine } = fakeEngine({ container: ours({ Name: "/someone-else" }) });
+        const report = await reap(engine, { ...base, registry }, quick, watchdogSelf(live));
+        expect(report).toEqual({ container: "refused" });
+        expect(readdirSync(ws).sort()).toEqual([".github", ".gitlab-ci.yml"]);
+      });
+    });
   });
 
   test("a folder that is not exactly a stand-in folder is left alone", async () => {

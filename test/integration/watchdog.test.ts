@@ -1,7 +1,8 @@
 /**
  * Nothing a run starts outlives it (docs/security.md, "Nothing outlives the
  * run"): sandbox is killed with SIGKILL mid-run and its watchdog stops and
- * removes the container, the stand-in folder and the egress network; a normal
+ * removes the container, the stand-in folder, the paths made in the
+ * workspace for the guard and the egress network; a normal
  * run leaves no watchdog behind; a sandbox stopped past its deadline still has
  * its container stopped; `sandbox prune` removes sandbox's leftover networks
  * and temp folders, and nothing that is not sandbox's. Runs from source or,
@@ -106,6 +107,8 @@ describe("sandbox killed with SIGKILL", () => {
     const started = Date.now();
     // The run's own stand-in folder, named after the sandbox process.
     expect(maskFolders(tmp)).toEqual([expect.stringMatching(new RegExp(`^sandbox-mask-${child.pid}-`))]);
+    // Missing protected paths, made in the workspace for the run (workspace/run-guard.ts).
+    expect(readdirSync(work)).toEqual(expect.arrayContaining([".env", ".github", ".vscode", ".sandbox.yml"]));
     child.kill("SIGKILL");
     const r = await done;
     expect(r.signal).toBe("SIGKILL");
@@ -115,6 +118,8 @@ describe("sandbox killed with SIGKILL", () => {
     expect(tookMs).toBeLessThan(5_000 + GRACE_MS + MARGIN_MS);
     await until("the stand-in folder to be removed", () => maskFolders(tmp).length === 0, 5_000);
     await until("the watchdog to exit", () => watchdogs(name).length === 0, 5_000);
+    // The workspace is left as it was, as at the end of a run that was not killed.
+    expect(readdirSync(work)).toEqual([".env"]);
   }, 90_000);
 
   test("killed the moment its container starts: the container is still removed", async () => {

@@ -1,7 +1,7 @@
 import { isManaged } from "../../core/labels.ts";
 import type { EngineClient } from "../../engine/client.ts";
 import { removeStandInFolder } from "../../workspace/stand-ins.ts";
-import type { CommandContext } from "../context.ts";
+import type { CommandContext, SelfProcess } from "../context.ts";
 import { DEADLINE_SLACK_MS, WatchdogInput, type WatchdogSpec } from "../watchdog.ts";
 
 /**
@@ -32,7 +32,7 @@ export async function watchdogCommand(_argv: readonly string[], ctx: CommandCont
     const spec = input.spec;
     // sandbox finished and cleaned up itself, or never got as far as telling us what to watch.
     if (input.done || !spec) return 0;
-    await reap(await connect(spec), spec);
+    await reap(await connect(spec), spec, REAP_TIMING, ctx.self);
     return 0;
   } finally {
     engine?.close();
@@ -78,6 +78,8 @@ export interface ReapReport {
   network?: "removed" | "gone" | "refused" | "failed";
   firewall?: "removed" | "failed";
   standIns?: "removed" | "gone" | "refused";
+  /** The guard's made paths in the workspace (spec.registry). */
+  madePaths?: "removed" | "left to a live run" | "failed";
 }
 
 export interface ReapTiming {
@@ -95,20 +97,33 @@ const REAP_TIMING: ReapTiming = { retryForMs: 60_000, pauseMs: 1000 };
  * stand-in folder. Each object is checked to be this run's before anything
  * is done to it. Never throws.
  */
-export async function reap(engine: EngineClient, spec: WatchdogSpec, timing: ReapTiming = REAP_TIMING): Promise<ReapReport> {
+export async function reap(engine: EngineClient, spec: WatchdogSpec, timing: ReapTiming = REAP_TIMING, self?: Pick<SelfProcess, "pid" | "alive">): Promise<ReapReport> {
   const report: ReapReport = { container: "failed" };
   // No engine needed, and nothing depends on it: a bind mount keeps its source alive in a running container.
   if (spec.standIns) report.standIns = safely(() => removeStandInFolder(spec.standIns!.path, spec.standIns!.uid), "refused" as const);
   const until = Date.now() + timing.retryForMs;
   report.container = await retrying(() => settleContainer(engine, spec, until), until, timing.pauseMs, "failed" as const);
   // Only once nothing writes into the upper layer any more: a container that may still run leaves the listing to 'sandbox apply'.
-  if (spec.review && ["stopped", "removed", "gone", "kept"].includes(report.container)) report.review = await listKilledRun(spec.review);
+  const settled = ["stopped", "removed", "gone", "kept"].includes(report.container);
+  if (spec.review && settled) report.review = await listKilledRun(spec.review);
+  // Once no container of this run runs: the made paths are its mounts' sources.
+  if (spec.registry && self && settled) report.madePaths = await leaveRun(spec.registry, self);
   if (spec.network) report.network = await retrying(() => removeRunNetwork(engine, spec, until), until, timing.pauseMs, "failed" as const);
   if (spec.firewall) {
     const { applyHostFirewall } = await import("../../egress/host-firewall.ts");
     report.firewall = (await applyHostFirewall(spec.firewall, "remove")).ok ? "removed" : "failed";
   }
   return report;
+}
+
+/** The killed run leaves its workspace's registry (workspace/run-guard.ts), with the watchdog's own pid on the lock. */
+async function leaveRun(registry: NonNullable<WatchdogSpec["registry"]>, self: Pick<SelfProcess, "pid" | "alive">): Promise<NonNullable<ReapReport["madePaths"]>> {
+  try {
+    const { leaveForDeadRun } = await import("../../workspace/run-guard.ts");
+    return await leaveForDeadRun({ dir: registry.dir, pid: self.pid, alive: self.alive }, registry.pid);
+  } catch {
+    return "failed";
+  }
 }
 
 /** The killed run's change set gets its list of changes, as the run would have made it at its end (workspace/change-store.ts). */
