@@ -52,6 +52,14 @@ export interface FlagDeclaration<T> {
   readonly appends?: boolean;
 }
 
+/** What a described default may depend on: the caller's ids and environment (`config show`). */
+export interface DefaultFacts {
+  uid: number | undefined;
+  gid: number | undefined;
+  env: Readonly<Record<string, string | undefined>>;
+  homeDir: string;
+}
+
 export interface Declaration<T> {
   readonly default: T;
   /** The user's own config file (~/.config/sandbox/config.yaml): may set anything. */
@@ -61,8 +69,12 @@ export interface Declaration<T> {
   readonly flag?: FlagDeclaration<T>;
   /** How `config show` prints the value. */
   readonly show?: (value: T) => string;
-  /** How `config show` prints the default when it is not the whole story (the network, which agents change). */
-  readonly describeDefault?: string;
+  /**
+   * How `config show` prints the default when it is not the whole story: the
+   * network, which agents change; or when it is unset and the run decides
+   * (the user, your own uid:gid).
+   */
+  readonly describeDefault?: string | ((host: DefaultFacts) => string);
 }
 
 /** Typed identity: lets the table infer each setting's value type. */

@@ -1,4 +1,4 @@
-import type { DeclarationTable } from "./declare.ts";
+import type { DeclarationTable, DefaultFacts } from "./declare.ts";
 import type { Resolved } from "./resolve.ts";
 import { WORKSPACE_FILE_NAME } from "./values.ts";
 import { DEFAULT_SOURCE } from "./settings.ts";
@@ -15,7 +15,7 @@ export interface SettingRow {
  * `.sandbox.yml` can set is named by its key there. Settings hold names and
  * limits, never secret values (env values from a repository are shown by name).
  */
-export function settingRows<Table extends DeclarationTable>(table: Table, settings: Resolved<Table>): SettingRow[] {
+export function settingRows<Table extends DeclarationTable>(table: Table, settings: Resolved<Table>, host: DefaultFacts = { uid: undefined, gid: undefined, env: {}, homeDir: "~" }): SettingRow[] {
   const rows: SettingRow[] = [];
   for (const [name, declaration] of Object.entries(table)) {
     const key = declaration.config?.key ?? (declaration.workspace ? `${WORKSPACE_FILE_NAME}: ${declaration.workspace.key}` : undefined);
@@ -24,7 +24,9 @@ export function settingRows<Table extends DeclarationTable>(table: Table, settin
     const value = setting.value;
     const shown =
       declaration.describeDefault !== undefined && setting.source === DEFAULT_SOURCE
-        ? declaration.describeDefault
+        ? typeof declaration.describeDefault === "function"
+          ? declaration.describeDefault(host)
+          : declaration.describeDefault
         : value === undefined
           ? "-"
           : declaration.show

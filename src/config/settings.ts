@@ -5,7 +5,9 @@ import { formatDuration, parseDuration, timeoutProblem } from "../core/duration.
 import { parseEnvFlag, type EnvFlag } from "../core/env-filter.ts";
 import { type CopyBackLimits, DEFAULT_COPY_BACK_LIMITS } from "../core/copy-limits.ts";
 import { ConfigError } from "../core/errors.ts";
-import type { PullPolicy, WorkspaceMode } from "../core/plan.ts";
+import { defaultUser, type PullPolicy, type WorkspaceMode } from "../core/plan.ts";
+import { cacheRoot } from "../core/persistence.ts";
+import { DEFAULT_BUILD_BASE } from "../core/recipes.ts";
 import { parseInsecureAllow, PROTECTIONS, type ProtectionName } from "../core/preflight.ts";
 import { formatSize, parseSize } from "../core/size.ts";
 import { parseAllowList, splitEgressList } from "../egress/allowlist.ts";
@@ -72,7 +74,11 @@ export const SETTINGS = {
     default: undefined,
     flag: { long: "image", arg: "IMAGE", group: "Image and lifecycle", help: "Image to run (default: chosen from the command and config)", complete: { images: true } },
   }),
-  workspaceImage: setting<string | undefined>({ default: undefined, workspace: { key: "image", schema: val.image } }),
+  workspaceImage: setting<string | undefined>({
+    default: undefined,
+    describeDefault: "not set: chosen from the command and images",
+    workspace: { key: "image", schema: val.image },
+  }),
   images: setting<Readonly<Record<string, string>>>({
     default: {},
     config: { key: "images", schema: val.dictionary(val.image, "names to images") },
@@ -252,7 +258,11 @@ export const SETTINGS = {
     default: false,
     flag: { long: "cache", group: "Workspace", help: "Persistent package cache at ~/.cache inside, one per workspace\n(npm, pip, go, cargo, ...; see sandbox cache --help)" },
   }),
-  cacheDir: setting<string | undefined>({ default: undefined, config: { key: "paths.cache", schema: val.hostDir } }),
+  cacheDir: setting<string | undefined>({
+    default: undefined,
+    describeDefault: ({ env, homeDir }) => `${cacheRoot(undefined, { ...env }, homeDir)}, with --cache`,
+    config: { key: "paths.cache", schema: val.hostDir },
+  }),
   // Your own config only: a repository must not be able to open its cache to every other repository's runs (core/persistence.ts).
   sharedCache: setting<boolean>({ default: false, config: { key: "paths.shared_cache", schema: val.boolean } }),
   setup: setting<readonly string[]>({
@@ -309,6 +319,7 @@ export const SETTINGS = {
   }),
   cpus: setting<number | undefined>({
     default: undefined,
+    describeDefault: "no limit",
     config: { key: "security.cpus", schema: val.cpus },
     flag: {
       long: "cpus",
@@ -389,6 +400,7 @@ export const SETTINGS = {
   }),
   user: setting<string | undefined>({
     default: undefined,
+    describeDefault: ({ uid, gid }) => `${defaultUser(uid, gid)}${uid === undefined ? "" : " (your uid:gid)"}`,
     config: { key: "security.user", schema: val.user, transform: (written: string | number) => String(written) },
     flag: {
       long: "user",
@@ -496,7 +508,7 @@ export const SETTINGS = {
       help: "Keep the agent's state (login, sessions, settings) for this workspace\nbetween runs (default on; --no-state: start from scratch)",
     },
   }),
-  buildBase: setting<string | undefined>({ default: undefined, config: { key: "build.base", schema: val.image } }),
+  buildBase: setting<string | undefined>({ default: undefined, describeDefault: DEFAULT_BUILD_BASE, config: { key: "build.base", schema: val.image } }),
   host: setting<string | undefined>({
     default: undefined,
     flag: { long: "host", short: "H", arg: "ADDR", group: "Security and limits (defaults are strict)", help: "Engine address (default DOCKER_HOST or /var/run/docker.sock)" },

@@ -121,6 +121,24 @@ describe("the real table feeds every consumer", () => {
     expect(keys).toContain("agents");
   });
 
+  test("config show says what is in effect where nothing is set: no bare '-'", () => {
+    const defaults = mergeLayers(SETTINGS, { config: {}, sources: {} });
+    const rows = settingRows(SETTINGS, defaults, { uid: 1234, gid: 99, env: { XDG_CACHE_HOME: "/c" }, homeDir: "/home/u" });
+    expect(rows.filter((r) => r.value === "-").map((r) => r.key)).toEqual([]);
+    const value = (key: string) => rows.find((r) => r.key === key)?.value;
+    expect(value("security.user")).toBe("1234:99 (your uid:gid)");
+    expect(value("security.cpus")).toBe("no limit");
+    expect(value("build.base")).toBe("node:22-bookworm-slim");
+    expect(value("paths.cache")).toBe("/c/sandbox, with --cache");
+    // Without ids (Windows), the default the plan uses (core/plan.ts defaultUser).
+    expect(settingRows(SETTINGS, defaults).find((r) => r.key === "security.user")?.value).toBe("1000:1000");
+    // A value that is set is shown as set.
+    const set = mergeLayers(SETTINGS, { config: { security: { user: "0:0", cpus: 2 } }, sources: { "security.user": "/x.yaml", "security.cpus": "/x.yaml" } });
+    const setRows = settingRows(SETTINGS, set, { uid: 1234, gid: 99, env: {}, homeDir: "/home/u" });
+    expect(setRows.find((r) => r.key === "security.user")).toEqual({ key: "security.user", value: "0:0", source: "/x.yaml" });
+    expect(setRows.find((r) => r.key === "security.cpus")?.value).toBe("2");
+  });
+
   test("a flag's value wins over the config, a repeatable one that appends adds to it", () => {
     const base = mergeLayers(SETTINGS, { config: { security: { pids: 64, cap_add: ["CAP_NET_ADMIN"] } }, sources: {} });
     const args = parseRunArgs(["--pids-limit", "9", "--cap-add", "SYS_PTRACE", "sh"]);

@@ -51,7 +51,7 @@ export async function configCommand(argv: readonly string[], ctx: CommandContext
 async function show(ctx: CommandContext, json: boolean): Promise<number> {
   const loaded = await readConfig(ctx, ctx.cwd);
   const settings = effectiveSettings(loaded);
-  const rows: Array<SettingRow & { credential?: CredentialRuleStatus }> = settingRows(SETTINGS, settings);
+  const rows: Array<SettingRow & { credential?: CredentialRuleStatus }> = settingRows(SETTINGS, settings, { uid: ctx.uid, gid: ctx.gid, env: ctx.env, homeDir: ctx.homeDir });
   // Whether runs obey the workspace's file (sandbox trust): an untrusted one is marked and its settings left out.
   if (loaded.workspaceTrust) rows.push({ key: WORKSPACE_FILE_NAME, value: trustShown(loaded), source: loaded.workspaceTrust.path });
   // Every credential rule a run may use (yours, then the built-ins), and where its value is on this host; never the value (cli/credential-status.ts).
