@@ -54,6 +54,16 @@ describe("unknown commands: git/gh style", () => {
 });
 
 describe("flag errors in sandbox's words", () => {
+  test("the change-set commands each take their own flags: another's is refused before anything is read", async () => {
+    let err = "";
+    const ctx = { env: { HOME: "/nonexistent" }, homeDir: "/nonexistent", cwd: "/", stdout: { write: () => true }, stderr: { write: (s: string) => (err += s) } } as unknown as CommandContext;
+    for (const [argv, flag] of [[["diff", "x", "--force"], "--force"], [["discard", "x", "--json"], "--json"], [["changes", "--stat"], "--stat"], [["apply", "x", "--exit-code"], "--exit-code"]] as const) {
+      err = "";
+      expect(await main([...argv], ctx)).toBe(125);
+      expect(err.split("\n")[0]).toBe(`sandbox ${argv[0]}: unknown flag '${flag}'`);
+    }
+  });
+
   test("a flag without its value names the flag and the form", () => {
     expect(shown(() => parseRunArgs(["-e"])).text.split("\n")[0]).toBe("sandbox run: --env needs a value such as KEY=VALUE or KEY");
     expect(shown(() => parseRunArgs(["--memory"])).text.split("\n")[0]).toBe("sandbox run: --memory needs a size such as 4g");

@@ -67,18 +67,14 @@ failed), the change set is unknown or in use, git's commit failed, or
 refused.
 `;
 
-const OPTIONS = {
-  json: { type: "boolean" },
-  stat: { type: "boolean" },
-  "exit-code": { type: "boolean" },
-  force: { type: "boolean" },
-  commit: { type: "boolean" },
-  message: { type: "string", short: "m" },
-  help: { type: "boolean", short: "h" },
-} as const;
+/** Each command's own flags: another's (`diff --force`) is refused, not ignored. */
+const HELP = { help: { type: "boolean", short: "h" } } as const;
+const CHANGES_OPTIONS = { ...HELP, json: { type: "boolean" } } as const;
+const DIFF_OPTIONS = { ...HELP, stat: { type: "boolean" }, "exit-code": { type: "boolean" } } as const;
+const APPLY_OPTIONS = { ...HELP, force: { type: "boolean" }, commit: { type: "boolean" }, message: { type: "string", short: "m" } } as const;
 
 export async function changesCommand(argv: readonly string[], ctx: CommandContext): Promise<number> {
-  const { values, positionals } = parseCommandLine(argv, OPTIONS, "changes");
+  const { values, positionals } = parseCommandLine(argv, CHANGES_OPTIONS, "changes");
   if (values.help) return help(ctx);
   if (positionals.length > 0) throw new UsageError("sandbox changes takes no arguments", { hint: "'sandbox diff ID' shows one change set." });
   const sets = await listChangeSets(stateDir(ctx));
@@ -123,7 +119,7 @@ export async function changesCommand(argv: readonly string[], ctx: CommandContex
 }
 
 export async function diffCommand(argv: readonly string[], ctx: CommandContext): Promise<number> {
-  const { values, positionals } = parseCommandLine(argv, OPTIONS, "diff");
+  const { values, positionals } = parseCommandLine(argv, DIFF_OPTIONS, "diff");
   if (values.help) return help(ctx);
   const exitCode = values["exit-code"] === true;
   const { set, meta, chosen } = await chosenChanges(ctx, positionals, "diff", exitCode);
@@ -141,7 +137,7 @@ export async function diffCommand(argv: readonly string[], ctx: CommandContext):
 }
 
 export async function applyCommand(argv: readonly string[], ctx: CommandContext): Promise<number> {
-  const { values, positionals } = parseCommandLine(argv, OPTIONS, "apply");
+  const { values, positionals } = parseCommandLine(argv, APPLY_OPTIONS, "apply");
   if (values.help) return help(ctx);
   if (values.message !== undefined && values.commit !== true) throw new UsageError("sandbox apply: -m is the message of --commit", { hint: "Add --commit to commit the applied changes with git." });
   if (positionals[0] === undefined) throw new UsageError("sandbox apply needs a change set id", { hint: "'sandbox changes' lists them." });
@@ -172,7 +168,7 @@ export async function applyCommand(argv: readonly string[], ctx: CommandContext)
 }
 
 export async function discardCommand(argv: readonly string[], ctx: CommandContext): Promise<number> {
-  const { values, positionals } = parseCommandLine(argv, OPTIONS, "discard");
+  const { values, positionals } = parseCommandLine(argv, HELP, "discard");
   if (values.help) return help(ctx);
   if (positionals.length !== 1) throw new UsageError("sandbox discard takes one change set id", { hint: "'sandbox changes' lists them." });
   const { set } = await readChangeSet(stateDir(ctx), positionals[0] as string);
