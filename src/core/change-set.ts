@@ -172,9 +172,14 @@ function compareParts(a: string, b: string): number {
   return pa.length - pb.length;
 }
 
-/** Inside a git dir, what git writes in everyday work and never executes: these may be applied. */
+/**
+ * Inside a git dir, what git writes in everyday work and never executes:
+ * these may be applied. `packed-refs` holds the refs `git gc` or `git
+ * pack-refs` took out of `refs/`: refusing it while the loose refs' removal
+ * is applied would lose those branches on the host.
+ */
 const GIT_DATA = new Set(["objects", "refs", "logs"]);
-const GIT_FILES = new Set(["index", "HEAD"]);
+const GIT_FILES = new Set(["index", "HEAD", "packed-refs", "ORIG_HEAD", "FETCH_HEAD", "COMMIT_EDITMSG"]);
 
 /**
  * How a folder stands as a git dir, for `refusal`: `true` when it is one on
@@ -211,7 +216,7 @@ export function refusal(change: Change, isGitDir: (folder: string) => GitDirKind
     const first = parts[i] as string;
     const rest = parts.slice(i);
     if (GIT_DATA.has(first) || (rest.length === 1 && GIT_FILES.has(first))) break;
-    return `inside git's folder ${where}: only objects, refs, logs, index and HEAD are applied (git's config, hooks, commondir and modules make this machine run code)`;
+    return `inside git's folder ${where}: only objects, refs, logs, packed-refs, index, HEAD, ORIG_HEAD, FETCH_HEAD and COMMIT_EDITMSG are applied (git's config, hooks, commondir and modules make this machine run code)`;
   }
   if (parts[parts.length - 1] === ".git" && change.action !== "deleted" && change.type !== "dir") {
     return "a .git file or link names another git folder, whose config and hooks git would then use";

@@ -61,8 +61,11 @@ describe("upper-layer entries", () => {
 const change = (path: string, over: Partial<Change> = {}): Change => ({ path, action: "changed", type: "file", mode: 0o644, base: file(), ...over });
 
 describe("what is never applied", () => {
-  test("inside .git only objects, refs, logs, index and HEAD", () => {
-    for (const ok of [".git/objects/ab/cdef", ".git/refs/heads/main", ".git/logs/HEAD", ".git/index", ".git/HEAD", "sub/.git/objects/x"]) expect(refusal(change(ok), noGit)).toBeUndefined();
+  test("inside .git only objects, refs, logs, index, HEAD and git's other plain records (packed-refs, ORIG_HEAD, ...)", () => {
+    const ok = [".git/objects/ab/cdef", ".git/refs/heads/main", ".git/logs/HEAD", ".git/index", ".git/HEAD", "sub/.git/objects/x"];
+    for (const path of [...ok, ".git/packed-refs", ".git/ORIG_HEAD", ".git/FETCH_HEAD", ".git/COMMIT_EDITMSG"]) expect(refusal(change(path), noGit)).toBeUndefined();
+    // Only at the git dir's top, as git keeps them.
+    for (const bad of [".git/hooks/packed-refs", ".git/info/ORIG_HEAD"]) expect(refusal(change(bad), noGit)).toContain("git's folder");
     for (const bad of [".git/config", ".git/hooks/pre-commit", ".git/commondir", ".git/info/attributes", ".git/modules/m/config", ".git/config.worktree", "sub/.git/hooks/x"]) {
       expect(refusal(change(bad), noGit)).toContain("git's folder");
     }

@@ -267,6 +267,37 @@ describe("review mode", () => {
   );
 
   test(
+    "refs packed inside (git gc, git pack-refs) are applied with the loose refs' removal: the host's git keeps every branch",
+    async () => {
+      const { ws, env } = setup({ "a.txt": "a\n" });
+      const gitIn = (...args: string[]) => {
+        const r = spawnSync("git", args, { cwd: ws, encoding: "utf8", env: cleanEnv() });
+        if (r.status !== 0) throw new Error(`git ${args.join(" ")}: ${r.stderr}`);
+        return r.stdout;
+      };
+      gitIn("init", "-q", "-b", "main");
+      gitIn("config", "user.name", "Test");
+      gitIn("config", "user.email", "test@example.invalid");
+      gitIn("add", "-A");
+      gitIn("commit", "-q", "-m", "base");
+      gitIn("branch", "feature");
+      const sha = gitIn("rev-parse", "feature").trim();
+      // What git pack-refs does (the image has no git): the refs into packed-refs, the loose files removed.
+      const pack = `printf '# pack-refs with: peeled fully-peeled sorted \\n%s refs/heads/feature\\n%s refs/heads/main\\n' ${sha} ${sha} > .git/packed-refs && rm .git/refs/heads/feature .git/refs/heads/main`;
+      const r = await runSandbox([...run, "sh", "-c", pack], { cwd: ws, env, timeoutMs: SLOW });
+      expect(r.code).toBe(0);
+      const [set] = await changes(env);
+      const applied = await runSandbox(["apply", set!.id], { cwd: ws, env });
+      expect(applied.stderr).not.toContain("refused");
+      expect(applied.code).toBe(0);
+      expect(existsSync(join(ws, ".git/refs/heads/feature"))).toBe(false);
+      expect(gitIn("rev-parse", "--verify", "refs/heads/feature").trim()).toBe(sha);
+      expect(gitIn("branch", "--format=%(refname:short)").split("\n").filter(Boolean).sort()).toEqual(["feature", "main"]);
+    },
+    SLOW,
+  );
+
+  test(
     "prune removes kept change sets only with --older-than, asks first (or --force), lists them with --dry-run, and never one being applied",
     async () => {
       const { ws, env } = setup({ "a.txt": "a\n" });
