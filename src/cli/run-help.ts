@@ -37,8 +37,8 @@ ${flagHelp(SETTINGS)}
 Examples:
   sandbox run sh -c 'echo out; echo err >&2; exit 7'
   cat big.bin | sandbox run sha256sum
-  sandbox run --timeout 90s --network none pytest -q
-  sandbox run --env GITHUB_TOKEN gh pr list
+  sandbox run --timeout 90s --network none python3 -m unittest -q
+  sandbox run --env NPM_TOKEN npm publish
   sandbox run --dry-run python3 app.py
 
 Exit codes: the command's own; 124 timeout; 125 sandbox/engine failure (bad flag,
