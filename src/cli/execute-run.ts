@@ -74,13 +74,12 @@ export async function executeRun(
       const watched = final.workspaceMode !== "copy" && facts.engineLocal ? guardedPaths(guardMounts, final.body.WorkingDir) : [];
       const guardWatch = new GuardWatch(engine, plan.workspace, watched, options.watchdog?.self.kill, (line) => io.reporter.warn(line));
       const copied = final.workspaceMode === "copy";
+      // Runs in the same workspace share the made paths (workspace/run-guard.ts's registry); a killed run's watchdog leaves it for the run.
+      const registry = options.watchdog?.self ? runRegistry(prepared.stateDir, plan.workspace, options.watchdog.self) : undefined;
       const startWatchdog = (id: string) => {
         // Review through an overlay: the watchdog of a killed run lists its change set (copy's changes stay in the kept container).
         const review = options.review && !copied ? { stateDir: prepared.stateDir, id: options.review.id } : undefined;
-        // The run's place in the workspace's registry (as withRunGuard's below): a killed run's watchdog leaves it.
-        const self = options.watchdog?.self;
-        const registry = self ? { dir: runRegistry(prepared.stateDir, plan.workspace, self).dir, pid: self.pid } : undefined;
-        watchdog.start(id, { standIns, keep: plan.keep || copied, review, registry });
+        watchdog.start(id, { standIns, keep: plan.keep || copied, review, registry: registry && { dir: registry.dir, pid: registry.pid } });
       };
       const hooks: SessionHooks = {
         created: (id) => {
@@ -102,8 +101,6 @@ export async function executeRun(
       const [uid, gid] = final.body.User.split(":");
       const mayBeRoot = !/^\d+$/.test(uid ?? "") || uid === "0" || gid === undefined || gid === "0";
       const guarded = { mode: final.workspaceMode, readOnly: plan.workspaceReadOnly, mayBeRoot };
-      // Runs in the same workspace share the made paths (workspace/run-guard.ts's registry).
-      const registry = options.watchdog?.self ? runRegistry(prepared.stateDir, plan.workspace, options.watchdog.self) : undefined;
       return withRunGuard(
         plan.workspace,
         guard,
