@@ -53,6 +53,19 @@ function parseList(text: string): Tree {
 
 const changes = keptSets;
 
+/** The host's git in `ws`, made a repository (branch main) with a committer: returns git's stdout, throws on failure. */
+function hostGit(ws: string): (...args: string[]) => string {
+  const gitIn = (...args: string[]) => {
+    const r = spawnSync("git", args, { cwd: ws, encoding: "utf8", env: cleanEnv() });
+    if (r.status !== 0) throw new Error(`git ${args.join(" ")}: ${r.stderr}`);
+    return r.stdout;
+  };
+  gitIn("init", "-q", "-b", "main");
+  gitIn("config", "user.name", "Test");
+  gitIn("config", "user.email", "test@example.invalid");
+  return gitIn;
+}
+
 const EDIT = "printf 'one\\nTWO\\nthree\\n' > p/a.txt; rm p/gone.txt; echo new > p/new.txt; mkdir -p p/d/e; echo deep > p/d/e/f; rm -r p/old; chmod 755 p/run.sh; ln -s a.txt p/link; mv p/mv.txt p/d/moved.txt";
 
 describe("review mode", () => {
@@ -219,14 +232,7 @@ describe("review mode", () => {
     "apply --commit -m commits exactly the applied paths with the host's git; other staged work stays staged; refused without -m or outside a repository",
     async () => {
       const { ws, env } = setup({ "a.txt": "a\n", "gone.txt": "bye\n", "mv.txt": "to move\n", "other.txt": "o\n" });
-      const gitIn = (...args: string[]) => {
-        const r = spawnSync("git", args, { cwd: ws, encoding: "utf8", env: cleanEnv() });
-        if (r.status !== 0) throw new Error(`git ${args.join(" ")}: ${r.stderr}`);
-        return r.stdout;
-      };
-      gitIn("init", "-q");
-      gitIn("config", "user.name", "Test");
-      gitIn("config", "user.email", "test@example.invalid");
+      const gitIn = hostGit(ws);
       writeFileSync(join(ws, ".gitignore"), "*.log\n");
       gitIn("add", "-A");
       gitIn("commit", "-q", "-m", "base");
@@ -270,14 +276,7 @@ describe("review mode", () => {
     "refs packed inside (git gc, git pack-refs) are applied with the loose refs' removal: the host's git keeps every branch",
     async () => {
       const { ws, env } = setup({ "a.txt": "a\n" });
-      const gitIn = (...args: string[]) => {
-        const r = spawnSync("git", args, { cwd: ws, encoding: "utf8", env: cleanEnv() });
-        if (r.status !== 0) throw new Error(`git ${args.join(" ")}: ${r.stderr}`);
-        return r.stdout;
-      };
-      gitIn("init", "-q", "-b", "main");
-      gitIn("config", "user.name", "Test");
-      gitIn("config", "user.email", "test@example.invalid");
+      const gitIn = hostGit(ws);
       gitIn("add", "-A");
       gitIn("commit", "-q", "-m", "base");
       gitIn("branch", "feature");
