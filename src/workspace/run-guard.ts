@@ -82,7 +82,7 @@ export async function leaveForDeadRun(registry: RunRegistry, deadPid: number): P
 
 /** Under the lock: run `pid` leaves the registry; the last live run removes the made paths. */
 async function leaveAndTidy(registry: RunRegistry, pid: number): Promise<"removed" | "left to a live run"> {
-  await unlink(`${registry.dir}/${pid}`).catch(() => {});
+  await leaveRuns({ ...registry, pid });
   if (await othersAlive(registry)) return "left to a live run";
   await removeMade(await readMade(registry));
   await unlink(`${registry.dir}/made.json`).catch(() => {});
