@@ -5,7 +5,7 @@ import type { Reporter, TerminalIn, TerminalOut } from "../term/io.ts";
 import { LineReader } from "../term/line-reader.ts";
 import { applyChanges, refusals, type ApplyResult } from "../workspace/apply-changes.ts";
 import { diffText, lineCounts } from "../workspace/change-diff.ts";
-import { collectChanges, removeChangeSet, saveMeta, type ChangeSet, type ChangeSetMeta } from "../workspace/change-store.ts";
+import { collectChanges, removeChangeSet, saveMeta, unapplied, type ChangeSet, type ChangeSetMeta } from "../workspace/change-store.ts";
 
 /**
  * The end of a run in review mode (docs/review.md): the change set is read,
@@ -107,13 +107,11 @@ export async function describeChanges(set: ChangeSet, meta: ChangeSetMeta, chang
 
 /** Applied paths are recorded; a change set with nothing left to apply is removed. */
 export async function afterApply(set: ChangeSet, meta: ChangeSetMeta, result: ApplyResult): Promise<boolean> {
-  const applied = new Set([...(meta.applied ?? []), ...result.applied]);
-  const left = (meta.changes ?? []).filter((c) => !applied.has(c.path));
-  if (left.length === 0) {
+  if (unapplied(meta, result.applied).length === 0) {
     await removeChangeSet(set);
     return true;
   }
-  await saveMeta(set, { ...meta, applied: [...applied].sort() });
+  await saveMeta(set, { ...meta, applied: [...new Set([...(meta.applied ?? []), ...result.applied])].sort() });
   return false;
 }
 

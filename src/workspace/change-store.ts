@@ -39,6 +39,12 @@ export interface ChangeSetMeta {
   interrupted?: boolean;
 }
 
+/** The changes not applied yet: all but the recorded `applied` paths and `alsoApplied` (an apply's own, not recorded yet). */
+export function unapplied(meta: ChangeSetMeta, alsoApplied: readonly string[] = []): Change[] {
+  const applied = new Set([...(meta.applied ?? []), ...alsoApplied]);
+  return (meta.changes ?? []).filter((c) => !applied.has(c.path));
+}
+
 export interface ChangeSet {
   id: string;
   dir: string;

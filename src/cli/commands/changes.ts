@@ -1,6 +1,6 @@
 import { isAbsolute, relative, resolve } from "node:path";
 import { formatAge } from "../../core/age.ts";
-import { selectChanges, touchedPaths, type Change } from "../../core/change-set.ts";
+import { selectChanges, touchedPaths } from "../../core/change-set.ts";
 import { UsageError } from "../../core/errors.ts";
 import { EXIT } from "../../core/exit-codes.ts";
 import { defaultStateDir } from "../../core/persistence.ts";
@@ -10,7 +10,7 @@ import { makeReporter } from "../../term/io.ts";
 import { applyChanges } from "../../workspace/apply-changes.ts";
 import { diffText } from "../../workspace/change-diff.ts";
 import { checkCommit, commitPaths } from "../../workspace/git-commit.ts";
-import { collectChanges, listChangeSets, lockChangeSet, readChangeSet, removeChangeSet, saveMeta, type ChangeSetMeta } from "../../workspace/change-store.ts";
+import { collectChanges, listChangeSets, lockChangeSet, readChangeSet, removeChangeSet, saveMeta, unapplied, type ChangeSetMeta } from "../../workspace/change-store.ts";
 import { parseCommandLine } from "../args.ts";
 import type { CommandContext } from "../context.ts";
 import { afterApply, describeChanges, reportApply } from "../review-run.ts";
@@ -87,8 +87,8 @@ export async function changesCommand(argv: readonly string[], ctx: CommandContex
     // Since it was kept (the run's end), as prune --older-than counts.
     keptMs: meta.endedMs ?? meta.startedMs,
     ageSeconds: Math.floor((now - (meta.endedMs ?? meta.startedMs)) / 1000),
-    changes: left(meta).length,
-    sizeBytes: left(meta).reduce((sum, c) => sum + (c.size ?? 0), 0),
+    changes: unapplied(meta).length,
+    sizeBytes: unapplied(meta).reduce((sum, c) => sum + (c.size ?? 0), 0),
     running: running(ctx, meta),
     listed: meta.changes !== undefined,
     // sandbox was killed mid-run: listed by its watchdog, or (without one) not listed yet.
@@ -204,11 +204,6 @@ function running(ctx: CommandContext, meta: ChangeSetMeta): boolean {
   return meta.pid === ctx.self.pid || ctx.self.alive(meta.pid);
 }
 
-/** The changes not applied yet. */
-function left(meta: ChangeSetMeta): Change[] {
-  const applied = new Set(meta.applied ?? []);
-  return (meta.changes ?? []).filter((c) => !applied.has(c.path));
-}
 
 async function chosenChanges(ctx: CommandContext, positionals: readonly string[], command: string, noneIsFine = false) {
   const [id, ...paths] = positionals;
@@ -225,7 +220,7 @@ async function chosenChanges(ctx: CommandContext, positionals: readonly string[]
     await saveMeta(set, meta);
   }
   const relative = paths.map((p) => workspaceRelative(meta.workspace, ctx.cwd, p));
-  const chosen = selectChanges(left(meta), relative);
+  const chosen = selectChanges(unapplied(meta), relative);
   if (paths.length > 0 && chosen.length === 0 && !noneIsFine) {
     throw new UsageError(`change set ${id} has no changes at ${paths.map(printable).join(", ")}`, { exitCode: EXIT.GENERAL, hint: `'sandbox diff ${id} --stat' lists its paths.` });
   }

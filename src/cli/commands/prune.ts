@@ -30,7 +30,7 @@ import { mountedPaths, type StateEntry, type StatePlan, type StateTarget } from 
 import { minimumAge, parsePruneFilters } from "../../core/prune-filter.ts";
 import { printable } from "../../core/printable.ts";
 import { listCaches, readCacheChoice, removeCache } from "../cache-folders.ts";
-import { changeSetLocked, listChangeSets, lockChangeSet, readChangeSet, removeChangeSet } from "../../workspace/change-store.ts";
+import { changeSetLocked, changesRoot, listChangeSets, lockChangeSet, readChangeSet, removeChangeSet, unapplied } from "../../workspace/change-store.ts";
 import { canonicalMounts, diskUsage, listAgentState, removeAgentState, resolveWorkspaceArg } from "../agent-state.ts";
 
 export const PRUNE_HELP = `Usage: sandbox prune [flags]
@@ -169,7 +169,7 @@ export async function pruneCommand(argv: readonly string[], ctx: CommandContext)
   );
   // Measured only for what goes: the size is for the report.
   for (const target of [...plan.state.remove, ...plan.caches.remove]) if (target.folder) target.sizeBytes = diskUsage(target.path);
-  for (const target of plan.changeSets) target.sizeBytes = diskUsage(`${stateRoot}/changes/${target.id}`);
+  for (const target of plan.changeSets) target.sizeBytes = diskUsage(`${changesRoot(stateRoot)}/${target.id}`);
 
   const anything =
     plan.containers.length + plan.volumes.length + plan.state.remove.length + plan.caches.remove.length + plan.networks.length + plan.tempFolders.length + plan.changeSets.length > 0;
@@ -271,8 +271,7 @@ async function changeSets(ctx: CommandContext, stateRoot: string): Promise<Liste
   const alive = (pid: number) => ctx.self?.alive(pid) ?? true;
   const listed: ListedChangeSet[] = [];
   for (const { set, meta } of await listChangeSets(stateRoot)) {
-    const applied = new Set(meta.applied ?? []);
-    const left = (meta.changes ?? []).filter((c) => !applied.has(c.path));
+    const left = unapplied(meta);
     listed.push({
       id: set.id,
       workspace: meta.workspace,
