@@ -179,8 +179,22 @@ export async function resizeContainer(engine: EngineClient, id: string, rows: nu
 }
 
 export async function inspectContainer(engine: EngineClient, id: string): Promise<ContainerDetails | undefined> {
-  const reply = await engine.json<ContainerDetails>({ method: "GET", path: `/containers/${id}/json`, ok: [200], expected: [404] });
-  return reply.status === 404 ? undefined : reply.body;
+  try {
+    const reply = await engine.json<ContainerDetails>({ method: "GET", path: `/containers/${id}/json`, ok: [200], expected: [404] });
+    return reply.status === 404 ? undefined : reply.body;
+  } catch (err) {
+    if (goneMidRemoval(err)) return undefined;
+    throw err;
+  }
+}
+
+/**
+ * Podman, while it removes a container (AutoRemove, or a removal under
+ * way), may still resolve its name and then answer 500 "... does not exist
+ * in database: no such container": the container is gone, as a 404 says.
+ */
+function goneMidRemoval(err: unknown): boolean {
+  return err instanceof EngineError && err.statusCode === 500 && /\bno such container\b/.test(err.refusal?.text ?? "");
 }
 
 export async function listContainers(
