@@ -286,9 +286,8 @@ describe.skipIf(!haveDocker)("an engine over ssh://", () => {
   test("run with stdin through docker system dial-stdio, the host key checked against known_hosts", async () => {
     writeFileSync(join(home, ".ssh", "known_hosts"), `[127.0.0.1]:${ssh?.port} ${ssh?.hostPublic}\n`);
     const r = await runSandbox(["run", ...img, "sh", "-c", "cat; echo err >&2; exit 3"], { cwd: work, input: "over ssh\n", env: env() });
-    expect(r.stdout.toString()).toBe("over ssh\n");
-    expect(r.stderr).toBe("err\n");
-    expect(r.code).toBe(3);
+    // As one value: a failure shows sandbox's own message beside the missing output.
+    expect({ stdout: r.stdout.toString(), stderr: r.stderr, code: r.code }).toEqual({ stdout: "over ssh\n", stderr: "err\n", code: 3 });
   });
 
   test("an unknown host key is refused with a hint, exit 125", async () => {
