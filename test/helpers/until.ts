@@ -1,10 +1,24 @@
-/** Poll `check` every `everyMs` until it gives a value (not undefined or false); throw naming `what` after `timeoutMs`. */
+/**
+ * Poll `check` every `everyMs` until it gives a value (not undefined or
+ * false); throw naming `what` after `timeoutMs`. A check that throws counts
+ * as "not yet": what it polls is often mid-change (a path between a
+ * container's rm and its ln, a container being removed). The last error is
+ * named in the timeout's message.
+ */
 export async function until<T>(what: string, check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs: number, everyMs = 100): Promise<T> {
   const end = Date.now() + timeoutMs;
+  let last: unknown;
   for (;;) {
-    const value = await check();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    try {
+      const value = await check();
+      if (value !== undefined && value !== false) return value;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > end) {
+      const why = last === undefined ? "" : `; the last check threw: ${(last as Error).message ?? String(last)}`;
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${why}`, { cause: last });
+    }
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }

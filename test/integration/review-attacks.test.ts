@@ -310,9 +310,8 @@ describe("review mode: a killed run whose container still runs", () => {
         const listed = await runSandbox(["diff", set!.id, "--stat"], { cwd: ws, env });
         expect(listed.stdout.toString()).toMatch(/A p\/f\s+\| \+1/);
         writeFileSync(join(ws, "p/s/go"), "");
-        // Between its rm and its ln a path is missing: that is "not yet", not a failure.
-        const isLink = (path: string) => lstatSync(path, { throwIfNoEntry: false })?.isSymbolicLink() === true;
-        await until("the container to swap p/f and q for links", () => isLink(join(upper, "p/f")) && isLink(join(upper, "q")), 30_000);
+        // Between its rm and its ln a path is missing: until() reads that throw as "not yet".
+        await until("the container to swap p/f and q for links", () => lstatSync(join(upper, "p/f")).isSymbolicLink() && lstatSync(join(upper, "q")).isSymbolicLink(), 30_000);
 
         const applied = await runSandbox(["apply", set!.id], { cwd: ws, env });
         expect(existsSync(join(ws, "p/f")) ? readFileSync(join(ws, "p/f"), "utf8") : "").not.toContain("secret");
