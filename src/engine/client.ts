@@ -196,21 +196,31 @@ export class EngineClient {
   }
 }
 
+/** What to do about an ssh:// engine that could not be reached, by the SshError code (engine/ssh.ts). */
+function sshHint(code: string | undefined): string {
+  switch (code) {
+    case "ESSHHOSTUNKNOWN":
+      return "Connect once with 'ssh' to check and record the host key in known_hosts, then try again.";
+    case "ESSHHOSTKEY":
+      return "Find out why the host key changed before trusting it; if the change is expected, fix the known_hosts entry.";
+    case "ESSHAUTH":
+      return "Load a key the host accepts into ssh-agent ('ssh-add'; a key with a passphrase is used only through the agent), or keep it at ~/.ssh/id_ed25519, id_ecdsa or id_rsa; check the user name in DOCKER_HOST.";
+    default:
+      return "Check that you can 'ssh' to the host with a key from ssh-agent or ~/.ssh, and that 'docker' (Docker 18.09+) is on the remote PATH.";
+  }
+}
+
 export function unreachable(address: EngineAddress, err: unknown): EngineError {
   const e = err as { code?: string; message?: string };
   const why = e.code ? `${e.code}${e.message && !e.message.includes(e.code) ? ` (${e.message})` : ""}` : (e.message ?? String(err));
   const tlsLike = /certificate|self.signed|SSL|TLS|UNABLE_TO_VERIFY|ERR_TLS|DEPTH_ZERO|CERT_|handshake|alert/i.test(`${e.code} ${e.message}`) && address.kind === "tcp";
   const hint = tlsLike
     ? "The TLS handshake failed: check that DOCKER_CERT_PATH (or the context's TLS files) holds the CA that signed the engine's certificate (ca.pem) and a client certificate it accepts (cert.pem, key.pem)."
-    : e.code === "ESSHHOSTUNKNOWN"
-      ? "Connect once with 'ssh' to check and record the host key in known_hosts, then try again."
-      : e.code === "ESSHHOSTKEY"
-        ? "Find out why the host key changed before trusting it; if the change is expected, fix the known_hosts entry."
-        : address.kind === "ssh"
-          ? "Check that you can 'ssh' to the host with a key from ssh-agent or ~/.ssh, and that 'docker' (Docker 18.09+) is on the remote PATH."
-          : address.kind === "unix"
-      ? `Start the Docker engine (or Podman's service), or point DOCKER_HOST / --host at a running one. If the socket exists, check that your user may read and write ${address.socketPath}.`
-            : "Check that the engine is running and reachable at that address, or point DOCKER_HOST / --host elsewhere.";
+    : address.kind === "ssh"
+      ? sshHint(e.code)
+      : address.kind === "unix"
+        ? `Start the Docker engine (or Podman's service), or point DOCKER_HOST / --host at a running one. If the socket exists, check that your user may read and write ${address.socketPath}.`
+        : "Check that the engine is running and reachable at that address, or point DOCKER_HOST / --host elsewhere.";
   return new EngineError(`cannot reach the container engine at ${address.url}: ${tlsLike ? "TLS error: " : ""}${why}`, { hint, cause: err });
 }
 

@@ -186,10 +186,13 @@ export class SshTransport {
     const { host, port, username, material } = this.target;
     const auth: Array<Record<string, unknown>> = [];
     if (material.agent) auth.push({ type: "agent", username, agent: material.agent });
+    // Keys that need a passphrase are left to the agent, as ssh would ask
+    // for one; those and unreadable ones are named if no method gets in.
+    const notOffered: string[] = [];
     for (const identity of material.identities) {
-      // Keys that need a passphrase are left to the agent, as ssh would ask for one.
       const parsed = ssh2.utils.parseKey(identity.key);
-      if (!(parsed instanceof Error)) auth.push({ type: "publickey", username, key: identity.key });
+      if (parsed instanceof Error) notOffered.push(`${identity.path} (${parsed.message})`);
+      else auth.push({ type: "publickey", username, key: identity.key });
     }
     let refusal: SshError | undefined;
     const algorithms = hostKeyAlgorithms(material.knownHosts, host, port);
@@ -199,6 +202,11 @@ export class SshTransport {
       client.on("ready", () => resolve(client));
       client.on("error", (err: Error) => {
         this.connection = undefined;
+        if ((err as { level?: string }).level === "client-authentication" && !refusal) {
+          const skipped = notOffered.length > 0 ? `; not offered: ${notOffered.join(", ")}` : "";
+          reject(new SshError(`ssh ${knownHostsName(host, port)}: no key was accepted for ${username}${skipped}`, "ESSHAUTH"));
+          return;
+        }
         reject(refusal ?? Object.assign(err, { code: (err as { code?: string }).code ?? "ESSH" }));
       });
       client.connect({
