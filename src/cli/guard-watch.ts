@@ -69,7 +69,7 @@ export function guardBroken(change: IdentityChange): SecurityError {
   return new SecurityError(
     `the run was stopped: ${printable(change.path)} was ${change.what} on the host while the run used it, and the container's mask or read-only mount of it no longer held`,
     {
-      hint: `Something on the host (an editor saving the file, 'git config', a script) replaced a masked or protected path; between that and the stop (about a millisecond when the engine runs on this host, an engine round trip otherwise) the command could reach the new ${printable(change.path)}, so look at it before trusting it. Run again when the host is done with it, or use --workspace-mode copy, where the container works on its own copy (docs/guard.md).`,
+      hint: `Something on the host (an editor saving the file, 'git config', a script) replaced a masked or protected path; between that and the stop (about a millisecond when the engine runs on this host, an engine round trip otherwise) the command could read its old content and reach the new ${printable(change.path)} (the kernel lifts the mask while it swaps the file), so treat a masked secret in it as seen and look at the file before trusting it. Run again when the host is done with it, or use --workspace-mode copy, where the container works on its own copy (docs/guard.md).`,
     },
   );
 }

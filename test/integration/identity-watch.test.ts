@@ -34,7 +34,8 @@ async function whenExists(path: string, ms = 60_000): Promise<void> {
 }
 
 // Reads the guarded files in a loop for a minute: only sandbox stopping it ends the run early.
-const READER = "touch /work/started; i=0; while [ $i -lt 600 ]; do cat /work/.env; sleep 0.1; i=$((i+1)); done; echo finished";
+// After its third read it says so (/work/three), and each read ends with a line `--N`.
+const READER = "touch /work/started; i=0; while [ $i -lt 600 ]; do cat /work/.env; echo --$i; [ $i = 2 ] && touch /work/three; sleep 0.1; i=$((i+1)); done; echo finished";
 
 describe("a guarded path replaced on the host", () => {
   test(
@@ -42,14 +43,17 @@ describe("a guarded path replaced on the host", () => {
     async () => {
       const ws = workspace();
       const run = runSandbox(["run", "--image", TEST_IMAGE, "--network", "none", "sh", "-c", READER], { cwd: ws });
-      await whenExists(join(ws, "started"));
+      await whenExists(join(ws, "three"));
       writeFileSync(join(ws, ".env.swp"), "SECRET=after\n");
       renameSync(join(ws, ".env.swp"), join(ws, ".env"));
       const r = await run;
       expect(r.code).toBe(125);
-      expect(r.stdout.toString()).not.toContain("finished");
-      // The old secret was never shown: the mask held until the replacement.
-      expect(r.stdout.toString()).not.toContain("SECRET=before");
+      const out = r.stdout.toString();
+      expect(out).not.toContain("finished");
+      // The three reads before the replacement found the mask: the old secret was never shown.
+      // During the rename itself the kernel lifts the mask before it moves the new file in, so
+      // a read then may see either content (docs/guard.md, section 4): those reads are not judged.
+      expect(out.slice(0, out.indexOf("--2\n") + 4)).toBe("--0\n--1\n--2\n");
       expect(r.stderr).toContain(".env was replaced on the host");
       expect(r.stderr).toContain("--workspace-mode copy");
       expect(r.stderr).not.toContain("engine does not say why");
