@@ -232,19 +232,20 @@ describe("sandbox alive", () => {
 
 describe("copy mode: the watchdog's deadline counts from the start, not from the copy", () => {
   test("a long wait between create and start (a large workspace being copied in): the command gets its whole --timeout", async () => {
-    // The start gate holds the container between create and start for 7.5 s, as copying a large
+    // The start gate holds the container between create and start for 8 s, as copying a large
     // workspace in does (2.5 GB took about 6 s on the test VM). The watchdog's deadline is the
-    // timeout (4 s) plus its slack (5 s): counted from create it would stop the 3 s command midway.
+    // timeout (5 s) plus its slack (5 s): counted from create it would stop the 3 s command 2 s in.
+    // Counted from the start, the command has 2 s to spare (a loaded Podman pass once used 1 s of them).
     const name = newName("copy-late");
     const base = join(root, "copy-late");
     const workspace = join(base, "work");
     mkdirSync(workspace, { recursive: true });
     writeFileSync(join(workspace, "file.txt"), "in the copy\n");
-    const settings = testSettings({ image: TEST_IMAGE, seccomp: loadSeccomp("default", root), network: "none", timeoutMs: 4_000, workspaceMode: "copy", name });
+    const settings = testSettings({ image: TEST_IMAGE, seccomp: loadSeccomp("default", root), network: "none", timeoutMs: 5_000, workspaceMode: "copy", name });
     const self = { argv: sandboxArgv(), pid: process.pid, alive: (pid: number) => existsSync(`/proc/${pid}`) };
     const run = await runPlanDirect(["sh", "-c", "cat file.txt; sleep 3; echo done"], settings, { workspace, stateDir: join(base, "state") }, {
       randomId: tag,
-      startGate: new Promise((resolve) => setTimeout(resolve, 7_500)),
+      startGate: new Promise((resolve) => setTimeout(resolve, 8_000)),
       watchdog: { self, env: { PATH: process.env.PATH, HOME: process.env.HOME }, uid: process.getuid?.() },
     });
     expect(run.out).toBe("in the copy\ndone\n");
