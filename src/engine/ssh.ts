@@ -203,8 +203,10 @@ export class SshTransport {
       client.on("error", (err: Error) => {
         this.connection = undefined;
         if ((err as { level?: string }).level === "client-authentication" && !refusal) {
+          // ssh2 reports a signing failure (an agent's, a key's) at the same level: keep its words.
+          const detail = /^All configured authentication methods failed$/.test(err.message) ? "" : ` (${err.message})`;
           const skipped = notOffered.length > 0 ? `; not offered: ${notOffered.join(", ")}` : "";
-          reject(new SshError(`ssh ${knownHostsName(host, port)}: no key was accepted for ${username}${skipped}`, "ESSHAUTH"));
+          reject(new SshError(`ssh ${knownHostsName(host, port)}: no key was accepted for ${username}${detail}${skipped}`, "ESSHAUTH"));
           return;
         }
         reject(refusal ?? Object.assign(err, { code: (err as { code?: string }).code ?? "ESSH" }));
