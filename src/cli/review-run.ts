@@ -107,11 +107,12 @@ export async function describeChanges(set: ChangeSet, meta: ChangeSetMeta, chang
 
 /** Applied paths are recorded; a change set with nothing left to apply is removed. */
 export async function afterApply(set: ChangeSet, meta: ChangeSetMeta, result: ApplyResult): Promise<boolean> {
-  if (unapplied(meta, result.applied).length === 0) {
+  const applied = [...new Set([...(meta.applied ?? []), ...result.applied])].sort();
+  if (unapplied({ ...meta, applied }).length === 0) {
     await removeChangeSet(set);
     return true;
   }
-  await saveMeta(set, { ...meta, applied: [...new Set([...(meta.applied ?? []), ...result.applied])].sort() });
+  await saveMeta(set, { ...meta, applied });
   return false;
 }
 

@@ -39,9 +39,9 @@ export interface ChangeSetMeta {
   interrupted?: boolean;
 }
 
-/** The changes not applied yet: all but the recorded `applied` paths and `alsoApplied` (an apply's own, not recorded yet). */
-export function unapplied(meta: ChangeSetMeta, alsoApplied: readonly string[] = []): Change[] {
-  const applied = new Set([...(meta.applied ?? []), ...alsoApplied]);
+/** The changes not applied yet: all but the recorded `applied` paths. */
+export function unapplied(meta: ChangeSetMeta): Change[] {
+  const applied = new Set(meta.applied ?? []);
   return (meta.changes ?? []).filter((c) => !applied.has(c.path));
 }
 

@@ -79,21 +79,24 @@ export async function changesCommand(argv: readonly string[], ctx: CommandContex
   if (positionals.length > 0) throw new UsageError("sandbox changes takes no arguments", { hint: "'sandbox diff ID' shows one change set." });
   const sets = await listChangeSets(stateDir(ctx));
   const now = Date.now();
-  const rows = sets.map(({ set, meta }) => ({
-    id: set.id,
-    command: meta.command,
-    workspace: meta.workspace,
-    startedMs: meta.startedMs,
-    // Since it was kept (the run's end), as prune --older-than counts.
-    keptMs: meta.endedMs ?? meta.startedMs,
-    ageSeconds: Math.floor((now - (meta.endedMs ?? meta.startedMs)) / 1000),
-    changes: unapplied(meta).length,
-    sizeBytes: unapplied(meta).reduce((sum, c) => sum + (c.size ?? 0), 0),
-    running: running(ctx, meta),
-    listed: meta.changes !== undefined,
-    // sandbox was killed mid-run: listed by its watchdog, or (without one) not listed yet.
-    interrupted: meta.interrupted === true || (meta.changes === undefined && !running(ctx, meta)),
-  }));
+  const rows = sets.map(({ set, meta }) => {
+    const left = unapplied(meta);
+    return {
+      id: set.id,
+      command: meta.command,
+      workspace: meta.workspace,
+      startedMs: meta.startedMs,
+      // Since it was kept (the run's end), as prune --older-than counts.
+      keptMs: meta.endedMs ?? meta.startedMs,
+      ageSeconds: Math.floor((now - (meta.endedMs ?? meta.startedMs)) / 1000),
+      changes: left.length,
+      sizeBytes: left.reduce((sum, c) => sum + (c.size ?? 0), 0),
+      running: running(ctx, meta),
+      listed: meta.changes !== undefined,
+      // sandbox was killed mid-run: listed by its watchdog, or (without one) not listed yet.
+      interrupted: meta.interrupted === true || (meta.changes === undefined && !running(ctx, meta)),
+    };
+  });
   if (values.json) {
     ctx.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
     return EXIT.OK;
@@ -203,7 +206,6 @@ function running(ctx: CommandContext, meta: ChangeSetMeta): boolean {
   if (meta.pid === undefined || !ctx.self) return true;
   return meta.pid === ctx.self.pid || ctx.self.alive(meta.pid);
 }
-
 
 async function chosenChanges(ctx: CommandContext, positionals: readonly string[], command: string, noneIsFine = false) {
   const [id, ...paths] = positionals;
